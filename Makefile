@@ -1,0 +1,60 @@
+# AI Stack — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+REQS := requirements/base.txt requirements/prod.txt requirements/dev.txt
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+WORKERS ?= auto
+
+.PHONY: run test install migrate serve worker beat lint format check-deploy db-start db-stop clean
+
+$(STAMP): $(REQS)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py embedded_db start
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py sync_roles
+
+run: migrate
+	$(PY) manage.py seed_demo
+	@$(PY) -c 'import os; print("REDIS_URL not set: local-memory cache, Celery tasks run eagerly in the web process." if not os.environ.get("REDIS_URL") else "Redis: " + os.environ["REDIS_URL"])'
+	@echo "AI Stack on http://$(HOST):$(PORT)/  admin /admin/  API /api/v1/  OpenAPI UI /api/docs/"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install
+	DJANGO_ENV=test $(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+worker: install
+	$(BIN)/celery -A aistack worker -l info -Q default,ingest,backtest,agents
+
+beat: install
+	$(BIN)/celery -A aistack beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_ENV=test $(PY) manage.py makemigrations --check --dry-run
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+db-start: install
+	$(PY) manage.py embedded_db start
+
+db-stop: install
+	$(PY) manage.py embedded_db stop
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .coverage htmlcov

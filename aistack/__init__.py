@@ -1,0 +1,5 @@
+"""AI Stack project configuration package."""
+
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,1 @@
+"""Task agents: Agent tasks and their runs."""

@@ -1,0 +1,1 @@
+"""Content creation: Content drafts, AI generation and publishing."""

@@ -1,0 +1,9 @@
+from apps.core.models import PermissionHolder
+from apps.core.roles import app_permissions
+
+
+class ContentPermission(PermissionHolder):
+    """Holds the Content creation system's role permissions (see apps.core.roles)."""
+
+    class Meta(PermissionHolder.Meta):
+        permissions = app_permissions("content")

@@ -1,0 +1,144 @@
+"""Security section of the back office: users, roles (groups), API keys, audit log; Unfold styling for the
+scheduling (Celery beat / results) and token blacklist admins that come with their libraries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group, User
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from guardian.admin import GuardedModelAdminMixin
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from .admin_base import AuditedAdminMixin, BaseModelAdmin, ReadOnlyModelAdmin, RolePermissionAdminMixin
+from .choices import AuditAction
+from .models import ApiKey, AuditLog
+from .services import api_key_create, api_key_revoke, audit_model_change
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(AuditedAdminMixin, RolePermissionAdminMixin, DjangoUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+    permission_read = "core.audit"
+    permission_write = "core.audit"
+    list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active", "last_login"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = self.get_object(request, id)
+            if user is not None:
+                audit_model_change(
+                    request=request, action=AuditAction.ACTION, instance=user, message="Password changed"
+                )
+        return response
+
+
+@admin.register(Group)
+class RoleAdmin(AuditedAdminMixin, RolePermissionAdminMixin, DjangoGroupAdmin, ModelAdmin):
+    permission_read = "core.audit"
+    permission_write = "core.audit"
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(GuardedModelAdminMixin, BaseModelAdmin):
+    permission_read = "core.audit"
+    permission_write = "core.audit"
+    list_display = ["name", "prefix", "owner", "scopes", "expires_at", "last_used_at", "revoked_at", "created_at"]
+    list_filter = ["revoked_at", "expires_at"]
+    search_fields = ["name", "prefix", "owner__username"]
+    readonly_fields = ["prefix", "last_used_at", "revoked_at", "created_at", "updated_at"]
+    fields = ["name", "owner", "scopes", "expires_at", *readonly_fields]
+    autocomplete_fields = ["owner"]
+    actions = ["revoke_keys"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is not None:  # a key's owner and scopes are fixed once issued
+            return [*self.readonly_fields, "owner", "scopes"]
+        return list(self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, secret = api_key_create(
+            owner=obj.owner, name=obj.name, scopes=obj.scopes or (), expires_at=obj.expires_at, created_by=request.user
+        )
+        obj.pk = key.pk
+        obj.prefix, obj.key_hash = key.prefix, key.key_hash
+        messages.warning(request, f"API key created. Copy the secret now; it is not shown again: {secret}")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # keys are revoked, not deleted, so the audit trail keeps pointing at them
+
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            api_key_revoke(key=key, actor=request.user)
+        messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyModelAdmin):
+    permission_read = "core.audit"
+    list_display = [
+        "timestamp",
+        "actor_username",
+        "action",
+        "outcome",
+        "source",
+        "target_type",
+        "target_id",
+        "ip_address",
+        "request_id",
+    ]
+    list_filter = ["action", "outcome", "source", "target_type", "timestamp"]
+    search_fields = ["actor_username", "target_repr", "target_id", "message", "path", "request_id"]
+    date_hierarchy = "timestamp"
+    list_select_related = ["actor", "api_key"]
+
+
+def _restyle(model: type) -> None:
+    """Re-register a library's ModelAdmin on the Unfold base, keeping its configuration."""
+    original = admin.site._registry.get(model)
+    if original is None:
+        return
+    admin.site.unregister(model)
+    admin.site.register(model, type(f"Unfold{type(original).__name__}", (ModelAdmin, type(original)), {}))
+
+
+def _restyle_library_admins() -> None:
+    from axes import models as axes
+    from django_celery_beat import models as beat
+    from django_celery_results import models as results
+    from rest_framework_simplejwt.token_blacklist import models as blacklist
+
+    for model in (
+        beat.PeriodicTask,
+        beat.IntervalSchedule,
+        beat.CrontabSchedule,
+        beat.SolarSchedule,
+        beat.ClockedSchedule,
+        results.TaskResult,
+        results.GroupResult,
+        blacklist.OutstandingToken,
+        blacklist.BlacklistedToken,
+        axes.AccessAttempt,
+        axes.AccessFailureLog,
+        axes.AccessLog,
+    ):
+        _restyle(model)
+
+
+_restyle_library_admins()

@@ -1,0 +1,97 @@
+"""The base ModelAdmin every app uses: Unfold look, role permissions, and an audit entry for every write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models, transaction
+from django.http import HttpRequest
+from unfold.admin import ModelAdmin
+
+from .choices import AuditAction
+from .services import audit_model_change, model_snapshot
+
+
+class AuditedAdminMixin:
+    """Audits admin saves and deletes (single and bulk) with old/new values."""
+
+    model: type[models.Model]
+
+    def save_model(self, request: HttpRequest, obj: models.Model, form: Any, change: bool) -> None:
+        before = model_snapshot(type(obj)._default_manager.filter(pk=obj.pk).first()) if change and obj.pk else None
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)  # type: ignore[misc]
+            audit_model_change(
+                request=request,
+                action=AuditAction.UPDATE if change else AuditAction.CREATE,
+                instance=obj,
+                before=before,
+            )
+
+    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+        before, pk = model_snapshot(obj), obj.pk
+        with transaction.atomic():
+            super().delete_model(request, obj)  # type: ignore[misc]
+            obj.pk = pk
+            audit_model_change(request=request, action=AuditAction.DELETE, instance=obj, before=before)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
+
+
+class RolePermissionAdminMixin:
+    """Maps the admin's view/add/change/delete permissions onto the suite's role permissions.
+
+    Set ``permission_read`` (e.g. "erp.read") and ``permission_write`` (e.g. "erp.write"); left unset, Django's
+    per-model permissions apply."""
+
+    permission_read: str | None = None
+    permission_write: str | None = None
+
+    def _has(self, request: HttpRequest, perm: str | None, fallback: bool) -> bool:
+        if perm is None:
+            return fallback
+        return bool(request.user.is_active and request.user.has_perm(perm))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        fallback = super().has_view_permission(request, obj)  # type: ignore[misc]
+        return self._has(request, self.permission_read, fallback) or self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self._has(request, self.permission_write, super().has_add_permission(request, *args))  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has(request, self.permission_write, super().has_change_permission(request, obj))  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has(request, self.permission_write, super().has_delete_permission(request, obj))  # type: ignore[misc]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        if self.permission_read is None and self.permission_write is None:
+            return bool(super().has_module_permission(request))  # type: ignore[misc]
+        return self.has_view_permission(request)
+
+
+class BaseModelAdmin(AuditedAdminMixin, RolePermissionAdminMixin, ModelAdmin):
+    """Inherit this in every app's admin.py."""
+
+    list_per_page = 50
+    show_full_result_count = False
+
+
+class ReadOnlyModelAdmin(RolePermissionAdminMixin, ModelAdmin):
+    """For records nobody edits by hand (ledgers, logs): no add, change or delete, even for superusers."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has(request, self.permission_read, ModelAdmin.has_view_permission(self, request, obj))

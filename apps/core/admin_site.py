@@ -1,0 +1,58 @@
+"""Unfold callbacks: the sidebar grouped by system (built from the admin registry, so a new model appears in its
+system's group without touching this file) and the environment badge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+# (group title, icon, app labels) in sidebar order.
+SIDEBAR_GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("ERP", "inventory_2", ("erp",)),
+    ("Knowledge base", "menu_book", ("rag",)),
+    ("Chat centre", "forum", ("chat",)),
+    ("Stock trading", "candlestick_chart", ("stock",)),
+    ("Trend analysis", "trending_up", ("trend",)),
+    ("Content creation", "edit_note", ("content",)),
+    ("Task agents", "smart_toy", ("agents",)),
+    ("Resource management", "tune", ("resources",)),
+    ("Self-learning", "school", ("learning",)),
+    ("Security", "shield_person", ("auth", "core", "token_blacklist", "axes")),
+    ("Scheduling", "schedule", ("django_celery_beat", "django_celery_results")),
+]
+
+
+def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
+    by_app: dict[str, list[dict[str, Any]]] = {}
+    for model, model_admin in admin.site._registry.items():
+        if not model_admin.has_view_or_change_permission(request):
+            continue
+        opts = model._meta
+        try:
+            link = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        except NoReverseMatch:
+            continue
+        by_app.setdefault(opts.app_label, []).append(
+            {
+                "title": str(opts.verbose_name_plural).capitalize(),
+                "link": link,
+                "icon": getattr(model_admin, "icon", None),
+            }
+        )
+    groups = []
+    for title, icon, labels in SIDEBAR_GROUPS:
+        items = sorted((item for label in labels for item in by_app.get(label, [])), key=lambda i: i["title"])
+        if items:
+            for item in items:
+                item["icon"] = item["icon"] or icon
+            groups.append({"title": title, "separator": True, "collapsible": True, "items": items})
+    return groups
+
+
+def environment_callback(request: HttpRequest) -> list[str]:
+    env = "production" if not settings.DEBUG else "development"
+    return [env.capitalize(), "danger" if env == "production" else "info"]

@@ -1,0 +1,130 @@
+"""One exception family for domain errors and one handler that gives every API error the same body:
+
+{"error": {"code": "...", "message": "...", "details": ...}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A domain error raised by services; mapped to an HTTP status by the API exception handler."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details = details
+
+
+class ValidationFailed(ApplicationError):
+    default_code = "invalid"
+
+
+class NotFound(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+
+
+class Forbidden(ApplicationError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "permission_denied"
+
+
+class Conflict(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class QuotaExceeded(ApplicationError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "quota_exceeded"
+
+
+class Unavailable(ApplicationError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(status_code: int, code: str, message: str, details: Any = None) -> JsonResponse:
+    """A plain Django JSON response with the error body, for code outside DRF (middleware, handlers)."""
+    return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+def _first_code(codes: Any, fallback: str) -> str:
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, dict):
+        for value in codes.values():
+            return _first_code(value, fallback)
+    if isinstance(codes, list) and codes:
+        return _first_code(codes[0], fallback)
+    return fallback
+
+
+def _audit_denial(exc: Exception, context: dict[str, Any]) -> None:
+    from .services import audit_permission_denied
+
+    request = context.get("request")
+    if request is not None:
+        audit_permission_denied(request=request, reason=str(getattr(exc, "detail", exc)))
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF EXCEPTION_HANDLER: maps every exception to the error body; denials are audited."""
+    from rest_framework.views import exception_handler as drf_exception_handler  # rest_framework.views imports us
+
+    if isinstance(exc, ApplicationError):
+        if isinstance(exc, Forbidden):
+            _audit_denial(exc, context)
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = drf_exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in API view", exc_info=exc)
+        return Response(
+            error_body("server_error", "An unexpected error occurred; it has been logged."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+    assert isinstance(exc, drf_exceptions.APIException)
+    if isinstance(exc, drf_exceptions.PermissionDenied):
+        _audit_denial(exc, context)
+    if isinstance(exc, drf_exceptions.ValidationError):
+        code = "invalid"
+        message = "Invalid input."
+        details: Any = exc.detail
+    else:
+        code = _first_code(exc.get_codes(), exc.default_code)
+        detail = exc.detail
+        message = str(detail) if not isinstance(detail, (dict, list)) else str(exc.default_detail)
+        details = detail if isinstance(detail, (dict, list)) else None
+        if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
+            details = {"retry_after_seconds": int(exc.wait)}
+    response.data = error_body(code, message, details)
+    return response

@@ -1,0 +1,108 @@
+"""Base viewsets: permissions per action, audit of every write, transactions around writes.
+
+Apps set ``queryset``, ``serializer_class``, ``filterset_class`` and ``required_permissions``; write logic that is more
+than a plain save goes to services, called from ``create_object`` / ``update_object`` / ``destroy_object`` or from
+``@action`` methods (which call ``audit_action``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db import models, transaction
+from rest_framework import mixins, viewsets
+from rest_framework.permissions import BasePermission
+from rest_framework.serializers import BaseSerializer
+
+from .choices import AuditAction
+from .permissions import ActionPermission, ObjectAccess, objects_visible_to, request_has_perm
+from .services import audit_model_change, model_snapshot
+
+
+class AuditedWritesMixin:
+    """Writes run in a transaction. The default hooks save through the serializer and audit the change; a viewset
+    whose writes go through a service overrides the hook and lets the service audit (services are the one write path
+    shared by the API, the admin, commands and tasks)."""
+
+    request: Any
+
+    def create_object(self, serializer: BaseSerializer[Any], **extra: Any) -> models.Model:
+        instance = serializer.save(**extra)
+        audit_model_change(request=self.request, action=AuditAction.CREATE, instance=instance)
+        return instance
+
+    def update_object(self, serializer: BaseSerializer[Any]) -> models.Model:
+        before = model_snapshot(serializer.instance)
+        instance = serializer.save()
+        audit_model_change(request=self.request, action=AuditAction.UPDATE, instance=instance, before=before)
+        return instance
+
+    def destroy_object(self, instance: models.Model) -> None:
+        before, pk = model_snapshot(instance), instance.pk
+        instance.delete()
+        instance.pk = pk  # keep the id on the audit entry
+        audit_model_change(request=self.request, action=AuditAction.DELETE, instance=instance, before=before)
+
+    def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        with transaction.atomic():
+            serializer.instance = self.create_object(serializer)  # the response shows what the service made
+
+    def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        with transaction.atomic():
+            serializer.instance = self.update_object(serializer)
+
+    def perform_destroy(self, instance: models.Model) -> None:
+        with transaction.atomic():
+            self.destroy_object(instance)
+
+    def audit_action(self, instance: models.Model, *, message: str, before: dict[str, Any] | None = None) -> None:
+        """Audit a custom action (confirm, revoke, ...) on ``instance``."""
+        audit_model_change(
+            request=self.request, action=AuditAction.ACTION, instance=instance, before=before, message=message
+        )
+
+
+class BaseModelViewSet(AuditedWritesMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
+    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission]
+    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {}
+
+
+class BaseReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission]
+    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {}
+
+
+class OwnedObjectsMixin:
+    """For owned objects: the list is narrowed in SQL to what the caller may see (own, granted through guardian, or
+    everything with ``manage_permission``); object actions check the same; new objects belong to the caller."""
+
+    request: Any
+    manage_permission: ClassVar[str | None] = None
+    owner_field: ClassVar[str] = "owner"
+
+    def get_queryset(self) -> Any:
+        queryset = super().get_queryset()  # type: ignore[misc]
+        if self.manage_permission and request_has_perm(self.request, self.manage_permission):
+            return queryset
+        return objects_visible_to(self.request.user, queryset, owner_field=self.owner_field)
+
+    def create_object(self, serializer: BaseSerializer[Any], **extra: Any) -> models.Model:
+        return super().create_object(serializer, **{self.owner_field: self.request.user, **extra})  # type: ignore[misc]
+
+
+class OwnedModelViewSet(OwnedObjectsMixin, BaseModelViewSet):
+    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission, ObjectAccess]
+
+
+class OwnedCreateListRetrieveViewSet(
+    OwnedObjectsMixin,
+    AuditedWritesMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,  # type: ignore[type-arg]
+):
+    """Owned objects that are created and then only changed through actions (never edited or deleted)."""
+
+    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission, ObjectAccess]
+    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {}

@@ -1,0 +1,1 @@
+"""ERP: Master data, inventory ledger, sales, purchasing, production and double-entry finance."""

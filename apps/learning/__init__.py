@@ -1,0 +1,1 @@
+"""Self-learning: Feedback, evaluation sets and experiments."""

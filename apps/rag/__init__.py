@@ -1,0 +1,1 @@
+"""Knowledge base: Document ingestion and hybrid retrieval with cited answers."""

@@ -1,0 +1,1 @@
+"""Resource management: Resource pools, quotas and allocations."""

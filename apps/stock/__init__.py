@@ -1,0 +1,1 @@
+"""Stock trading: Market data, indicators, backtesting and paper trading."""

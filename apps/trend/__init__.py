@@ -1,0 +1,1 @@
+"""Trend analysis: Trend analyses and forecasts."""

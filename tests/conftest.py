@@ -1,0 +1,58 @@
+"""Shared fixtures: one user per role, API clients authenticated as them, JWT and API-key helpers."""
+
+from collections.abc import Callable
+
+import pytest
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.core.roles import ROLES
+from apps.core.services import api_key_create
+from tests.core.factories import UserFactory
+
+ROLE_NAMES = list(ROLES)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., object]:
+    def _make(role: str | None = None, **kwargs: object) -> object:
+        return UserFactory(role=role, **kwargs)
+
+    return _make
+
+
+@pytest.fixture
+def role_users(db) -> dict[str, object]:
+    """One user per role, named after it."""
+    return {role: UserFactory(username=f"{role}-user", role=role) for role in ROLE_NAMES}
+
+
+@pytest.fixture
+def client_for(db) -> Callable[[object], APIClient]:
+    """An APIClient sending a real JWT access token for ``user``."""
+
+    def _client(user: object) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+        return client
+
+    return _client
+
+
+@pytest.fixture
+def role_client(role_users, client_for) -> Callable[[str], APIClient]:
+    """``role_client("manager")``: a JWT-authenticated client for that role's user."""
+    return lambda role: client_for(role_users[role])
+
+
+@pytest.fixture
+def make_api_key(db) -> Callable[..., tuple[object, str]]:
+    def _make(owner: object, name: str = "test key", **kwargs: object) -> tuple[object, str]:
+        return api_key_create(owner=owner, name=name, **kwargs)
+
+    return _make

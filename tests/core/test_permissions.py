@@ -1,0 +1,170 @@
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import include, path
+from rest_framework import serializers
+from rest_framework.routers import SimpleRouter
+from rest_framework.test import APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
+
+from apps.core.models import AuditLog
+from apps.core.permissions import (
+    ActionPermission,
+    DenyUndeclared,
+    RequirePermission,
+    RequireRole,
+    objects_visible_to,
+)
+from apps.core.services import object_share, object_unshare
+from apps.core.viewsets import BaseModelViewSet
+
+pytestmark = pytest.mark.django_db
+factory = APIRequestFactory()
+
+
+def check(permission_class, user, method="get", view=None):
+    request = factory.generic(method.upper(), "/x/")
+    force_authenticate(request, user=user)
+    view = view or APIView()
+    drf_request = view.initialize_request(request)
+    return permission_class().has_permission(drf_request, view)
+
+
+@pytest.mark.parametrize(("role", "expected"), [("admin", True), ("manager", True), ("user", False), ("guest", False)])
+def test_require_permission(make_user, role, expected):
+    assert check(RequirePermission("erp.approve"), make_user(role=role)) is expected
+
+
+def test_require_permission_needs_every_listed_permission(make_user):
+    user = make_user(role="user")
+    assert check(RequirePermission("erp.read", "erp.write"), user) is True
+    assert check(RequirePermission("erp.read", "erp.approve"), user) is False
+
+
+def test_require_permission_rejects_nonsense():
+    with pytest.raises(ValueError):
+        RequirePermission()
+    with pytest.raises(ValueError):
+        RequirePermission("approve")
+
+
+@pytest.mark.parametrize(("role", "expected"), [("admin", True), ("manager", False), ("guest", False)])
+def test_require_role(make_user, role, expected):
+    assert check(RequireRole("admin"), make_user(role=role)) is expected
+
+
+def test_require_role_accepts_any_of_several_and_superusers(make_user):
+    assert check(RequireRole("admin", "manager"), make_user(role="manager")) is True
+    assert check(RequireRole("admin"), make_user(is_superuser=True)) is True
+
+
+def test_inactive_users_and_anonymous_hold_nothing(make_user):
+    from django.contrib.auth.models import AnonymousUser
+
+    assert check(RequirePermission("erp.read"), make_user(role="admin", is_active=False)) is False
+    assert check(RequirePermission("erp.read"), AnonymousUser()) is False
+    assert check(DenyUndeclared, make_user(is_superuser=True)) is False
+
+
+def test_action_permission_falls_back_to_read_and_write(make_user):
+    class View(APIView):
+        required_permissions = {"read": "erp.read", "write": "erp.write", "approve": "erp.approve"}
+        action = "update"
+
+    guest = make_user(role="guest")
+    assert check(ActionPermission, guest, "get", View()) is True
+    assert check(ActionPermission, guest, "post", View()) is False
+    view = View()
+    view.action = "approve"
+    assert check(ActionPermission, make_user(role="user"), "post", view) is False
+    assert check(ActionPermission, make_user(role="manager"), "post", view) is True
+
+
+def test_action_permission_with_nothing_declared_is_closed(make_user):
+    class View(APIView):
+        required_permissions = {"list": "erp.read"}
+        action = "destroy"
+
+    assert check(ActionPermission, make_user(is_superuser=True), "delete", View()) is False
+
+
+def test_objects_visible_to_uses_guardian_grants_to_users_and_groups(make_user):
+    alice, bob, carol = make_user(), make_user(), make_user()
+    team = Group.objects.create(name="team")
+    carol.groups.add(team)
+    visible_to_alice = Group.objects.create(name="alice-only")
+    visible_to_team = Group.objects.create(name="team-only")
+    object_share(obj=visible_to_alice, to=alice, actor=bob)
+    object_share(obj=visible_to_team, to=team, level="change", actor=bob)
+    qs = Group.objects.filter(name__endswith="-only").order_by("name")
+
+    assert list(objects_visible_to(alice, qs, owner_field="")) == [visible_to_alice]
+    assert list(objects_visible_to(carol, qs, owner_field="")) == [visible_to_team]
+    assert list(objects_visible_to(bob, qs, owner_field="")) == []
+    assert carol.has_perm("auth.change_group", visible_to_team)
+    assert not alice.has_perm("auth.change_group", visible_to_alice)
+
+    object_unshare(obj=visible_to_alice, to=alice, actor=bob)
+    assert list(objects_visible_to(alice, qs, owner_field="")) == []
+    assert AuditLog.objects.filter(target_type="auth.group", message__startswith="Shared").count() == 2
+
+
+def test_objects_visible_to_manage_permission_sees_all(make_user):
+    Group.objects.create(name="x-only")
+    manager = make_user(role="manager")
+    qs = Group.objects.filter(name__endswith="-only").order_by("name")
+    assert objects_visible_to(manager, qs, manage_perm="erp.approve", owner_field="").count() == 1
+    assert objects_visible_to(manager, qs, manage_perm="core.audit", owner_field="").count() == 0
+
+
+def test_guardian_grant_lets_another_user_see_an_owned_api_key(make_user, make_api_key, client_for):
+    owner, colleague = make_user(role="user"), make_user(role="user")
+    key, _ = make_api_key(owner, name="shared")
+    assert client_for(colleague).get(f"/api/v1/core/api-keys/{key.pk}/").status_code == 404
+    object_share(obj=key, to=colleague, level="view", actor=owner)
+    assert client_for(colleague).get(f"/api/v1/core/api-keys/{key.pk}/").status_code == 200
+    # view access does not allow revoking
+    assert client_for(colleague).post(f"/api/v1/core/api-keys/{key.pk}/revoke/").status_code == 403
+    object_share(obj=key, to=colleague, level="change", actor=owner)
+    assert client_for(colleague).post(f"/api/v1/core/api-keys/{key.pk}/revoke/").status_code == 200
+
+
+# --- the base viewset's own write path (serializer save + audit), on a tiny router ---------------------------------
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Group
+        fields = ["id", "name"]
+
+
+class GroupViewSet(BaseModelViewSet):
+    queryset = Group.objects.order_by("name")
+    serializer_class = GroupSerializer
+    required_permissions = {"read": "erp.read", "write": "core.audit"}
+
+
+router = SimpleRouter()
+router.register("groups", GroupViewSet, basename="group")
+urlpatterns = [path("api/v1/", include(router.urls))]
+
+
+@pytest.mark.urls(__name__)
+def test_base_viewset_audits_create_update_delete_and_checks_permissions(role_client, role_users):
+    admin = role_client("admin")
+    created = admin.post("/api/v1/groups/", {"name": "alpha"}, format="json")
+    assert created.status_code == 201
+    pk = created.json()["id"]
+    assert admin.patch(f"/api/v1/groups/{pk}/", {"name": "beta"}, format="json").status_code == 200
+    assert admin.delete(f"/api/v1/groups/{pk}/").status_code == 204
+    entries = AuditLog.objects.filter(target_type="auth.group", target_id=str(pk)).order_by("id")
+    assert [(e.action, e.changes.get("name")) for e in entries] == [
+        ("create", [None, "alpha"]),
+        ("update", ["alpha", "beta"]),
+        ("delete", ["beta", None]),
+    ]
+    assert all(e.actor == role_users["admin"] and e.source == "api" for e in entries)
+
+    guest = role_client("guest")
+    assert guest.get("/api/v1/groups/").status_code == 200
+    assert guest.post("/api/v1/groups/", {"name": "nope"}, format="json").status_code == 403
+    assert not Group.objects.filter(name="nope").exists()
