@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -17,8 +18,9 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from .admin_base import AuditedAdminMixin, BaseModelAdmin, ReadOnlyModelAdmin, RolePermissionAdminMixin
 from .choices import AuditAction
+from .exceptions import ApplicationError
 from .models import ApiKey, AuditLog
-from .services import api_key_create, api_key_revoke, audit_model_change
+from .services import api_key_create, api_key_revoke, api_key_validate, audit_model_change
 
 admin.site.unregister(User)
 admin.site.unregister(Group)
@@ -51,8 +53,36 @@ class RoleAdmin(AuditedAdminMixin, RolePermissionAdminMixin, DjangoGroupAdmin, M
     permission_write = "core.audit"
 
 
+class ApiKeyAdminForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Runs the service's checks (scopes held by the owner, expiry in the future) so mistakes are form errors."""
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "owner", "scopes", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        owner = cleaned.get("owner")
+        if self.instance.pk is None and owner is not None:
+            try:
+                cleaned["scopes"] = api_key_validate(
+                    owner=owner, scopes=cleaned.get("scopes") or [], expires_at=cleaned.get("expires_at")
+                )
+            except ApplicationError as exc:
+                details = exc.details if isinstance(exc.details, dict) else {}
+                for field, problems in details.items():
+                    problems = problems if isinstance(problems, list) else [problems]
+                    self.add_error(
+                        field if field in self.fields else None, f"{exc.message} {', '.join(map(str, problems))}"
+                    )
+                if not details:
+                    raise forms.ValidationError(exc.message) from exc
+        return cleaned
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(GuardedModelAdminMixin, BaseModelAdmin):
+    form = ApiKeyAdminForm
     permission_read = "core.audit"
     permission_write = "core.audit"
     list_display = ["name", "prefix", "owner", "scopes", "expires_at", "last_used_at", "revoked_at", "created_at"]

@@ -164,17 +164,41 @@ def audit_purge(*, older_than_days: int | None = None) -> int:
 # --- API keys -------------------------------------------------------------------------------------------------------
 
 
-def _validate_scopes(*, owner: AbstractBaseUser, scopes: Iterable[str]) -> list[str]:
-    scopes = sorted(set(scopes))
-    unknown = [s for s in scopes if s not in PERMISSIONS]
+def api_key_validate(
+    *,
+    owner: AbstractBaseUser,
+    scopes: Any = (),
+    expires_at: dt.datetime | None = None,
+    limit_scopes: Iterable[str] = (),
+) -> list[str]:
+    """Check a new key's scopes and expiry; returns the scopes the key will carry. Raises ValidationFailed with
+    field details (used by the API and the admin form alike).
+
+    ``limit_scopes`` (the scopes of the key making the request, if any) caps the new key: a scoped key can only make
+    keys with the same or fewer scopes, never an unscoped one."""
+    if isinstance(scopes, str) or not isinstance(scopes, (list, tuple, set, frozenset)):
+        raise ValidationFailed("Scopes must be a list of permissions.", details={"scopes": ["Must be a list."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationFailed("Expiry must be in the future.", details={"expires_at": ["Must be in the future."]})
+    chosen, limit = sorted(set(scopes)), sorted(set(limit_scopes))
+    if limit:
+        chosen = chosen or limit
+        beyond = sorted(set(chosen) - set(limit))
+        if beyond:
+            raise ValidationFailed(
+                "A scoped API key cannot create a key with wider scopes.",
+                code="invalid_scope",
+                details={"scopes": beyond},
+            )
+    unknown = [s for s in chosen if s not in PERMISSIONS]
     if unknown:
         raise ValidationFailed("Unknown permissions in scopes.", code="invalid_scope", details={"scopes": unknown})
-    missing = [s for s in scopes if not owner.has_perm(s)]
+    missing = [s for s in chosen if not owner.has_perm(s)]
     if missing:
         raise ValidationFailed(
             "An API key can only carry permissions its owner holds.", code="invalid_scope", details={"scopes": missing}
         )
-    return scopes
+    return chosen
 
 
 @transaction.atomic
@@ -187,33 +211,12 @@ def api_key_create(
     created_by: Any = None,
     limit_scopes: Iterable[str] = (),
 ) -> tuple[ApiKey, str]:
-    """Create a key for ``owner``; returns the record and the full secret, which is never stored or shown again.
-
-    ``limit_scopes`` (the scopes of the key making this request, if any) caps the new key: a scoped key can only
-    make keys with the same or fewer scopes, never an unscoped one."""
+    """Create a key for ``owner``; returns the record and the full secret, which is never stored or shown again."""
     if not name or not name.strip():
         raise ValidationFailed("An API key needs a name.", details={"name": ["This field is required."]})
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationFailed("Expiry must be in the future.", details={"expires_at": ["Must be in the future."]})
-    scopes, limit = list(scopes), sorted(set(limit_scopes))
-    if limit:
-        scopes = scopes or limit
-        beyond = sorted(set(scopes) - set(limit))
-        if beyond:
-            raise ValidationFailed(
-                "A scoped API key cannot create a key with wider scopes.",
-                code="invalid_scope",
-                details={"scopes": beyond},
-            )
+    chosen = api_key_validate(owner=owner, scopes=scopes, expires_at=expires_at, limit_scopes=limit_scopes)
     full_key, prefix, key_hash = generate_api_key(settings.API_KEY_PREFIX)
-    key = ApiKey(
-        owner=owner,
-        name=name.strip(),
-        prefix=prefix,
-        key_hash=key_hash,
-        scopes=_validate_scopes(owner=owner, scopes=scopes),
-        expires_at=expires_at,
-    )
+    key = ApiKey(owner=owner, name=name.strip(), prefix=prefix, key_hash=key_hash, scopes=chosen, expires_at=expires_at)
     key.full_clean()
     key.save()
     audit_record(
