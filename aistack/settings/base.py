@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -300,6 +301,7 @@ UNFOLD = {
     "SITE_SUBHEADER": "Business suite back office",
     "SITE_SYMBOL": "hub",
     "SHOW_HISTORY": True,
+    "STYLES": [lambda request: static("aistack/admin.css")],
     "ENVIRONMENT": "apps.core.admin_site.environment_callback",
     "SIDEBAR": {
         "show_search": True,
