@@ -1,3 +1,5 @@
+from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +21,10 @@ DEMO_USERS = [
 
 
 class Command(BaseCommand):
-    help = "Load demo data: one user per role (admin, manager, user, guest). Idempotent; only with DEBUG or --force."
+    help = (
+        "Load demo data: one user per role (admin, manager, user, guest), then each system's demo data "
+        "(apps/<system>/demo.py: seed(stdout=...)). Idempotent; only with DEBUG or --force."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--force", action="store_true", help="Run even when DEBUG is off.")
@@ -54,4 +59,8 @@ class Command(BaseCommand):
                     self.stdout.write(f"reset   {username:<8} role={role:<8} password={password}")
                 else:
                     self.stdout.write(f"exists  {username:<8} role={role:<8} (password unchanged; --reset-passwords)")
+        for name in settings.SYSTEM_APPS:  # each system seeds its own data, in its own transaction
+            if find_spec(f"apps.{name}.demo"):
+                self.stdout.write(f"seeding {name} demo data")
+                import_module(f"apps.{name}.demo").seed(stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
