@@ -8,11 +8,19 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.core import views as core_views
 from apps.core.api.views import ApiRootView
 
+
+def _has_api(system: str) -> bool:
+    """A system mounts its router (apps/<system>/api/urls.py) once it has an API."""
+    try:
+        return find_spec(f"apps.{system}.api.urls") is not None
+    except ModuleNotFoundError:
+        return False
+
+
 api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("", include("apps.core.api.urls")),
-    # each system mounts its own router (apps/<system>/api/urls.py) once it has an API
-    *[path("", include(f"apps.{name}.api.urls")) for name in settings.SYSTEM_APPS if find_spec(f"apps.{name}.api")],
+    *[path("", include(f"apps.{name}.api.urls")) for name in settings.SYSTEM_APPS if _has_api(name)],
 ]
 
 urlpatterns = [

@@ -27,4 +27,4 @@ CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 
 LOG_JSON = env.bool("LOG_JSON", default=True)
-LOGGING["handlers"]["console"]["formatter"] = "json" if LOG_JSON else "readable"
+LOGGING["handlers"]["console"]["formatter"] = "json" if LOG_JSON else "readable"  # type: ignore[index]

@@ -27,7 +27,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class UserAdmin(AuditedAdminMixin, RolePermissionAdminMixin, DjangoUserAdmin, ModelAdmin):
+class UserAdmin(AuditedAdminMixin, RolePermissionAdminMixin, DjangoUserAdmin, ModelAdmin):  # type: ignore[type-arg,misc]
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
@@ -48,7 +48,7 @@ class UserAdmin(AuditedAdminMixin, RolePermissionAdminMixin, DjangoUserAdmin, Mo
 
 
 @admin.register(Group)
-class RoleAdmin(AuditedAdminMixin, RolePermissionAdminMixin, DjangoGroupAdmin, ModelAdmin):
+class RoleAdmin(AuditedAdminMixin, RolePermissionAdminMixin, DjangoGroupAdmin, ModelAdmin):  # type: ignore[misc]
     permission_read = "core.audit"
     permission_write = "core.audit"
 
@@ -61,7 +61,7 @@ class ApiKeyAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         fields = ["name", "owner", "scopes", "expires_at"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned: dict[str, Any] = super().clean() or {}
         owner = cleaned.get("owner")
         if self.instance.pk is None and owner is not None:
             try:
@@ -98,7 +98,7 @@ class ApiKeyAdmin(GuardedModelAdminMixin, BaseModelAdmin):
             return [*self.readonly_fields, "owner", "scopes"]
         return list(self.readonly_fields)
 
-    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return

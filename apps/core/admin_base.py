@@ -15,8 +15,6 @@ from .services import audit_model_change, model_snapshot
 class AuditedAdminMixin:
     """Audits admin saves and deletes (single and bulk) with old/new values."""
 
-    model: type[models.Model]
-
     def save_model(self, request: HttpRequest, obj: models.Model, form: Any, change: bool) -> None:
         before = model_snapshot(type(obj)._default_manager.filter(pk=obj.pk).first()) if change and obj.pk else None
         with transaction.atomic():
@@ -74,14 +72,14 @@ class RolePermissionAdminMixin:
         return self.has_view_permission(request)
 
 
-class BaseModelAdmin(AuditedAdminMixin, RolePermissionAdminMixin, ModelAdmin):
+class BaseModelAdmin(AuditedAdminMixin, RolePermissionAdminMixin, ModelAdmin):  # type: ignore[misc]
     """Inherit this in every app's admin.py."""
 
     list_per_page = 50
     show_full_result_count = False
 
 
-class ReadOnlyModelAdmin(RolePermissionAdminMixin, ModelAdmin):
+class ReadOnlyModelAdmin(RolePermissionAdminMixin, ModelAdmin):  # type: ignore[misc]
     """For records nobody edits by hand (ledgers, logs): no add, change or delete, even for superusers."""
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:

@@ -18,12 +18,12 @@ from .services import api_key_authenticate
 
 
 def _raw_key(request: Request) -> str | None:
-    header = request.META.get("HTTP_X_API_KEY")
+    header: str | None = request.META.get("HTTP_X_API_KEY")
     if header:
         return header.strip()
     parts = get_authorization_header(request).split()
     if len(parts) == 2 and parts[0].lower() == b"bearer":
-        token = parts[1].decode("latin-1")
+        token: str = parts[1].decode("latin-1")
         if token.startswith(f"{settings.API_KEY_PREFIX}_"):
             return token
     return None
@@ -47,7 +47,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "apps.core.auth.ApiKeyAuthentication"
     name = "apiKeyAuth"
 

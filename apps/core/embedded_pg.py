@@ -11,6 +11,7 @@ import logging
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ _socket_dirs: dict[str, str] = {}
 _databases_checked: set[tuple[str, str]] = set()
 
 
-def _pgserver():  # type: ignore[no-untyped-def]
+def _pgserver() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
         import pgserver
@@ -91,7 +92,7 @@ def stop(pgdata: str | Path) -> bool:
     if _postmaster_socket_dir(path) is None:
         return False
     pgserver = _pgserver()
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     server = pgserver.get_server(path, cleanup_mode=None)
     pg_ctl(["-w", "stop"], pgdata=path, user=server.system_user)

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 class ApplicationError(Exception):
     """A domain error raised by services; mapped to an HTTP status by the API exception handler."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
 
     def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
@@ -124,7 +124,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         detail = exc.detail
         message = str(detail) if not isinstance(detail, (dict, list)) else str(exc.default_detail)
         details = detail if isinstance(detail, (dict, list)) else None
-        if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
-            details = {"retry_after_seconds": int(exc.wait)}
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, drf_exceptions.Throttled) and wait is not None:
+            details = {"retry_after_seconds": int(wait)}
     response.data = error_body(code, message, details)
     return response

@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from .models import AuditLog
 
 
-class BaseFilterSet(django_filters.FilterSet):
+class BaseFilterSet(django_filters.FilterSet):  # type: ignore[misc]
     q = django_filters.CharFilter(method="filter_q", label="Search")
 
     q_fields: tuple[str, ...] = ()

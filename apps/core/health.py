@@ -32,7 +32,8 @@ def _check_cache() -> str:
     cache.set(key, "1", timeout=10)
     if cache.get(key) != "1":
         raise RuntimeError("cache did not return the value just written")
-    return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    backend: str = settings.CACHES["default"]["BACKEND"]
+    return backend.rsplit(".", 1)[-1]
 
 
 def _check_broker() -> str:

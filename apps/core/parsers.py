@@ -1,3 +1,4 @@
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.exceptions import ParseError
@@ -7,7 +8,7 @@ from rest_framework.parsers import JSONParser
 class SafeJSONParser(JSONParser):
     """JSON parser that turns pathological nesting (RecursionError in the decoder) into a 400, not a 500."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:

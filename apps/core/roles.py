@@ -6,6 +6,8 @@ Each permission is owned by its app (a custom permission on that app's permissio
 
 from __future__ import annotations
 
+from typing import Any
+
 PERMISSIONS: dict[str, str] = {
     "erp.read": "Read ERP master data, orders, stock and reports",
     "erp.write": "Create and change customers, products, orders and stock moves",
@@ -54,7 +56,7 @@ ROLE_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def app_permissions(app_label: str) -> list[tuple[str, str]]:
+def app_permissions(app_label: str) -> list[tuple[str, Any]]:
     """The (codename, name) pairs an app declares in its permission-holder model's Meta."""
     return [(perm.split(".", 1)[1], name) for perm, name in PERMISSIONS.items() if perm.split(".", 1)[0] == app_label]
 

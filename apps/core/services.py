@@ -13,7 +13,7 @@ from typing import Any
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -166,7 +166,7 @@ def audit_purge(*, older_than_days: int | None = None) -> int:
 
 def api_key_validate(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     scopes: Any = (),
     expires_at: dt.datetime | None = None,
     limit_scopes: Iterable[str] = (),
@@ -204,7 +204,7 @@ def api_key_validate(
 @transaction.atomic
 def api_key_create(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     name: str,
     scopes: Iterable[str] = (),
     expires_at: dt.datetime | None = None,
@@ -332,7 +332,7 @@ def roles_sync_after_migrate(sender: Any, **kwargs: Any) -> None:
 
 
 @transaction.atomic
-def user_set_roles(*, user: AbstractBaseUser, roles: Iterable[str], actor: Any = None) -> None:
+def user_set_roles(*, user: User, roles: Iterable[str], actor: Any = None) -> None:
     roles = sorted(set(roles))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
@@ -356,7 +356,7 @@ def user_create(
     is_staff: bool = False,
     is_superuser: bool = False,
     actor: Any = None,
-) -> AbstractBaseUser:
+) -> User:
     User = get_user_model()
     user = User(
         username=username,
@@ -383,12 +383,12 @@ USER_EDITABLE_FIELDS = ("email", "first_name", "last_name", "is_active", "is_sta
 @transaction.atomic
 def user_update(
     *,
-    user: AbstractBaseUser,
+    user: User,
     actor: Any = None,
     roles: Iterable[str] | None = None,
     password: str | None = None,
     **fields: Any,
-) -> AbstractBaseUser:
+) -> User:
     """Change profile fields, roles and/or password; one audit entry for the profile, one for the roles."""
     unknown = sorted(set(fields) - set(USER_EDITABLE_FIELDS))
     if unknown:

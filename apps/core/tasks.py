@@ -5,11 +5,15 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="core.flush_expired_tokens", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+@shared_task(  # type: ignore[untyped-decorator]
+    name="core.flush_expired_tokens", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3
+)
 def flush_expired_tokens() -> int:
     return services.tokens_flush_expired()
 
 
-@shared_task(name="core.purge_audit_log", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+@shared_task(  # type: ignore[untyped-decorator]
+    name="core.purge_audit_log", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3
+)
 def purge_audit_log(older_than_days: int | None = None) -> int:
     return services.audit_purge(older_than_days=older_than_days)

@@ -20,7 +20,8 @@ def assert_error_body(response: Any, status: int, code: str | None = None) -> di
     assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"]), body
     if code is not None:
         assert body["error"]["code"] == code, body
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 def assert_role_access(

@@ -59,22 +59,23 @@ def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics, for allow-listed addresses or a bearer token (METRICS_ALLOWED_IPS, METRICS_TOKEN)."""
     if not _metrics_allowed(request):
         return error_response(403, "permission_denied", "Metrics are not available to this client.")
-    return ExportToDjangoView(request)
+    response: HttpResponse = ExportToDjangoView(request)
+    return response
 
 
-def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
     if context.is_api_path(request.path):
         return error_response(400, "bad_request", "Bad request.")
     return bad_request(request, exception)
 
 
-def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
     if context.is_api_path(request.path):
         return error_response(403, "permission_denied", "You do not have permission to perform this action.")
     return permission_denied(request, exception)
 
 
-def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     if context.is_api_path(request.path):
         return error_response(404, "not_found", f"No endpoint at {request.path}.")
     return page_not_found(request, exception)

@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 from django.db import models, transaction
 from rest_framework import mixins, viewsets
-from rest_framework.permissions import BasePermission
 from rest_framework.serializers import BaseSerializer
 
 from .choices import AuditAction
@@ -27,13 +26,13 @@ class AuditedWritesMixin:
     request: Any
 
     def create_object(self, serializer: BaseSerializer[Any], **extra: Any) -> models.Model:
-        instance = serializer.save(**extra)
+        instance: models.Model = serializer.save(**extra)
         audit_model_change(request=self.request, action=AuditAction.CREATE, instance=instance)
         return instance
 
     def update_object(self, serializer: BaseSerializer[Any]) -> models.Model:
         before = model_snapshot(serializer.instance)
-        instance = serializer.save()
+        instance: models.Model = serializer.save()
         audit_model_change(request=self.request, action=AuditAction.UPDATE, instance=instance, before=before)
         return instance
 
@@ -63,12 +62,12 @@ class AuditedWritesMixin:
 
 
 class BaseModelViewSet(AuditedWritesMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
-    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission]
+    permission_classes = [ActionPermission]
     required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {}
 
 
 class BaseReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
-    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission]
+    permission_classes = [ActionPermission]
     required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {}
 
 
@@ -87,11 +86,14 @@ class OwnedObjectsMixin:
         return objects_visible_to(self.request.user, queryset, owner_field=self.owner_field)
 
     def create_object(self, serializer: BaseSerializer[Any], **extra: Any) -> models.Model:
-        return super().create_object(serializer, **{self.owner_field: self.request.user, **extra})  # type: ignore[misc]
+        instance: models.Model = super().create_object(  # type: ignore[misc]
+            serializer, **{self.owner_field: self.request.user, **extra}
+        )
+        return instance
 
 
 class OwnedModelViewSet(OwnedObjectsMixin, BaseModelViewSet):
-    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission, ObjectAccess]
+    permission_classes = [ActionPermission, ObjectAccess]
 
 
 class OwnedCreateListRetrieveViewSet(
@@ -104,5 +106,5 @@ class OwnedCreateListRetrieveViewSet(
 ):
     """Owned objects that are created and then only changed through actions (never edited or deleted)."""
 
-    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission, ObjectAccess]
+    permission_classes = [ActionPermission, ObjectAccess]
     required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {}

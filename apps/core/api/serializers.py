@@ -1,9 +1,10 @@
 from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
-from django.db.models import Model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core import selectors
 from apps.core.models import ApiKey, AuditLog
 from apps.core.roles import PERMISSIONS, ROLES
 
@@ -23,7 +24,7 @@ class StrictSerializerMixin:
 
 
 class ApiKeySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     is_active = serializers.BooleanField(source="is_usable", read_only=True)
 
     class Meta:
@@ -89,10 +90,12 @@ class AuditLogSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 
 class MeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    roles = serializers.ListField(child=serializers.CharField(), read_only=True)
-    permissions = serializers.ListField(child=serializers.CharField(), read_only=True)
-    auth = serializers.CharField(read_only=True, help_text="jwt, api_key or session")
-    api_key = ApiKeySerializer(read_only=True, allow_null=True)
+    """The user of context["request"], with roles and effective permissions (narrowed to an API key's scopes)."""
+
+    roles = serializers.SerializerMethodField()
+    permissions = serializers.SerializerMethodField()
+    auth = serializers.SerializerMethodField(help_text="jwt, api_key or session")
+    api_key = serializers.SerializerMethodField()
 
     class Meta:
         model = get_user_model()
@@ -111,6 +114,26 @@ class MeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "api_key",
         ]
         read_only_fields = fields
+
+    def _key(self) -> ApiKey | None:
+        auth = self.context["request"].auth
+        return auth if isinstance(auth, ApiKey) else None
+
+    def get_roles(self, user: Any) -> list[str]:
+        return selectors.user_roles(user=user)
+
+    def get_permissions(self, user: Any) -> list[str]:
+        return selectors.user_effective_permissions(user=user, api_key=self._key())
+
+    def get_auth(self, user: Any) -> str:
+        if self._key() is not None:
+            return "api_key"
+        return "jwt" if self.context["request"].auth is not None else "session"
+
+    @extend_schema_field(ApiKeySerializer(allow_null=True))
+    def get_api_key(self, user: Any) -> dict[str, Any] | None:
+        key = self._key()
+        return dict(ApiKeySerializer(key).data) if key is not None else None
 
 
 class LogoutSerializer(StrictSerializerMixin, serializers.Serializer):  # type: ignore[type-arg]
@@ -156,7 +179,8 @@ class UserSerializer(StrictSerializerMixin, serializers.ModelSerializer):  # typ
         return fields
 
     def validate_password(self, value: str) -> str:
-        password_validation.validate_password(value, user=self.instance if isinstance(self.instance, Model) else None)
+        user = self.instance if isinstance(self.instance, get_user_model()) else None
+        password_validation.validate_password(value, user=user)
         return value
 
     def to_representation(self, instance: Any) -> Any:
