@@ -175,6 +175,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
+LOGOUT_REDIRECT_URL = "admin:login"
 
 # Login lock-out (django-axes): per username + IP, failures counted in the database (shared by every process and
 # visible in the admin, where a locked account can be released). Successful logins are in our audit log instead.

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.text import capfirst
 
 # (group title, icon, app labels) in sidebar order.
 SIDEBAR_GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
