@@ -10,7 +10,8 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 WORKERS ?= auto
 
-.PHONY: run test install migrate serve worker beat lint format check-deploy db-start db-stop clean
+.PHONY: run test install migrate serve worker beat lint format db-start db-stop clean \
+	monitoring-check monitoring-smoke k8s-validate
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -36,7 +37,7 @@ test: install
 	DJANGO_ENV=test $(PY) -m pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 worker: install
-	$(BIN)/celery -A aistack worker -l info -Q default,ingest,backtest,agents
+	$(BIN)/celery -A aistack worker -l info -E -Q default,ingest,backtest,agents
 
 beat: install
 	$(BIN)/celery -A aistack beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
@@ -50,6 +51,15 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+monitoring-check:
+	bash monitoring/check.sh
+
+monitoring-smoke: install
+	PYTHON=$(abspath $(PY)) bash monitoring/smoke.sh
+
+k8s-validate: install
+	PYTHON=$(abspath $(PY)) bash deploy/k8s/validate.sh
 
 db-start: install
 	$(PY) manage.py embedded_db start
