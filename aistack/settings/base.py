@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -152,11 +153,37 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.flush_expired_tokens",
         "schedule": env.float("SCHEDULE_FLUSH_TOKENS_SECONDS", default=24 * 3600.0),
     },
+    "core.refresh_business_metrics": {
+        "task": "core.refresh_business_metrics",
+        "schedule": env.float("SCHEDULE_BUSINESS_METRICS_SECONDS", default=60.0),
+    },
     "core.purge_audit_log": {
         "task": "core.purge_audit_log",
         "schedule": env.float("SCHEDULE_PURGE_AUDIT_SECONDS", default=24 * 3600.0),
     },
+    "erp.draft_reorder_purchase_orders": {
+        "task": "erp.draft_reorder_purchase_orders",
+        "schedule": crontab(minute="15", hour=env.str("SCHEDULE_ERP_REORDER_HOUR", default="2")),
+    },
+    "erp.flag_overdue_invoices": {
+        "task": "erp.flag_overdue_invoices",
+        "schedule": crontab(minute="30", hour=env.str("SCHEDULE_ERP_OVERDUE_HOUR", default="2")),
+    },
+    "erp.snapshot_kpis": {
+        "task": "erp.snapshot_kpis",
+        "schedule": crontab(minute="45", hour=env.str("SCHEDULE_ERP_KPI_HOUR", default="2")),
+    },
+    "stock.match_orders": {
+        "task": "stock.match_orders",
+        "schedule": env.float("SCHEDULE_STOCK_MATCH_SECONDS", default=300.0),
+    },
 }
+
+# --- Systems ------------------------------------------------------------------------------------------------------
+# Each system reads its own settings with defaults in apps/<system>/conf.py; these are the ones worth an env var.
+ERP_REORDER_AUTO_DRAFT = env.bool("ERP_REORDER_AUTO_DRAFT", default=True)
+STOCK_RISK_FREE_RATE = env.float("STOCK_RISK_FREE_RATE", default=0.0)
+STOCK_MARKET_HOURS_UTC = env.str("STOCK_MARKET_HOURS_UTC", default="13:30-20:00")
 
 # --- Auth and security ----------------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -231,6 +258,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = min(AISTACK_MAX_BODY_BYTES, 2_621_440)
 # /metrics is served only to these client IPs or to a request carrying METRICS_TOKEN as a bearer token.
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Business gauges are recomputed by beat every SCHEDULE_BUSINESS_METRICS_SECONDS; a snapshot older than this expires.
+BUSINESS_METRICS_MAX_AGE_SECONDS = env.int("BUSINESS_METRICS_MAX_AGE_SECONDS", default=300)
 
 # --- REST framework -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -39,7 +39,7 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
             continue
         by_app.setdefault(opts.app_label, []).append(
             {
-                "title": str(opts.verbose_name_plural).capitalize(),
+                "title": capfirst(str(opts.verbose_name_plural)),
                 "link": link,
                 "icon": getattr(model_admin, "icon", None),
             }

@@ -8,7 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Security"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (login audit receivers)
+        from . import metrics, signals  # noqa: F401  (business metrics, login audit receivers)
         from .services import roles_sync_after_migrate
 
         post_migrate.connect(roles_sync_after_migrate, dispatch_uid="core.sync_roles")

@@ -6,11 +6,13 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from .choices import AuditAction, AuditOutcome
+from .metrics import LOGINS
 from .services import audit_record
 
 
 @receiver(user_logged_in, dispatch_uid="core.audit_login")
 def _audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    LOGINS.labels(outcome="success").inc()
     audit_record(action=AuditAction.LOGIN, actor=user, target=user, message="Login")
 
 
@@ -18,6 +20,7 @@ def _audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
     username = str(credentials.get("username", ""))
     locked = bool(getattr(request, "axes_locked_out", False))
+    LOGINS.labels(outcome="locked" if locked else "failure").inc()
     audit_record(
         action=AuditAction.LOGIN_FAILED,
         outcome=AuditOutcome.DENIED if locked else AuditOutcome.FAILURE,

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from . import services
+from .metrics import refresh_business_metrics
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -17,3 +18,9 @@ def flush_expired_tokens() -> int:
 )
 def purge_audit_log(older_than_days: int | None = None) -> int:
     return services.audit_purge(older_than_days=older_than_days)
+
+
+@shared_task(name="core.refresh_business_metrics", ignore_result=True)  # type: ignore[untyped-decorator]
+def refresh_business_metrics_task() -> int:
+    """Recompute the business gauges into the cache (see apps.core.metrics); returns how many were computed."""
+    return len(refresh_business_metrics()["gauges"])

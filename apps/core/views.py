@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 
+import prometheus_client
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
-from django_prometheus.exports import ExportToDjangoView
 
 from . import context
 from .crypto import constant_time_equals
 from .exceptions import error_response
 from .health import run_checks
+from .metrics import export_registry
 
 
 @never_cache
@@ -59,8 +60,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics, for allow-listed addresses or a bearer token (METRICS_ALLOWED_IPS, METRICS_TOKEN)."""
     if not _metrics_allowed(request):
         return error_response(403, "permission_denied", "Metrics are not available to this client.")
-    response: HttpResponse = ExportToDjangoView(request)
-    return response
+    body = prometheus_client.generate_latest(export_registry())
+    return HttpResponse(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 
 def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -1,3 +1,5 @@
+"""Stock trading: Market data, indicators, backtesting and paper trading."""
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,6 @@ class StockConfig(AppConfig):
     name = "apps.stock"
     label = "stock"
     verbose_name = "Stock trading"
+
+    def ready(self) -> None:
+        from . import metrics  # noqa: F401  (registers the business gauges)

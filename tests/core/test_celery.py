@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -40,9 +41,12 @@ def redis_url() -> str:
 
 
 def _forget_broker_connections() -> None:
-    """Drop pooled connections made for another broker URL, so the next task uses the one now configured."""
+    """Drop pooled connections and the result backend made for another configuration (earlier tests run tasks
+    eagerly), so the next task uses the broker and backend now configured."""
     app._pool = None
     app.amqp._producer_pool = None
+    app._backend_cache = None
+    app._local = threading.local()
 
 
 @pytest.fixture(scope="module")

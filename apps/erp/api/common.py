@@ -1,0 +1,127 @@
+"""Shared API pieces of the ERP: CSV rendering of reports, the service-backed write mixin with Idempotency-Key
+support, protection against deleting records still referenced by documents."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import ProtectedError
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers, status
+from rest_framework.renderers import BaseRenderer
+from rest_framework.response import Response
+
+from apps.core.exceptions import Conflict
+
+from ..services.idempotency import idempotent_call
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    name="Idempotency-Key",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Repeat a create safely: a repeated key returns the first response and writes nothing new.",
+)
+
+
+def plain(value: Any) -> Any:
+    """JSON/CSV-friendly copy of report data (Decimals and dates as strings)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+class CSVRenderer(BaseRenderer):
+    """``?format=csv``: a report's rows under its columns (other payloads as key/value pairs)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        if isinstance(data, dict) and "rows" in data and "columns" in data:
+            writer.writerow(data["columns"])
+            for row in data["rows"]:
+                writer.writerow([row.get(column, "") for column in data["columns"]])
+            for key, value in (data.get("totals") or {}).items():
+                writer.writerow([f"total {key}", value])
+        elif isinstance(data, dict):
+            writer.writerow(["key", "value"])
+            for key, value in data.items():
+                writer.writerow([key, value if not isinstance(value, (dict, list)) else _compact(value)])
+        return buffer.getvalue().encode(self.charset)
+
+
+def _compact(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)
+
+
+class ReportSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    parameters = serializers.DictField()
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(child=serializers.DictField())
+    totals = serializers.DictField()
+
+
+class ProtectedDestroyMixin:
+    """Deleting a record that documents still reference answers 409 ``in_use`` instead of failing."""
+
+    def destroy_object(self, instance: Any) -> None:
+        try:
+            with transaction.atomic():
+                super().destroy_object(instance)  # type: ignore[misc]
+        except ProtectedError:
+            raise Conflict(f"{instance} is used by other records; deactivate it instead.", code="in_use") from None
+
+
+class ServiceWriteMixin:
+    """Create/update through a write serializer and a service; answer with the read serializer. Creation accepts
+    an Idempotency-Key header."""
+
+    write_serializer_class: type[serializers.Serializer]
+    idempotent_create = True
+
+    def _write(self, instance: Any = None, partial: bool = False) -> Any:
+        serializer = self.write_serializer_class(
+            instance=instance, data=self.request.data, partial=partial, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+    def create(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        def handler() -> Response:
+            serializer = self._write()
+            with transaction.atomic():
+                instance = self.create_object(serializer)
+            return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
+
+        if not self.idempotent_create:
+            return handler()
+        return idempotent_call(request=request, endpoint=request.path, handler=handler)
+
+
+class ServiceUpdateMixin(ServiceWriteMixin):
+    """Adds service-backed update (PUT/PATCH) to ServiceWriteMixin."""
+
+    def update(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        serializer = self._write(instance, partial=kwargs.get("partial", False))
+        with transaction.atomic():
+            instance = self.update_object(serializer)
+        return Response(self.get_serializer(instance).data)

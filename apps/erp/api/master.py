@@ -1,0 +1,200 @@
+"""Master data API: tax rates, categories, customers, suppliers, products, warehouses, locations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.core.viewsets import BaseModelViewSet
+
+from ..filtersets import (
+    CustomerFilterSet,
+    LocationFilterSet,
+    ProductCategoryFilterSet,
+    ProductFilterSet,
+    SupplierFilterSet,
+    TaxRateFilterSet,
+    WarehouseFilterSet,
+)
+from ..models import Customer, Location, Product, ProductCategory, Supplier, TaxRate, Warehouse
+from ..services.inventory import warehouse_create
+from .common import ProtectedDestroyMixin
+
+READ_WRITE = {"read": "erp.read", "write": "erp.write"}
+MONEY = {"max_digits": 14, "decimal_places": 2, "min_value": 0}
+QTY = {"max_digits": 14, "decimal_places": 3, "min_value": 0}
+
+
+class TaxRateSerializer(serializers.ModelSerializer):
+    rate = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
+
+    class Meta:
+        model = TaxRate
+        fields = ["id", "code", "name", "rate", "active", "created_at", "updated_at"]
+
+
+class ProductCategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProductCategory
+        fields = ["id", "name", "parent", "created_at", "updated_at"]
+
+
+PARTNER_FIELDS = [
+    "id",
+    "code",
+    "name",
+    "contact_name",
+    "email",
+    "phone",
+    "billing_address",
+    "shipping_address",
+    "tax_id",
+    "bank_account",
+    "payment_terms_days",
+    "active",
+    "created_at",
+    "updated_at",
+]
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    tax_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    bank_account = serializers.CharField(max_length=80, required=False, allow_blank=True)
+    credit_limit = serializers.DecimalField(**MONEY, required=False)
+
+    class Meta:
+        model = Customer
+        fields = [*PARTNER_FIELDS, "credit_limit"]
+
+
+class SupplierSerializer(serializers.ModelSerializer):
+    tax_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    bank_account = serializers.CharField(max_length=80, required=False, allow_blank=True)
+
+    class Meta:
+        model = Supplier
+        fields = PARTNER_FIELDS
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    sale_price = serializers.DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
+    standard_cost = serializers.DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
+    reorder_point = serializers.DecimalField(**QTY, max_value=999999999, required=False)
+    reorder_quantity = serializers.DecimalField(**QTY, max_value=999999999, required=False)
+    average_cost = serializers.DecimalField(max_digits=16, decimal_places=4, read_only=True)
+
+    class Meta:
+        model = Product
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "kind",
+            "uom",
+            "category",
+            "barcode",
+            "sale_price",
+            "standard_cost",
+            "average_cost",
+            "reorder_point",
+            "reorder_quantity",
+            "tax_rate",
+            "default_supplier",
+            "active",
+            "created_at",
+            "updated_at",
+        ]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        kind = attrs.get("kind", getattr(self.instance, "kind", None))
+        if self.instance is not None and kind != self.instance.kind and self.instance.moves.exists():
+            raise serializers.ValidationError({"kind": ["Cannot change the kind of a product with stock moves."]})
+        return attrs
+
+
+class WarehouseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Warehouse
+        fields = ["id", "code", "name", "address", "active", "created_at", "updated_at"]
+
+
+class LocationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Location
+        fields = ["id", "warehouse", "code", "name", "kind", "is_default", "active", "created_at", "updated_at"]
+        read_only_fields = ["is_default"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        kind = attrs.get("kind", getattr(self.instance, "kind", "internal"))
+        warehouse = attrs.get("warehouse", getattr(self.instance, "warehouse", None))
+        if kind == "internal" and warehouse is None:
+            raise serializers.ValidationError({"warehouse": ["Internal locations belong to a warehouse."]})
+        return attrs
+
+
+class _MasterViewSet(ProtectedDestroyMixin, BaseModelViewSet):
+    required_permissions = READ_WRITE
+
+
+class TaxRateViewSet(_MasterViewSet):
+    queryset = TaxRate.objects.order_by("-rate", "code")
+    serializer_class = TaxRateSerializer
+    filterset_class = TaxRateFilterSet
+    search_fields = ["code", "name"]
+    ordering_fields = ["code", "rate"]
+
+
+class ProductCategoryViewSet(_MasterViewSet):
+    queryset = ProductCategory.objects.order_by("name")
+    serializer_class = ProductCategorySerializer
+    filterset_class = ProductCategoryFilterSet
+    search_fields = ["name"]
+    ordering_fields = ["name"]
+
+
+class CustomerViewSet(_MasterViewSet):
+    queryset = Customer.objects.order_by("code")
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilterSet
+    search_fields = ["code", "name", "email", "contact_name"]
+    ordering_fields = ["code", "name", "credit_limit", "created_at"]
+
+
+class SupplierViewSet(_MasterViewSet):
+    queryset = Supplier.objects.order_by("code")
+    serializer_class = SupplierSerializer
+    filterset_class = SupplierFilterSet
+    search_fields = ["code", "name", "email", "contact_name"]
+    ordering_fields = ["code", "name", "created_at"]
+
+
+class ProductViewSet(_MasterViewSet):
+    queryset = Product.objects.order_by("sku")
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilterSet
+    search_fields = ["sku", "name", "barcode"]
+    ordering_fields = ["sku", "name", "sale_price", "created_at"]
+
+
+class WarehouseViewSet(_MasterViewSet):
+    queryset = Warehouse.objects.order_by("code")
+    serializer_class = WarehouseSerializer
+    filterset_class = WarehouseFilterSet
+    search_fields = ["code", "name"]
+    ordering_fields = ["code", "name"]
+
+    def create_object(self, serializer: Any, **extra: Any) -> Warehouse:
+        data = serializer.validated_data
+        return warehouse_create(
+            code=data["code"], name=data["name"], address=data.get("address", ""), actor=self.request.user
+        )
+
+
+class LocationViewSet(_MasterViewSet):
+    queryset = Location.objects.select_related("warehouse").order_by("code")
+    serializer_class = LocationSerializer
+    filterset_class = LocationFilterSet
+    search_fields = ["code", "name"]
+    ordering_fields = ["code", "name"]

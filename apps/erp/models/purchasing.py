@@ -1,0 +1,97 @@
+"""Procure-to-pay: purchase orders with lines, and goods receipts."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from apps.core.models import TimeStampedModel
+
+from ..choices import PurchaseOrderState
+from .fields import cost_field, money_field, qty_field
+from .master import Product, Supplier, TaxRate, Warehouse
+
+
+class PurchaseOrder(TimeStampedModel):
+    number = models.CharField(max_length=30, unique=True)
+    supplier = models.ForeignKey(Supplier, on_delete=models.PROTECT, related_name="purchase_orders")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=24, choices=PurchaseOrderState.choices, default=PurchaseOrderState.DRAFT)
+    order_date = models.DateField(default=timezone.localdate, db_index=True)
+    expected_date = models.DateField(null=True, blank=True)
+    supplier_reference = models.CharField(max_length=100, blank=True)
+    notes = models.TextField(blank=True)
+    subtotal = money_field()
+    tax_total = money_field()
+    total = money_field()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-order_date", "-id"]
+        indexes = [models.Index(fields=["state", "order_date"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class PurchaseOrderLine(models.Model):
+    order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    description = models.CharField(max_length=255, blank=True)
+    quantity = qty_field()
+    unit_price = money_field()
+    tax_rate = models.ForeignKey(TaxRate, on_delete=models.PROTECT, related_name="+")
+    net_amount = money_field()
+    tax_amount = money_field()
+    quantity_received = qty_field()
+
+    class Meta:
+        ordering = ["order_id", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="erp_po_line_qty_gt0"),
+            models.CheckConstraint(condition=models.Q(unit_price__gte=0), name="erp_po_line_price_gte0"),
+            models.CheckConstraint(
+                condition=models.Q(quantity_received__lte=models.F("quantity")), name="erp_po_line_not_overreceived"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.quantity} x {self.product_id}"
+
+
+class Receipt(TimeStampedModel):
+    """A goods receipt note for one purchase order."""
+
+    number = models.CharField(max_length=30, unique=True)
+    order = models.ForeignKey(PurchaseOrder, on_delete=models.PROTECT, related_name="receipts")
+    received_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class ReceiptLine(models.Model):
+    """Received quantity of one order line (quality inspection can later add accepted/rejected quantities)."""
+
+    receipt = models.ForeignKey(Receipt, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(PurchaseOrderLine, on_delete=models.PROTECT, related_name="receipt_lines")
+    quantity = qty_field()
+    unit_cost = cost_field()
+
+    class Meta:
+        ordering = ["receipt_id", "id"]
+        constraints = [models.CheckConstraint(condition=models.Q(quantity__gt=0), name="erp_receipt_line_qty_gt0")]
+
+    def __str__(self) -> str:
+        return f"{self.receipt_id}: {self.quantity}"

@@ -1,0 +1,98 @@
+"""Order-to-cash: sales orders with lines, and the delivery notes that ship them."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from apps.core.models import TimeStampedModel
+
+from ..choices import SalesOrderState
+from .fields import cost_field, money_field, percent_field, qty_field
+from .master import Customer, Product, TaxRate, Warehouse
+
+
+class SalesOrder(TimeStampedModel):
+    number = models.CharField(max_length=30, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="sales_orders")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=24, choices=SalesOrderState.choices, default=SalesOrderState.DRAFT)
+    order_date = models.DateField(default=timezone.localdate, db_index=True)
+    customer_reference = models.CharField(max_length=100, blank=True)
+    notes = models.TextField(blank=True)
+    subtotal = money_field()
+    tax_total = money_field()
+    total = money_field()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-order_date", "-id"]
+        indexes = [models.Index(fields=["state", "order_date"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class SalesOrderLine(models.Model):
+    order = models.ForeignKey(SalesOrder, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    description = models.CharField(max_length=255, blank=True)
+    quantity = qty_field()
+    unit_price = money_field()
+    discount_percent = percent_field()
+    tax_rate = models.ForeignKey(TaxRate, on_delete=models.PROTECT, related_name="+")
+    net_amount = money_field()
+    tax_amount = money_field()
+    quantity_reserved = qty_field()
+    quantity_delivered = qty_field()
+
+    class Meta:
+        ordering = ["order_id", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="erp_so_line_qty_gt0"),
+            models.CheckConstraint(condition=models.Q(unit_price__gte=0), name="erp_so_line_price_gte0"),
+            models.CheckConstraint(
+                condition=models.Q(discount_percent__gte=0, discount_percent__lte=100), name="erp_so_line_discount"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(quantity_delivered__lte=models.F("quantity")), name="erp_so_line_not_overdelivered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.quantity} x {self.product_id}"
+
+
+class Delivery(TimeStampedModel):
+    """A delivery note: what left the warehouse for one sales order."""
+
+    number = models.CharField(max_length=30, unique=True)
+    order = models.ForeignKey(SalesOrder, on_delete=models.PROTECT, related_name="deliveries")
+    delivered_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-delivered_at", "-id"]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class DeliveryLine(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(SalesOrderLine, on_delete=models.PROTECT, related_name="delivery_lines")
+    quantity = qty_field()
+    unit_cost = cost_field()
+
+    class Meta:
+        ordering = ["delivery_id", "id"]
+        constraints = [models.CheckConstraint(condition=models.Q(quantity__gt=0), name="erp_delivery_line_qty_gt0")]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id}: {self.quantity}"

@@ -1,0 +1,1 @@
+"""ERP reads: stock and reorder (inventory), financial and sales reports (reports), dashboard KPIs (dashboard)."""

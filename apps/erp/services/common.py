@@ -1,0 +1,88 @@
+"""Helpers shared by the ERP services: rounding, document numbers, state guards, audit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django.db import models
+
+from apps.core.choices import AuditAction
+from apps.core.exceptions import Conflict, ValidationFailed
+from apps.core.services import audit_record
+
+from .. import conf
+from ..models import DocumentSequence
+
+CENT = Decimal("0.01")
+MILLI = Decimal("0.001")
+COST = Decimal("0.0001")
+ZERO = Decimal("0")
+HUNDRED = Decimal("100")
+
+
+def q2(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def q3(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(MILLI, rounding=ROUND_HALF_UP)
+
+
+def q4(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(COST, rounding=ROUND_HALF_UP)
+
+
+def as_decimal(value: Any, *, field: str, places: int, positive: bool = False, allow_zero: bool = True) -> Decimal:
+    """Parse ``value`` as a Decimal with at most ``places`` decimals and a sane magnitude, or raise 400."""
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValidationFailed(f"{field} is not a number.", details={field: ["A valid number is required."]}) from None
+    if not number.is_finite():
+        raise ValidationFailed(f"{field} is not a number.", details={field: ["A valid number is required."]})
+    if number.as_tuple().exponent < -places and number != number.quantize(Decimal(1).scaleb(-places)):
+        raise ValidationFailed(
+            f"{field} has more than {places} decimal places.", details={field: [f"At most {places} decimal places."]}
+        )
+    if abs(number) > conf.max_amount():
+        raise ValidationFailed(f"{field} is too large.", details={field: [f"At most {conf.max_amount()}."]})
+    if number < 0 or (positive and number == 0) or (not allow_zero and number == 0):
+        raise ValidationFailed(f"{field} must be greater than zero.", details={field: ["Must be greater than zero."]})
+    return number.quantize(Decimal(1).scaleb(-places))
+
+
+def line_amounts(*, quantity: Decimal, unit_price: Decimal, discount_percent: Decimal, tax_rate: Decimal) -> tuple:
+    """(net, tax) of one order line, each rounded half-up to cents."""
+    gross = quantity * unit_price
+    net = q2(gross * (HUNDRED - discount_percent) / HUNDRED)
+    tax = q2(net * tax_rate / HUNDRED)
+    return net, tax
+
+
+def next_number(prefix: str) -> str:
+    """The next document number for ``prefix`` (e.g. SO-000042), taken under a row lock."""
+    seq = DocumentSequence.objects.select_for_update().filter(prefix=prefix).first()
+    if seq is None:
+        DocumentSequence.objects.bulk_create([DocumentSequence(prefix=prefix)], ignore_conflicts=True)
+        seq = DocumentSequence.objects.select_for_update().get(prefix=prefix)
+    value = seq.next_value
+    DocumentSequence.objects.filter(pk=seq.pk).update(next_value=value + 1)
+    return f"{prefix}-{value:06d}"
+
+
+def require_state(obj: models.Model, allowed: Iterable[str], action: str) -> None:
+    """Refuse a transition from the object's current state with 409 ``invalid_transition``."""
+    allowed = list(allowed)
+    state = obj.state
+    if state not in allowed:
+        raise Conflict(
+            f"Cannot {action} {obj._meta.verbose_name} {obj} in state '{state}'.",
+            code="invalid_transition",
+            details={"state": state, "action": action, "allowed_from": allowed},
+        )
+
+
+def audit(*, actor: Any, target: models.Model, message: str, action: str = AuditAction.ACTION, changes=None) -> None:
+    audit_record(action=action, actor=actor, target=target, message=message, changes=changes or {})

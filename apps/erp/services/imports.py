@@ -1,0 +1,176 @@
+"""CSV import of master data and opening stock. The whole file is validated first; with any bad row nothing is
+imported (unless ``skip_errors``), and every problem is reported with its row number."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.db import transaction
+
+from apps.core.exceptions import ValidationFailed
+
+from ..models import Location, Product, ProductCategory, TaxRate
+
+COLUMNS: dict[str, tuple[set[str], set[str]]] = {
+    # kind: (required columns, optional columns)
+    "customers": (
+        {"code", "name"},
+        {
+            "email",
+            "phone",
+            "contact_name",
+            "billing_address",
+            "shipping_address",
+            "tax_id",
+            "bank_account",
+            "payment_terms_days",
+            "credit_limit",
+            "active",
+        },
+    ),
+    "suppliers": (
+        {"code", "name"},
+        {
+            "email",
+            "phone",
+            "contact_name",
+            "billing_address",
+            "shipping_address",
+            "tax_id",
+            "bank_account",
+            "payment_terms_days",
+            "active",
+        },
+    ),
+    "products": (
+        {"sku", "name"},
+        {
+            "kind",
+            "uom",
+            "category",
+            "barcode",
+            "sale_price",
+            "standard_cost",
+            "reorder_point",
+            "reorder_quantity",
+            "tax_code",
+            "active",
+        },
+    ),
+    "opening-stock": ({"sku", "location", "quantity"}, {"unit_cost"}),
+}
+KEYS = {"customers": "code", "suppliers": "code", "products": "sku"}
+
+
+def _serializer_for(kind: str) -> Any:
+    from ..api.master import CustomerSerializer, ProductSerializer, SupplierSerializer
+
+    return {"customers": CustomerSerializer, "suppliers": SupplierSerializer, "products": ProductSerializer}[kind]
+
+
+def _flatten(errors: Any) -> list[str]:
+    if isinstance(errors, dict):
+        return [f"{field}: {msg}" for field, msgs in errors.items() for msg in _flatten(msgs)]
+    if isinstance(errors, list):
+        return [m for item in errors for m in _flatten(item)]
+    return [str(errors)]
+
+
+def _prepare_product(row: dict[str, str], problems: list[str]) -> dict[str, Any]:
+    data: dict[str, Any] = {k: v for k, v in row.items() if v != "" and k not in ("tax_code", "category")}
+    if row.get("tax_code"):
+        rate = TaxRate.objects.filter(code=row["tax_code"]).first()
+        if rate is None:
+            problems.append(f"tax_code: unknown tax rate {row['tax_code']!r}")
+        else:
+            data["tax_rate"] = rate.pk
+    if row.get("category"):
+        data["_category"] = row["category"]
+    return data
+
+
+def master_data_import(*, kind: str, content: str, skip_errors: bool = False, actor: Any = None) -> dict[str, Any]:
+    """Import ``content`` (CSV text with a header row). Returns {"imported", "skipped", "errors": [{row, errors}]}.
+    Raises ValidationFailed (with the same errors) when rows are bad and ``skip_errors`` is off."""
+    if kind not in COLUMNS:
+        raise ValidationFailed(f"Unknown import kind {kind!r}.", details={"kind": sorted(COLUMNS)})
+    reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
+    header = {h.strip() for h in reader.fieldnames or []}
+    required, optional = COLUMNS[kind]
+    missing, unknown = required - header, header - required - optional
+    if missing or unknown:
+        raise ValidationFailed(
+            "The file has the wrong columns.",
+            code="invalid_columns",
+            details={"missing": sorted(missing), "unknown": sorted(unknown), "expected": sorted(required | optional)},
+        )
+    errors: list[dict[str, Any]] = []
+    valid: list[tuple[int, Any]] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(reader, start=2):  # row 1 is the header
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        problems: list[str] = []
+        if kind == "opening-stock":
+            prepared = _prepare_stock_row(row, problems)
+        else:
+            key = row.get(KEYS[kind], "")
+            if key in seen:
+                problems.append(f"{KEYS[kind]}: duplicate {key!r} in the file")
+            seen.add(key)
+            data = _prepare_product(row, problems) if kind == "products" else {k: v for k, v in row.items() if v != ""}
+            category = data.pop("_category", None)
+            serializer = _serializer_for(kind)(data=data)
+            if not serializer.is_valid():
+                problems.extend(_flatten(serializer.errors))
+            prepared = (serializer, category)
+        if problems:
+            errors.append({"row": number, "errors": problems})
+        else:
+            valid.append((number, prepared))
+    if errors and not skip_errors:
+        raise ValidationFailed(
+            f"{len(errors)} row(s) have errors; nothing was imported.", code="import_failed", details=errors
+        )
+    with transaction.atomic():
+        for _, prepared in valid:
+            _save(kind, prepared, actor)
+    return {"imported": len(valid), "skipped": len(errors), "errors": errors}
+
+
+def _prepare_stock_row(row: dict[str, str], problems: list[str]) -> dict[str, Any]:
+    from .common import as_decimal
+
+    product = Product.objects.filter(sku=row.get("sku")).first()
+    location = Location.objects.filter(code=row.get("location"), kind="internal").first()
+    if product is None:
+        problems.append(f"sku: unknown product {row.get('sku')!r}")
+    elif not product.is_tracked:
+        problems.append(f"sku: {product.sku} is a service")
+    if location is None:
+        problems.append(f"location: unknown internal location {row.get('location')!r}")
+    quantity = cost = None
+    try:
+        quantity = as_decimal(row.get("quantity"), field="quantity", places=3, positive=True)
+        cost = as_decimal(row.get("unit_cost") or "0", field="unit_cost", places=4) if row.get("unit_cost") else None
+    except ValidationFailed as exc:
+        problems.append(exc.message)
+    return {"product": product, "location": location, "quantity": quantity, "unit_cost": cost}
+
+
+def _save(kind: str, prepared: Any, actor: Any) -> None:
+    from apps.core.choices import AuditAction
+
+    from .common import audit
+    from .inventory import stock_adjust
+
+    if kind == "opening-stock":
+        stock_adjust(**prepared, reason="Opening stock (import)", actor=actor, counter_account="opening_equity")
+        return
+    serializer, category = prepared
+    extra = {}
+    if category:
+        extra["category"] = ProductCategory.objects.get_or_create(name=category)[0]
+    instance = serializer.save(**extra)
+    audit(actor=actor, target=instance, action=AuditAction.CREATE, message="Imported from CSV")

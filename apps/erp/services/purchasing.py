@@ -1,0 +1,253 @@
+"""Procure-to-pay: draft -> approved -> (partially) received -> billed -> paid."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.choices import AuditAction
+from apps.core.exceptions import Conflict, ValidationFailed
+
+from ..choices import EntrySource, InvoiceKind, LocationKind, MoveKind, ProductKind, PurchaseOrderState
+from ..models import (
+    Invoice,
+    InvoiceLine,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Receipt,
+    ReceiptLine,
+    Supplier,
+    Warehouse,
+)
+from .common import ZERO, as_decimal, audit, next_number, q2, require_state
+from .finance import invoice_post, post_simple
+from .inventory import lock_products, move_apply, virtual_location, warehouse_stock_location
+from .orders import prepare_lines, totals
+
+P = PurchaseOrderState
+
+
+def _actor(actor: Any) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _write_lines(order: PurchaseOrder, prepared: list[dict[str, Any]]) -> None:
+    for line in prepared:
+        line.pop("discount_percent", None)
+    PurchaseOrderLine.objects.bulk_create([PurchaseOrderLine(order=order, **line) for line in prepared])
+    order.subtotal, order.tax_total, order.total = totals(prepared)
+
+
+@transaction.atomic
+def purchase_order_create(
+    *,
+    supplier: Supplier,
+    lines: list[dict[str, Any]],
+    warehouse: Warehouse | None = None,
+    order_date: dt.date | None = None,
+    expected_date: dt.date | None = None,
+    supplier_reference: str = "",
+    notes: str = "",
+    actor: Any = None,
+) -> PurchaseOrder:
+    if not supplier.active:
+        raise ValidationFailed(f"Supplier {supplier.code} is inactive.", details={"supplier": ["Inactive."]})
+    prepared = prepare_lines(lines, price_field="standard_cost", with_discount=False)
+    order = PurchaseOrder(
+        number=next_number("PO"),
+        supplier=supplier,
+        warehouse=warehouse or Warehouse.objects.order_by("id").first(),
+        order_date=order_date or timezone.localdate(),
+        expected_date=expected_date,
+        supplier_reference=supplier_reference,
+        notes=notes,
+        created_by=_actor(actor),
+    )
+    order.save()
+    _write_lines(order, prepared)
+    order.save(update_fields=["subtotal", "tax_total", "total"])
+    audit(
+        actor=actor,
+        target=order,
+        action=AuditAction.CREATE,
+        message=f"Purchase order created with {len(prepared)} lines, total {order.total}",
+        changes={"supplier": [None, supplier.pk], "total": [None, str(order.total)]},
+    )
+    return order
+
+
+@transaction.atomic
+def purchase_order_update(
+    *, order: PurchaseOrder, actor: Any = None, lines: list[dict[str, Any]] | None = None, **fields: Any
+) -> PurchaseOrder:
+    order = PurchaseOrder.objects.select_for_update().get(pk=order.pk)
+    if order.state != P.DRAFT:
+        raise Conflict(f"Order {order} is {order.state}; only drafts can be changed.", code="order_locked")
+    allowed = {"supplier", "warehouse", "order_date", "expected_date", "supplier_reference", "notes"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationFailed("These fields cannot be changed.", details={k: ["Not editable."] for k in unknown})
+    for name, value in fields.items():
+        setattr(order, name, value)
+    if lines is not None:
+        prepared = prepare_lines(lines, price_field="standard_cost", with_discount=False)
+        order.lines.all().delete()
+        _write_lines(order, prepared)
+    order.save()
+    audit(actor=actor, target=order, action=AuditAction.UPDATE, message="Purchase order changed")
+    return order
+
+
+@transaction.atomic
+def purchase_order_approve(*, order: PurchaseOrder, actor: Any = None) -> PurchaseOrder:
+    order = PurchaseOrder.objects.select_for_update().get(pk=order.pk)
+    require_state(order, [P.DRAFT], "approve")
+    order.state = P.APPROVED
+    order.approved_at = timezone.now()
+    order.approved_by = _actor(actor)
+    order.save(update_fields=["state", "approved_at", "approved_by", "updated_at"])
+    audit(actor=actor, target=order, message="Purchase order approved", changes={"state": [P.DRAFT, P.APPROVED]})
+    return order
+
+
+@transaction.atomic
+def purchase_order_receive(
+    *,
+    order: PurchaseOrder,
+    quantities: dict[int, Any] | None = None,
+    actor: Any = None,
+    at: dt.datetime | None = None,
+) -> Receipt:
+    """Receive ``quantities`` ({line id: qty}) or everything still open: stock moves in at the order price (which
+    updates the moving-average cost) and the value is posted Dr inventory / Cr goods received not invoiced."""
+    order = PurchaseOrder.objects.select_for_update().get(pk=order.pk)
+    require_state(order, [P.APPROVED, P.PARTIALLY_RECEIVED], "receive")
+    lines = {line.pk: line for line in order.lines.all()}
+    if quantities:
+        unknown = [k for k in quantities if int(k) not in lines]
+        if unknown:
+            raise ValidationFailed("Unknown order lines.", details={"lines": [f"Not on this order: {unknown}"]})
+        wanted = {int(k): as_decimal(v, field="quantity", places=3, positive=True) for k, v in quantities.items()}
+    else:
+        wanted = {pk: line.quantity - line.quantity_received for pk, line in lines.items()}
+        wanted = {pk: qty for pk, qty in wanted.items() if qty > 0}
+    over = {
+        str(pk): f"{qty} requested, {lines[pk].quantity - lines[pk].quantity_received} open"
+        for pk, qty in wanted.items()
+        if qty > lines[pk].quantity - lines[pk].quantity_received
+    }
+    if over:
+        raise ValidationFailed("Cannot receive more than ordered.", code="over_receipt", details=over)
+    if not wanted:
+        raise Conflict(f"Nothing left to receive on {order}.", code="invalid_transition")
+    at = at or timezone.now()
+    receipt = Receipt(number=next_number("GRN"), order=order, received_at=at, created_by=_actor(actor))
+    receipt.save()
+    products = lock_products(lines[pk].product_id for pk in wanted)
+    location = warehouse_stock_location(order.warehouse_id)
+    suppliers = virtual_location(LocationKind.SUPPLIER)
+    stock_value = expense_value = ZERO
+    receipt_lines = []
+    for pk in sorted(wanted, key=lambda k: (lines[k].product_id, k)):
+        line, qty = lines[pk], wanted[pk]
+        product = products[line.product_id]
+        if product.kind == ProductKind.SERVICE:
+            expense_value += q2(qty * line.unit_price)
+        else:
+            move_apply(
+                product=product,
+                kind=MoveKind.RECEIPT,
+                quantity=qty,
+                source=suppliers,
+                destination=location,
+                unit_cost=line.unit_price,
+                reference=receipt.number,
+                reference_obj=receipt,
+                at=at,
+                actor=actor,
+            )
+            stock_value += q2(qty * line.unit_price)
+        line.quantity_received += qty
+        receipt_lines.append(ReceiptLine(receipt=receipt, order_line=line, quantity=qty, unit_cost=line.unit_price))
+    ReceiptLine.objects.bulk_create(receipt_lines)
+    PurchaseOrderLine.objects.bulk_update(list(lines.values()), ["quantity_received"])
+    for debit, amount in (("inventory", stock_value), ("purchases_expense", expense_value)):
+        post_simple(
+            date=at.date(),
+            debit=debit,
+            credit="grni",
+            amount=amount,
+            memo=f"Goods received {receipt.number}",
+            source=EntrySource.STOCK,
+            reference=receipt.number,
+            actor=actor,
+        )
+    before = order.state
+    fully = all(line.quantity_received == line.quantity for line in lines.values())
+    order.state = P.RECEIVED if fully else P.PARTIALLY_RECEIVED
+    order.save(update_fields=["state", "updated_at"])
+    audit(actor=actor, target=order, message=f"Received ({receipt.number})", changes={"state": [before, order.state]})
+    return receipt
+
+
+def _received_value(order: PurchaseOrder) -> Any:
+    return sum((q2(line.quantity * line.unit_cost) for line in ReceiptLine.objects.filter(receipt__order=order)), ZERO)
+
+
+@transaction.atomic
+def purchase_order_bill(
+    *, order: PurchaseOrder, actor: Any = None, bill_date: dt.date | None = None, supplier_reference: str = ""
+) -> Invoice:
+    """Record the supplier's bill for a fully received order: Dr GRNI, Dr input VAT / Cr payable."""
+    order = PurchaseOrder.objects.select_for_update().select_related("supplier").get(pk=order.pk)
+    require_state(order, [P.RECEIVED], "bill")
+    bill_date = bill_date or timezone.localdate()
+    bill = Invoice(
+        number=next_number("BILL"),
+        kind=InvoiceKind.SUPPLIER,
+        supplier=order.supplier,
+        purchase_order=order,
+        invoice_date=bill_date,
+        due_date=bill_date + timedelta(days=order.supplier.payment_terms_days),
+        subtotal=order.subtotal,
+        tax_total=order.tax_total,
+        total=order.total,
+        created_by=_actor(actor),
+    )
+    bill.save()
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=bill,
+                product_id=line.product_id,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                tax_rate_id=line.tax_rate_id,
+                net_amount=line.net_amount,
+                tax_amount=line.tax_amount,
+            )
+            for line in order.lines.all()
+        ]
+    )
+    invoice_post(invoice=bill, actor=actor, grni_amount=_received_value(order))
+    order.state = P.BILLED
+    order.save(update_fields=["state", "updated_at"])
+    audit(actor=actor, target=bill, action=AuditAction.CREATE, message=f"Bill for {order.number}")
+    audit(actor=actor, target=order, message=f"Billed ({bill.number})", changes={"state": [P.RECEIVED, P.BILLED]})
+    return bill
+
+
+@transaction.atomic
+def purchase_order_cancel(*, order: PurchaseOrder, actor: Any = None) -> PurchaseOrder:
+    order = PurchaseOrder.objects.select_for_update().get(pk=order.pk)
+    require_state(order, [P.DRAFT, P.APPROVED], "cancel")
+    before = order.state
+    order.state = P.CANCELLED
+    order.save(update_fields=["state", "updated_at"])
+    audit(actor=actor, target=order, message="Purchase order cancelled", changes={"state": [before, P.CANCELLED]})
+    return order

@@ -1,0 +1,305 @@
+"""Order-to-cash: draft -> confirmed (reserves stock, checks credit) -> (partially) delivered -> invoiced -> paid;
+cancel before any delivery releases the reservations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from apps.core.choices import AuditAction
+from apps.core.exceptions import Conflict, ValidationFailed
+
+from .. import metrics
+from ..choices import EntrySource, InvoiceKind, InvoiceState, LocationKind, MoveKind, SalesOrderState
+from ..models import Customer, Delivery, DeliveryLine, Invoice, InvoiceLine, SalesOrder, SalesOrderLine, Warehouse
+from .common import ZERO, as_decimal, audit, next_number, q2, require_state
+from .finance import invoice_post, post_simple
+from .inventory import (
+    lock_products,
+    move_apply,
+    stock_release,
+    stock_reserve,
+    virtual_location,
+    warehouse_stock_location,
+)
+from .orders import prepare_lines, totals
+
+S = SalesOrderState
+OPEN_ORDER_STATES = (S.CONFIRMED, S.PARTIALLY_DELIVERED, S.DELIVERED)
+
+
+def _actor(actor: Any) -> Any:
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def _write_lines(order: SalesOrder, prepared: list[dict[str, Any]]) -> None:
+    SalesOrderLine.objects.bulk_create([SalesOrderLine(order=order, **line) for line in prepared])
+    order.subtotal, order.tax_total, order.total = totals(prepared)
+
+
+@transaction.atomic
+def sales_order_create(
+    *,
+    customer: Customer,
+    lines: list[dict[str, Any]],
+    warehouse: Warehouse | None = None,
+    order_date: dt.date | None = None,
+    customer_reference: str = "",
+    notes: str = "",
+    actor: Any = None,
+) -> SalesOrder:
+    if not customer.active:
+        raise ValidationFailed(f"Customer {customer.code} is inactive.", details={"customer": ["Inactive."]})
+    prepared = prepare_lines(lines, price_field="sale_price", with_discount=True)
+    order = SalesOrder(
+        number=next_number("SO"),
+        customer=customer,
+        warehouse=warehouse or Warehouse.objects.order_by("id").first(),
+        order_date=order_date or timezone.localdate(),
+        customer_reference=customer_reference,
+        notes=notes,
+        created_by=_actor(actor),
+    )
+    order.full_clean()
+    order.save()
+    _write_lines(order, prepared)
+    order.save(update_fields=["subtotal", "tax_total", "total"])
+    audit(
+        actor=actor,
+        target=order,
+        action=AuditAction.CREATE,
+        message=f"Sales order created with {len(prepared)} lines, total {order.total}",
+        changes={"customer": [None, customer.pk], "total": [None, str(order.total)]},
+    )
+    transaction.on_commit(metrics.orders_created.inc)
+    return order
+
+
+@transaction.atomic
+def sales_order_update(
+    *, order: SalesOrder, actor: Any = None, lines: list[dict[str, Any]] | None = None, **fields: Any
+) -> SalesOrder:
+    """Change a draft: header fields and/or replace all lines. Confirmed orders are locked (409)."""
+    order = SalesOrder.objects.select_for_update().get(pk=order.pk)
+    if order.state != S.DRAFT:
+        raise Conflict(f"Order {order} is {order.state}; only drafts can be changed.", code="order_locked")
+    allowed = {"customer", "warehouse", "order_date", "customer_reference", "notes"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationFailed("These fields cannot be changed.", details={k: ["Not editable."] for k in unknown})
+    for name, value in fields.items():
+        setattr(order, name, value)
+    if lines is not None:
+        prepared = prepare_lines(lines, price_field="sale_price", with_discount=True)
+        order.lines.all().delete()
+        _write_lines(order, prepared)
+    order.full_clean()
+    order.save()
+    audit(actor=actor, target=order, action=AuditAction.UPDATE, message="Sales order changed")
+    return order
+
+
+def customer_exposure(customer: Customer) -> Decimal:
+    """Open receivables plus confirmed but not yet invoiced orders."""
+    open_ar = (
+        Invoice.objects.filter(customer=customer, kind=InvoiceKind.CUSTOMER, state=InvoiceState.OPEN).aggregate(
+            s=Sum(F("total") - F("amount_paid"))
+        )["s"]
+        or ZERO
+    )
+    pending = (
+        SalesOrder.objects.filter(customer=customer, state__in=OPEN_ORDER_STATES).aggregate(s=Sum("total"))["s"] or ZERO
+    )
+    return open_ar + pending
+
+
+@transaction.atomic
+def sales_order_confirm(*, order: SalesOrder, actor: Any = None) -> SalesOrder:
+    order = SalesOrder.objects.select_for_update().select_related("customer").get(pk=order.pk)
+    require_state(order, [S.DRAFT], "confirm")
+    customer = Customer.objects.select_for_update().get(pk=order.customer_id)
+    if customer.credit_limit > 0:
+        exposure = customer_exposure(customer)
+        if exposure + order.total > customer.credit_limit:
+            raise Conflict(
+                f"Confirming {order} would exceed {customer.code}'s credit limit.",
+                code="credit_limit_exceeded",
+                details={
+                    "credit_limit": str(customer.credit_limit),
+                    "exposure": str(exposure),
+                    "order_total": str(order.total),
+                },
+            )
+    lines = list(order.lines.all())
+    products = lock_products(line.product_id for line in lines)
+    location = warehouse_stock_location(order.warehouse_id)
+    for line in sorted(lines, key=lambda ln: (ln.product_id, ln.pk)):
+        product = products[line.product_id]
+        if product.is_tracked:
+            stock_reserve(product=product, location=location, quantity=line.quantity)
+            line.quantity_reserved = line.quantity
+    SalesOrderLine.objects.bulk_update(lines, ["quantity_reserved"])
+    order.state = S.CONFIRMED
+    order.confirmed_at = timezone.now()
+    order.save(update_fields=["state", "confirmed_at", "updated_at"])
+    audit(actor=actor, target=order, message="Sales order confirmed", changes={"state": [S.DRAFT, S.CONFIRMED]})
+    transaction.on_commit(metrics.orders_confirmed.inc)
+    return order
+
+
+@transaction.atomic
+def sales_order_deliver(
+    *,
+    order: SalesOrder,
+    quantities: dict[int, Any] | None = None,
+    actor: Any = None,
+    at: dt.datetime | None = None,
+) -> Delivery:
+    """Deliver ``quantities`` ({line id: qty}) or everything still open. Moves stock to the customer at average cost
+    and posts cost of goods sold."""
+    order = SalesOrder.objects.select_for_update().get(pk=order.pk)
+    require_state(order, [S.CONFIRMED, S.PARTIALLY_DELIVERED], "deliver")
+    lines = {line.pk: line for line in order.lines.all()}
+    if quantities:
+        unknown = [k for k in quantities if int(k) not in lines]
+        if unknown:
+            raise ValidationFailed("Unknown order lines.", details={"lines": [f"Not on this order: {unknown}"]})
+        wanted = {int(k): as_decimal(v, field="quantity", places=3, positive=True) for k, v in quantities.items()}
+    else:
+        wanted = {pk: line.quantity - line.quantity_delivered for pk, line in lines.items()}
+        wanted = {pk: qty for pk, qty in wanted.items() if qty > 0}
+    over = {
+        str(pk): f"{qty} requested, {lines[pk].quantity - lines[pk].quantity_delivered} open"
+        for pk, qty in wanted.items()
+        if qty > lines[pk].quantity - lines[pk].quantity_delivered
+    }
+    if over:
+        raise ValidationFailed("Cannot deliver more than ordered.", code="over_delivery", details=over)
+    if not wanted:
+        raise Conflict(f"Nothing left to deliver on {order}.", code="invalid_transition")
+    at = at or timezone.now()
+    delivery = Delivery(number=next_number("DN"), order=order, delivered_at=at, created_by=_actor(actor))
+    delivery.save()
+    products = lock_products(lines[pk].product_id for pk in wanted)
+    location = warehouse_stock_location(order.warehouse_id)
+    customers = virtual_location(LocationKind.CUSTOMER)
+    cost_total = ZERO
+    delivery_lines = []
+    for pk in sorted(wanted, key=lambda k: (lines[k].product_id, k)):
+        line, qty = lines[pk], wanted[pk]
+        product = products[line.product_id]
+        unit_cost = ZERO
+        if product.is_tracked:
+            from_reserved = min(qty, line.quantity_reserved)
+            move = move_apply(
+                product=product,
+                kind=MoveKind.DELIVERY,
+                quantity=qty,
+                source=location,
+                destination=customers,
+                reference=delivery.number,
+                reference_obj=delivery,
+                at=at,
+                actor=actor,
+                from_reserved=from_reserved,
+            )
+            unit_cost = move.unit_cost
+            cost_total += qty * unit_cost
+            line.quantity_reserved -= from_reserved
+        line.quantity_delivered += qty
+        delivery_lines.append(DeliveryLine(delivery=delivery, order_line=line, quantity=qty, unit_cost=unit_cost))
+    DeliveryLine.objects.bulk_create(delivery_lines)
+    SalesOrderLine.objects.bulk_update(list(lines.values()), ["quantity_reserved", "quantity_delivered"])
+    post_simple(
+        date=at.date(),
+        debit="cogs",
+        credit="inventory",
+        amount=q2(cost_total),
+        memo=f"Cost of goods delivered {delivery.number}",
+        source=EntrySource.STOCK,
+        reference=delivery.number,
+        actor=actor,
+    )
+    fully = all(line.quantity_delivered == line.quantity for line in lines.values())
+    before = order.state
+    order.state = S.DELIVERED if fully else S.PARTIALLY_DELIVERED
+    order.save(update_fields=["state", "updated_at"])
+    audit(
+        actor=actor,
+        target=order,
+        message=f"Delivered ({delivery.number})",
+        changes={"state": [before, order.state]},
+    )
+    return delivery
+
+
+@transaction.atomic
+def sales_order_invoice(*, order: SalesOrder, actor: Any = None, invoice_date: dt.date | None = None) -> Invoice:
+    """Invoice a fully delivered order and post it (receivable / revenue / output VAT)."""
+    order = SalesOrder.objects.select_for_update().select_related("customer").get(pk=order.pk)
+    require_state(order, [S.DELIVERED], "invoice")
+    invoice_date = invoice_date or timezone.localdate()
+    invoice = Invoice(
+        number=next_number("INV"),
+        kind=InvoiceKind.CUSTOMER,
+        customer=order.customer,
+        sales_order=order,
+        invoice_date=invoice_date,
+        due_date=invoice_date + timedelta(days=order.customer.payment_terms_days),
+        subtotal=order.subtotal,
+        tax_total=order.tax_total,
+        total=order.total,
+        created_by=_actor(actor),
+    )
+    invoice.save()
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice,
+                product_id=line.product_id,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                discount_percent=line.discount_percent,
+                tax_rate_id=line.tax_rate_id,
+                net_amount=line.net_amount,
+                tax_amount=line.tax_amount,
+            )
+            for line in order.lines.all()
+        ]
+    )
+    invoice_post(invoice=invoice, actor=actor)
+    order.state = S.INVOICED
+    order.save(update_fields=["state", "updated_at"])
+    audit(actor=actor, target=invoice, action=AuditAction.CREATE, message=f"Invoice for {order.number}")
+    audit(
+        actor=actor, target=order, message=f"Invoiced ({invoice.number})", changes={"state": [S.DELIVERED, S.INVOICED]}
+    )
+    return invoice
+
+
+@transaction.atomic
+def sales_order_cancel(*, order: SalesOrder, actor: Any = None) -> SalesOrder:
+    order = SalesOrder.objects.select_for_update().get(pk=order.pk)
+    require_state(order, [S.DRAFT, S.CONFIRMED], "cancel")
+    before = order.state
+    if order.state == S.CONFIRMED:
+        lines = list(order.lines.all())
+        products = lock_products(line.product_id for line in lines)
+        location = warehouse_stock_location(order.warehouse_id)
+        for line in sorted(lines, key=lambda ln: (ln.product_id, ln.pk)):
+            if line.quantity_reserved > 0:
+                stock_release(product=products[line.product_id], location=location, quantity=line.quantity_reserved)
+                line.quantity_reserved = ZERO
+        SalesOrderLine.objects.bulk_update(lines, ["quantity_reserved"])
+    order.state = S.CANCELLED
+    order.cancelled_at = timezone.now()
+    order.save(update_fields=["state", "cancelled_at", "updated_at"])
+    audit(actor=actor, target=order, message="Sales order cancelled", changes={"state": [before, S.CANCELLED]})
+    return order

@@ -1,0 +1,327 @@
+"""Serializers of the stock API: they validate and shape; services write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..choices import OrderSide, OrderType, Timeframe, TimeInForce
+from ..models import BacktestRun, BacktestTrade, Fill, Instrument, Order, Portfolio, Position, PriceBar, Strategy, Sweep
+from ..services.research import RANKABLE
+from ..strategies import STRATEGY_KINDS
+
+KIND_HELP = "Strategy kind: " + ", ".join(sorted(STRATEGY_KINDS)) + " (see /api/v1/stock/strategy-kinds/)."
+RUN_STATUS_HELP = "pending, running, succeeded or failed"
+ORDER_STATUS_HELP = "new, partially_filled, filled, cancelled or rejected"
+
+
+class InstrumentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Instrument
+        fields = ["id", "symbol", "name", "exchange", "currency", "asset_class", "lot_size", "tick_size", "is_active"]
+
+
+class PriceBarSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+
+    class Meta:
+        model = PriceBar
+        fields = [
+            "id",
+            "instrument",
+            "symbol",
+            "timeframe",
+            "ts",
+            "open",
+            "high",
+            "low",
+            "close",
+            "adj_close",
+            "volume",
+        ]
+
+
+class IndicatorQuerySerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    name = serializers.CharField()
+    timeframe = serializers.ChoiceField(choices=Timeframe.choices, default="1d")
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
+    period = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    fast = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    slow = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    signal = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    smooth = serializers.IntegerField(required=False, min_value=1, max_value=1000)
+    k = serializers.FloatField(required=False, min_value=0.1, max_value=10)
+
+
+class IndicatorResponseSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    name = serializers.CharField()
+    params = serializers.DictField()
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(child=serializers.ListField(), help_text="[ts, value, ...] per bar; null in warm-up.")
+
+
+class StrategyKindSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    schema = serializers.DictField()
+
+
+class StrategySerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(help_text=KIND_HELP)
+    params = serializers.JSONField(required=False)
+
+    class Meta:
+        model = Strategy
+        fields = ["id", "owner", "name", "kind", "params", "description", "created_at", "updated_at"]
+        read_only_fields = ["owner", "created_at", "updated_at"]
+
+
+class RunSettingsSerializer(serializers.Serializer):
+    """Selection and settings shared by backtests and sweeps (settings are validated by the service)."""
+
+    symbol = serializers.CharField()
+    timeframe = serializers.ChoiceField(choices=Timeframe.choices, default="1d")
+    start = serializers.DateTimeField(required=False, allow_null=True)
+    end = serializers.DateTimeField(required=False, allow_null=True)
+    initial_cash = serializers.FloatField(required=False)
+    commission = serializers.JSONField(
+        required=False, help_text='{"model": "percent", "rate": 0.001}, per_share, fixed'
+    )
+    slippage_bps = serializers.FloatField(required=False)
+    sizing = serializers.JSONField(required=False, help_text='{"model": "fixed", "quantity": 10}, percent, all_in')
+    allow_short = serializers.BooleanField(required=False)
+    fill_on_close = serializers.BooleanField(required=False)
+
+    SETTINGS = ("initial_cash", "commission", "slippage_bps", "sizing", "allow_short", "fill_on_close")
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        data = dict(self.validated_data)
+        settings = {k: data.pop(k) for k in self.SETTINGS if k in data}
+        return data, settings
+
+
+class BacktestCreateSerializer(RunSettingsSerializer):
+    strategy_id = serializers.IntegerField(required=False)
+    kind = serializers.CharField(required=False, help_text=KIND_HELP)
+    params = serializers.JSONField(required=False)
+
+
+class BacktestRunSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    status = serializers.CharField(read_only=True, help_text=RUN_STATUS_HELP)
+
+    class Meta:
+        model = BacktestRun
+        fields = [
+            "id",
+            "owner",
+            "strategy",
+            "instrument",
+            "symbol",
+            "timeframe",
+            "start",
+            "end",
+            "status",
+            "config",
+            "metrics",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class BacktestTradeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BacktestTrade
+        fields = [
+            "seq",
+            "side",
+            "quantity",
+            "entry_ts",
+            "entry_price",
+            "exit_ts",
+            "exit_price",
+            "gross_pnl",
+            "commission",
+            "pnl",
+            "is_open",
+        ]
+
+
+class EquityPointSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    equity = serializers.FloatField()
+    drawdown = serializers.FloatField()
+
+
+class SweepCreateSerializer(RunSettingsSerializer):
+    kind = serializers.CharField(help_text=KIND_HELP)
+    grid = serializers.JSONField(help_text='param -> list, or {"start": 5, "stop": 50, "step": 1}')
+    rank_by = serializers.ChoiceField(choices=sorted(RANKABLE), default="sharpe")
+
+
+class SweepSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    progress = serializers.FloatField(read_only=True)
+    status = serializers.CharField(read_only=True, help_text=RUN_STATUS_HELP)
+    results = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Sweep
+        fields = [
+            "id",
+            "owner",
+            "kind",
+            "grid",
+            "rank_by",
+            "instrument",
+            "symbol",
+            "timeframe",
+            "start",
+            "end",
+            "status",
+            "total",
+            "done",
+            "progress",
+            "config",
+            "results",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_results(self, obj: Sweep) -> list[dict[str, Any]]:
+        """The best 50 (all of them at .../results/)."""
+        return obj.results[:50]
+
+
+class PortfolioSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Portfolio
+        fields = [
+            "id",
+            "owner",
+            "name",
+            "base_currency",
+            "cash",
+            "reserved_cash",
+            "allow_margin",
+            "max_position_pct",
+            "max_order_value",
+            "created_at",
+        ]
+        read_only_fields = ["owner", "reserved_cash", "created_at"]
+
+
+class PortfolioUpdateSerializer(PortfolioSerializer):
+    class Meta(PortfolioSerializer.Meta):
+        read_only_fields = ["owner", "cash", "reserved_cash", "created_at", "base_currency"]
+
+
+class ValuationSerializer(serializers.Serializer):
+    cash = serializers.DecimalField(max_digits=20, decimal_places=2)
+    reserved_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
+    market_value = serializers.DecimalField(max_digits=20, decimal_places=2)
+    equity = serializers.DecimalField(max_digits=20, decimal_places=2)
+    unrealized_pnl = serializers.DecimalField(max_digits=20, decimal_places=2)
+    realized_pnl = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class PortfolioShareSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    level = serializers.ChoiceField(choices=["view", "change", "manage"], default="view")
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    status = serializers.CharField(read_only=True, help_text=ORDER_STATUS_HELP)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "portfolio",
+            "instrument",
+            "symbol",
+            "timeframe",
+            "side",
+            "order_type",
+            "quantity",
+            "limit_price",
+            "stop_price",
+            "time_in_force",
+            "status",
+            "filled_quantity",
+            "avg_fill_price",
+            "reserved_cash",
+            "reason",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    portfolio_id = serializers.IntegerField()
+    symbol = serializers.CharField()
+    side = serializers.ChoiceField(choices=OrderSide.choices)
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=6)
+    order_type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.MARKET)
+    limit_price = serializers.DecimalField(max_digits=20, decimal_places=8, required=False, allow_null=True)
+    stop_price = serializers.DecimalField(max_digits=20, decimal_places=8, required=False, allow_null=True)
+    time_in_force = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.GTC)
+    timeframe = serializers.ChoiceField(choices=Timeframe.choices, default="1d")
+
+
+class PositionSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    last_price = serializers.DecimalField(max_digits=20, decimal_places=8, read_only=True, allow_null=True)
+    market_value = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True, allow_null=True)
+    unrealized_pnl = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True, allow_null=True)
+
+    class Meta:
+        model = Position
+        fields = [
+            "id",
+            "portfolio",
+            "instrument",
+            "symbol",
+            "quantity",
+            "avg_cost",
+            "realized_pnl",
+            "last_price",
+            "market_value",
+            "unrealized_pnl",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class FillSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Fill
+        fields = [
+            "id",
+            "order",
+            "portfolio",
+            "instrument",
+            "side",
+            "bar_ts",
+            "quantity",
+            "price",
+            "commission",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class JobAcceptedSerializer(serializers.Serializer):
+    status = serializers.CharField()

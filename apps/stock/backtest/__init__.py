@@ -1,0 +1,1 @@
+"""The vectorised backtester: configuration, engine, performance metrics and the SVG chart."""

@@ -1,0 +1,50 @@
+"""Settings of the stock system, with their defaults (override in Django settings / the environment)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+
+
+def _get(name: str, default):  # type: ignore[no-untyped-def]
+    return getattr(settings, name, default)
+
+
+def periods_per_year() -> int:
+    """Trading days per year, used to annualise daily returns."""
+    return int(_get("STOCK_PERIODS_PER_YEAR", 252))
+
+
+def risk_free_rate() -> float:
+    return float(_get("STOCK_RISK_FREE_RATE", 0.0))
+
+
+def paper_commission_pct() -> Decimal:
+    """Paper trading commission, percent of traded value (0.1 = 0.1 %)."""
+    return Decimal(str(_get("STOCK_PAPER_COMMISSION_PCT", "0")))
+
+
+def paper_market_buffer_pct() -> Decimal:
+    """Headroom reserved above the last close for market and stop buys (price may gap up at the next open)."""
+    return Decimal(str(_get("STOCK_PAPER_MARKET_BUFFER_PCT", "5")))
+
+
+def paper_volume_participation() -> Decimal:
+    """Largest share of a bar's volume one order may take (the rest fills on later bars: partial fills)."""
+    return Decimal(str(_get("STOCK_PAPER_VOLUME_PARTICIPATION", "0.1")))
+
+
+def market_hours_utc() -> tuple[str, str]:
+    """Regular session (UTC, weekdays) checked for intraday orders."""
+    value = str(_get("STOCK_MARKET_HOURS_UTC", "13:30-20:00"))
+    start, end = value.split("-")
+    return start.strip(), end.strip()
+
+
+def sweep_max_combinations() -> int:
+    return int(_get("STOCK_SWEEP_MAX_COMBINATIONS", 5000))
+
+
+def csv_export_max_rows() -> int:
+    return int(_get("STOCK_CSV_EXPORT_MAX_ROWS", 200_000))

@@ -1,9 +1,0 @@
-from apps.core.models import PermissionHolder
-from apps.core.roles import app_permissions
-
-
-class StockPermission(PermissionHolder):
-    """Holds the Stock trading system's role permissions (see apps.core.roles)."""
-
-    class Meta(PermissionHolder.Meta):
-        permissions = app_permissions("stock")

@@ -1,0 +1,1 @@
+"""Writes of the stock system, one module per area: bars, strategies, backtests, paper trading."""

@@ -1,0 +1,329 @@
+"""Strategies, backtests and sweeps: validation at creation (nothing written on bad input), execution by tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.choices import AuditAction
+from apps.core.exceptions import ValidationFailed
+from apps.core.services import audit_record
+
+from .. import conf
+from ..backtest.chart import equity_chart_svg
+from ..backtest.config import config_from_input
+from ..backtest.engine import run_backtest
+from ..backtest.performance import daily_equity, drawdown
+from ..choices import RunStatus, Timeframe
+from ..metrics import BACKTESTS
+from ..models import BacktestRun, BacktestTrade, Instrument, Strategy, Sweep
+from ..selectors import bars_for_run, instrument_by_symbol
+from ..strategies import BarData, get_kind
+
+logger = logging.getLogger(__name__)
+
+RANKABLE = {
+    "sharpe": True,
+    "sortino": True,
+    "total_return": True,
+    "cagr": True,
+    "calmar": True,
+    "profit_factor": True,
+    "win_rate": True,
+    "max_drawdown": True,  # drawdowns are negative: higher is better
+    "final_equity": True,
+    "volatility": False,
+}
+
+
+# --- Strategies -----------------------------------------------------------------------------------------------------
+
+
+def strategy_create(*, owner: Any, name: str, kind: str, params: Any = None, description: str = "") -> Strategy:
+    validated = get_kind(kind).validate(params)
+    strategy = Strategy(owner=owner, name=name, kind=kind, params=validated, description=description)
+    strategy.full_clean()
+    with transaction.atomic():
+        strategy.save()
+        audit_record(action=AuditAction.CREATE, actor=owner, target=strategy, changes={"kind": [None, kind]})
+    return strategy
+
+
+def strategy_update(*, strategy: Strategy, actor: Any, **fields: Any) -> Strategy:
+    kind = fields.get("kind", strategy.kind)
+    params = fields.get("params", strategy.params if kind == strategy.kind else {})
+    fields["params"] = get_kind(kind).validate(params)
+    before = {k: getattr(strategy, k) for k in fields}
+    for key, value in fields.items():
+        setattr(strategy, key, value)
+    strategy.full_clean()
+    with transaction.atomic():
+        strategy.save()
+        changes = {k: [before[k], v] for k, v in fields.items() if before[k] != v}
+        audit_record(action=AuditAction.UPDATE, actor=actor, target=strategy, changes=changes)
+    return strategy
+
+
+# --- Backtests ------------------------------------------------------------------------------------------------------
+
+
+def _selection(
+    *, symbol: str | None, instrument: Instrument | None, timeframe: str, start: Any, end: Any
+) -> tuple[Instrument, int]:
+    if timeframe not in Timeframe.values:
+        raise ValidationFailed("Unknown timeframe.", code="invalid_timeframe", details={"timeframe": Timeframe.values})
+    instrument = instrument or instrument_by_symbol(symbol=symbol or "")
+    bars = bars_for_run(instrument=instrument, timeframe=timeframe, start=start, end=end)
+    return instrument, len(bars)
+
+
+def backtest_create(
+    *,
+    owner: Any,
+    strategy: Strategy | None = None,
+    kind: str | None = None,
+    params: Any = None,
+    symbol: str | None = None,
+    instrument: Instrument | None = None,
+    timeframe: str = "1d",
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    settings: dict[str, Any] | None = None,
+    enqueue: bool = True,
+) -> BacktestRun:
+    """Validate everything now (a 400 writes nothing), store a pending run, and queue ``stock.run_backtest``."""
+    if strategy is not None:
+        kind, params = strategy.kind, strategy.params if params is None else params
+    if not kind:
+        raise ValidationFailed("Give a strategy or a kind.", details={"kind": ["This field is required."]})
+    validated = get_kind(kind).validate(params)
+    config = config_from_input(settings or {})
+    instrument, bar_count = _selection(symbol=symbol, instrument=instrument, timeframe=timeframe, start=start, end=end)
+    run = BacktestRun(
+        owner=owner,
+        strategy=strategy,
+        instrument=instrument,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        config={"kind": kind, "params": validated, "bars": bar_count, **config.as_dict()},
+    )
+    run.full_clean()
+    with transaction.atomic():
+        run.save()
+        audit_record(action=AuditAction.CREATE, actor=owner, target=run, message="Backtest queued")
+        if enqueue:
+            from ..tasks import run_backtest as task
+
+            transaction.on_commit(lambda: task.delay(run.pk))
+    return run
+
+
+def backtest_execute(*, run_id: int) -> BacktestRun:
+    """Run a pending backtest and store its results. Idempotent: a finished run is returned as it is."""
+    with transaction.atomic():
+        run = BacktestRun.objects.select_for_update().select_related("instrument").get(pk=run_id)
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            return run
+        run.status, run.started_at = RunStatus.RUNNING, timezone.now()
+        run.save(update_fields=["status", "started_at", "updated_at"])
+    try:
+        frame = bars_for_run(instrument=run.instrument, timeframe=run.timeframe, start=run.start, end=run.end)
+        config = config_from_input({k: v for k, v in run.config.items() if k not in ("kind", "params", "bars")})
+        kind = get_kind(run.config["kind"])
+        data = BarData(frame)
+        result = run_backtest(data, kind, kind.validate(run.config["params"]), config)
+        days, values = daily_equity(data.days, result.equity)
+        dd = drawdown(np.concatenate([[config.initial_cash], values]))[1:]
+        day_labels = [str(d) for d in days]
+        with transaction.atomic():
+            run.metrics = result.metrics
+            run.equity = [
+                [d, round(float(v), 2), round(float(x), 6)] for d, v, x in zip(day_labels, values, dd, strict=True)
+            ]
+            run.chart_svg = equity_chart_svg(
+                day_labels, values.tolist(), title=f"{run.instrument.symbol} {kind.name} {run.config['params']}"
+            )
+            run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
+            run.save()
+            BacktestTrade.objects.filter(run=run).delete()
+            BacktestTrade.objects.bulk_create(
+                [BacktestTrade(run=run, **_trade_fields(t)) for t in result.trades], batch_size=1000
+            )
+            audit_record(action=AuditAction.ACTION, target=run, message="Backtest finished")
+    except Exception as exc:
+        logger.exception("Backtest %s failed", run_id)
+        BacktestRun.objects.filter(pk=run_id).update(
+            status=RunStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        run.refresh_from_db()
+    BACKTESTS.labels(kind="backtest", status=run.status).inc()
+    return run
+
+
+def _trade_fields(trade: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": trade["seq"],
+        "side": trade["side"],
+        "quantity": float(trade["quantity"]),
+        "entry_ts": trade["entry_ts"].to_pydatetime(),
+        "entry_price": float(trade["entry_price"]),
+        "exit_ts": trade["exit_ts"].to_pydatetime() if trade.get("exit_ts") is not None else None,
+        "exit_price": float(trade["exit_price"]) if trade.get("exit_price") is not None else None,
+        "gross_pnl": float(trade["gross_pnl"]),
+        "commission": float(trade["commission"]),
+        "pnl": float(trade["pnl"]),
+        "is_open": bool(trade["is_open"]),
+    }
+
+
+# --- Sweeps ---------------------------------------------------------------------------------------------------------
+
+
+def _axis(name: str, spec: Any) -> list[float]:
+    if isinstance(spec, dict) and {"start", "stop"} <= set(spec):
+        start, stop, step = spec["start"], spec["stop"], spec.get("step", 1)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop, step)) or step <= 0:
+            raise ValidationFailed("Invalid range.", code="invalid_grid", details={name: ["start/stop/step numbers."]})
+        count = int((stop - start) / step + 1e-9) + 1
+        if count <= 0 or count > 10_000:
+            raise ValidationFailed("Invalid range.", code="invalid_grid", details={name: ["Empty or too long."]})
+        return [start + i * step for i in range(count)]
+    if isinstance(spec, list) and spec:
+        return list(spec)
+    raise ValidationFailed(
+        "Each grid axis is a list or {start, stop, step}.", code="invalid_grid", details={name: ["Invalid axis."]}
+    )
+
+
+def sweep_combinations(kind_name: str, grid: Any) -> list[dict[str, Any]]:
+    """Every valid parameter set of the grid (sets the kind rejects, such as slow <= fast, are skipped)."""
+    kind = get_kind(kind_name)
+    if not isinstance(grid, dict) or not grid:
+        raise ValidationFailed("The grid must be a non-empty object.", code="invalid_grid")
+    known = {p.name for p in kind.params}
+    unknown = sorted(set(grid) - known)
+    if unknown:
+        raise ValidationFailed("Unknown grid parameters.", code="invalid_grid", details={"grid": unknown})
+    names = sorted(grid)
+    axes = [_axis(name, grid[name]) for name in names]
+    combos = []
+    for values in itertools.product(*axes):
+        try:
+            combos.append(kind.validate(dict(zip(names, values, strict=True))))
+        except ValidationFailed:
+            continue
+    if not combos:
+        raise ValidationFailed("The grid has no valid parameter set.", code="invalid_grid")
+    if len(combos) > conf.sweep_max_combinations():
+        raise ValidationFailed(
+            f"The grid has {len(combos)} parameter sets; at most {conf.sweep_max_combinations()}.", code="invalid_grid"
+        )
+    return combos
+
+
+def sweep_create(
+    *,
+    owner: Any,
+    kind: str,
+    grid: Any,
+    symbol: str | None = None,
+    instrument: Instrument | None = None,
+    timeframe: str = "1d",
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    settings: dict[str, Any] | None = None,
+    rank_by: str = "sharpe",
+    enqueue: bool = True,
+) -> Sweep:
+    if rank_by not in RANKABLE:
+        raise ValidationFailed("Unknown ranking metric.", code="invalid", details={"rank_by": sorted(RANKABLE)})
+    combos = sweep_combinations(kind, grid)
+    config = config_from_input(settings or {})
+    instrument, bar_count = _selection(symbol=symbol, instrument=instrument, timeframe=timeframe, start=start, end=end)
+    sweep = Sweep(
+        owner=owner,
+        kind=kind,
+        grid=grid,
+        rank_by=rank_by,
+        instrument=instrument,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        total=len(combos),
+        config={"bars": bar_count, **config.as_dict()},
+    )
+    sweep.full_clean()
+    with transaction.atomic():
+        sweep.save()
+        audit_record(action=AuditAction.CREATE, actor=owner, target=sweep, message=f"Sweep of {len(combos)} queued")
+        if enqueue:
+            from ..tasks import run_sweep as task
+
+            transaction.on_commit(lambda: task.delay(sweep.pk))
+    return sweep
+
+
+def sweep_rank(results: list[dict[str, Any]], rank_by: str) -> list[dict[str, Any]]:
+    sign = 1.0 if RANKABLE[rank_by] else -1.0
+
+    def key(item: dict[str, Any]) -> tuple[int, float]:
+        value = item["metrics"].get(rank_by)
+        return (0, -sign * value) if value is not None else (1, 0.0)
+
+    return sorted(results, key=key)
+
+
+def sweep_execute(*, sweep_id: int, progress_every: int = 50) -> Sweep:
+    """Run every parameter set on bars read once (indicators shared through the BarData memo); progress is saved
+    every ``progress_every`` sets."""
+    with transaction.atomic():
+        sweep = Sweep.objects.select_for_update().select_related("instrument").get(pk=sweep_id)
+        if sweep.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            return sweep
+        sweep.status, sweep.started_at, sweep.done = RunStatus.RUNNING, timezone.now(), 0
+        sweep.save(update_fields=["status", "started_at", "done", "updated_at"])
+    try:
+        frame = bars_for_run(instrument=sweep.instrument, timeframe=sweep.timeframe, start=sweep.start, end=sweep.end)
+        config = config_from_input({k: v for k, v in sweep.config.items() if k != "bars"})
+        combos = sweep_combinations(sweep.kind, sweep.grid)
+        results = sweep_run(BarData(frame), sweep.kind, combos, config, sweep_id=sweep.pk, every=progress_every)
+        with transaction.atomic():
+            sweep.results = sweep_rank(results, sweep.rank_by)
+            sweep.done, sweep.total = len(results), len(combos)
+            sweep.status, sweep.finished_at = RunStatus.SUCCEEDED, timezone.now()
+            sweep.save()
+            audit_record(action=AuditAction.ACTION, target=sweep, message="Sweep finished")
+    except Exception as exc:
+        logger.exception("Sweep %s failed", sweep_id)
+        Sweep.objects.filter(pk=sweep_id).update(
+            status=RunStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        sweep.refresh_from_db()
+    BACKTESTS.labels(kind="sweep", status=sweep.status).inc()
+    return sweep
+
+
+def sweep_run(
+    data: BarData,
+    kind_name: str,
+    combos: list[dict[str, Any]],
+    config: Any,
+    *,
+    sweep_id: int | None = None,
+    every: int = 50,
+) -> list[dict[str, Any]]:
+    kind = get_kind(kind_name)
+    results = []
+    for i, params in enumerate(combos, start=1):
+        result = run_backtest(data, kind, params, config, trade_times=False)
+        results.append({"params": params, "metrics": result.metrics})
+        if sweep_id is not None and i % every == 0:
+            Sweep.objects.filter(pk=sweep_id).update(done=i)
+    return results

@@ -1,0 +1,190 @@
+"""Market data: provider, validation, COPY bulk load with upsert, resampling, the import command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.core.exceptions import ValidationFailed
+from apps.core.models import AuditLog
+from apps.stock.models import Instrument, PriceBar
+from apps.stock.providers import get_provider, provider_names
+from apps.stock.selectors import bars_frame
+from apps.stock.services.bars import (
+    bars_import,
+    bars_load,
+    bars_resample,
+    bars_resample_store,
+    bars_validate,
+    instrument_get_or_create,
+)
+
+from .conftest import INDEX_2006, NVDA, ORCL, ORCL_2015
+
+HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
+
+
+def csv_bytes(*rows: str) -> bytes:
+    return (HEADER + "\n".join(rows) + "\n").encode()
+
+
+def test_registry_lists_csv_and_rejects_unknown() -> None:
+    assert "csv" in provider_names()
+    with pytest.raises(ValidationFailed) as exc:
+        get_provider("nope")
+    assert exc.value.code == "unknown_provider"
+
+
+def test_csv_provider_reads_yahoo_layout(orcl_frame) -> None:
+    assert len(orcl_frame) == 5036
+    first = orcl_frame.iloc[0]
+    assert first["ts"] == pd.Timestamp("1995-01-03", tz="UTC")
+    assert (first["open"], first["close"], first["adj_close"], first["volume"]) == (
+        2.179012,
+        2.117284,
+        1.883304,
+        36301200.0,
+    )
+    assert first["row"] == 2
+
+
+def test_csv_provider_generic_mapping_reads_other_layouts() -> None:
+    # the 2015 file has Volume before Adj Close: the header names decide, not positions
+    frame = get_provider("csv").fetch(ORCL_2015)
+    assert frame.iloc[0]["adj_close"] == 2.0 and frame.iloc[0]["volume"] == 36301200
+    custom = b"when;o;h;l;c\n2024-01-02 14:30;10;11;9;10.5\n"
+    frame = get_provider("csv").fetch(
+        io.BytesIO(custom.replace(b";", b",")),
+        columns={"ts": "when", "open": "o", "high": "h", "low": "l", "close": "c", "adj_close": "", "volume": ""},
+        tz="America/New_York",
+    )
+    assert frame.iloc[0]["ts"] == pd.Timestamp("2024-01-02 19:30", tz="UTC")
+    assert frame.iloc[0]["volume"] == 0
+
+
+def test_csv_provider_reports_missing_columns_and_bad_values() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        get_provider("csv").fetch(b"Date,Open\n2020-01-01,1\n")
+    assert exc.value.details["missing_columns"] == ["High", "Low", "Close"]
+    with pytest.raises(ValidationFailed) as exc:
+        get_provider("csv").fetch(
+            csv_bytes("2020-01-02,1,2,0.5,1,1,10", "not-a-date,1,2,0.5,1,1,10", "2020-01-04,x,2,1,1,1,1")
+        )
+    assert {(e["row"], e["field"]) for e in exc.value.details["errors"]} == {(3, "ts"), (4, "open")}
+
+
+def test_validation_reports_each_bad_row() -> None:
+    frame = get_provider("csv").fetch(
+        csv_bytes(
+            "2020-01-02,10,11,9,10,10,100",  # row 2 fine
+            "2020-01-03,10,9,11,10,10,100",  # row 3 high < low (and close outside)
+            "2020-01-06,10,11,9,12,10,100",  # row 4 close above high
+            "2020-01-07,10,11,9,10,10,-5",  # row 5 negative volume
+            "2020-01-07,10,11,9,10,10,5",  # row 6 duplicate of row 5's timestamp
+        )
+    )
+    errors = bars_validate(frame)
+    found = {(e["row"], e["field"]) for e in errors}
+    assert ("high", "close") and {(3, "high"), (4, "close"), (5, "volume"), (5, "ts"), (6, "ts")} <= found
+    assert not any(e["row"] == 2 for e in errors)
+
+
+@pytest.mark.django_db
+def test_invalid_file_writes_nothing() -> None:
+    source = csv_bytes("2020-01-02,10,11,9,10,10,100", "2020-01-03,10,9,11,10,10,100")
+    with pytest.raises(ValidationFailed) as exc:
+        bars_import(source=source, symbol="BAD")
+    assert exc.value.code == "invalid_bars"
+    assert exc.value.details["errors"][0]["row"] == 3
+    assert PriceBar.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_bulk_load_with_copy_and_upsert() -> None:
+    result = bars_import(source=ORCL, symbol="orcl")
+    assert result == {
+        "instrument_id": result["instrument_id"],
+        "symbol": "ORCL",
+        "rows": 5036,
+        "inserted": 5036,
+        "updated": 0,
+    }
+    instrument = Instrument.objects.get(symbol="ORCL")
+    frame = bars_frame(instrument=instrument, timeframe="1d")
+    assert len(frame) == 5036
+    assert frame.iloc[-1]["close"] == 44.970001
+    assert frame.iloc[-1]["ts"] == pd.Timestamp("2014-12-31", tz="UTC")
+    # loading again updates in place (idempotent), and a changed value is taken
+    changed = csv_bytes("2014-12-31,45.450001,45.560001,44.970001,45.0,42.3,13269200")
+    again = bars_import(source=changed, symbol="ORCL")
+    assert (again["inserted"], again["updated"]) == (0, 1)
+    assert PriceBar.objects.get(instrument=instrument, ts=dt.datetime(2014, 12, 31, tzinfo=dt.UTC)).close == 45.0
+    assert PriceBar.objects.count() == 5036
+    assert AuditLog.objects.filter(target_type="stock.instrument", message__startswith="Loaded").count() == 2
+
+
+@pytest.mark.django_db
+def test_range_selection(orcl) -> None:
+    frame = bars_frame(
+        instrument=orcl,
+        timeframe="1d",
+        start=dt.datetime(2014, 12, 1, tzinfo=dt.UTC),
+        end=dt.datetime(2014, 12, 31, tzinfo=dt.UTC),
+    )
+    assert len(frame) == 22
+    assert frame["ts"].is_monotonic_increasing
+
+
+def _intraday_frame() -> pd.DataFrame:
+    ts = pd.date_range("2024-01-02 14:30", periods=120, freq="1min", tz="UTC")
+    close = 100 + pd.Series(range(120), dtype="float64") / 10
+    return pd.DataFrame(
+        {
+            "ts": ts,
+            "open": close - 0.05,
+            "high": close + 0.1,
+            "low": close - 0.1,
+            "close": close,
+            "adj_close": close,
+            "volume": 10.0,
+        }
+    )
+
+
+def test_resample_minutes_to_hours() -> None:
+    hourly = bars_resample(_intraday_frame(), to_timeframe="1h")
+    assert list(hourly["ts"]) == [pd.Timestamp(f"2024-01-02 {h}:00", tz="UTC") for h in (14, 15, 16)]
+    first = hourly.iloc[0]  # 14:30..14:59: 30 bars
+    assert first["open"] == pytest.approx(99.95)
+    assert first["close"] == pytest.approx(102.9)
+    assert first["high"] == pytest.approx(103.0)
+    assert first["low"] == pytest.approx(99.9)
+    assert first["volume"] == 300
+    assert hourly["volume"].sum() == 1200
+
+
+@pytest.mark.django_db
+def test_resample_store_and_reject_lower_timeframe() -> None:
+    instrument, _ = instrument_get_or_create(symbol="MIN")
+    bars_load(instrument=instrument, timeframe="1m", frame=_intraday_frame())
+    result = bars_resample_store(instrument=instrument, from_timeframe="1m", to_timeframe="5m")
+    assert result["inserted"] == 24
+    with pytest.raises(ValidationFailed):
+        bars_resample_store(instrument=instrument, from_timeframe="1h", to_timeframe="5m")
+
+
+@pytest.mark.django_db
+def test_import_command_with_progress() -> None:
+    out = io.StringIO()
+    call_command("stock_import", str(NVDA), "--symbol", "nvda", "--timeframe", "1d", stdout=out)
+    assert "NVDA" in out.getvalue() and "4012" in out.getvalue()
+    assert PriceBar.objects.filter(instrument__symbol="NVDA").count() == 4012
+    out = io.StringIO()
+    call_command("stock_import", str(INDEX_2006), str(ORCL), stdout=out)  # symbols from the file names
+    assert set(Instrument.objects.values_list("symbol", flat=True)) == {"NVDA", "2006", "ORCL"}
+    with pytest.raises(CommandError):
+        call_command("stock_import", str(ORCL), "--timeframe", "2d", stdout=io.StringIO())
