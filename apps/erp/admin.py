@@ -7,10 +7,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path
+from import_export import fields, resources
+from import_export.admin import ExportActionMixin
+from unfold.contrib.import_export.forms import ExportForm
 
 from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin
 from apps.core.exceptions import ApplicationError
@@ -49,6 +55,8 @@ from .models import (
 )
 from .selectors.dashboard import dashboard_kpis
 from .services import finance, production, purchasing, sales
+from .services.imports import COLUMNS as IMPORT_COLUMNS
+from .services.imports import master_data_import
 
 READ, WRITE, APPROVE = "erp.read", "erp.write", "erp.approve"
 
@@ -76,6 +84,117 @@ class _ErpAdmin(BaseModelAdmin):
     permission_write = WRITE
 
 
+class CsvImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV, UTF-8, with a header row.")
+    skip_errors = forms.BooleanField(required=False, help_text="Import the good rows and report the bad ones.")
+
+
+class MasterDataTransferMixin(ExportActionMixin):
+    """Export (CSV/XLSX, django-import-export) of the selected rows, and an "Import CSV" page that goes through the
+    same import service as ``manage.py erp_import`` (row-numbered errors, all or nothing, audited)."""
+
+    import_kind: str = ""
+    export_form_class = ExportForm
+    change_list_template = "admin/erp/change_list_import.html"
+
+    def get_urls(self) -> list[Any]:
+        opts = self.model._meta
+        name = f"{opts.app_label}_{opts.model_name}_import_csv"
+        custom = [path("import-csv/", self.admin_site.admin_view(self.import_csv_view), name=name)]
+        return custom + super().get_urls()
+
+    def import_csv_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = CsvImportForm(request.POST or None, request.FILES or None)
+        result: dict[str, Any] | None = None
+        errors: list[Any] = []
+        if request.method == "POST" and form.is_valid():
+            content = form.cleaned_data["file"].read().decode("utf-8", errors="replace")
+            try:
+                result = master_data_import(
+                    kind=self.import_kind,
+                    content=content,
+                    skip_errors=form.cleaned_data["skip_errors"],
+                    actor=request.user,
+                )
+                errors = result["errors"]
+                messages.success(request, f"Imported {result['imported']} row(s).")
+            except ApplicationError as exc:
+                messages.error(request, exc.message)
+                errors = exc.details if isinstance(exc.details, list) else [{"row": "-", "errors": [str(exc.details)]}]
+        required, optional = IMPORT_COLUMNS[self.import_kind]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import {self.model._meta.verbose_name_plural}",
+            "opts": self.model._meta,
+            "form": form,
+            "result": result,
+            "errors": errors,
+            "columns": ", ".join([*sorted(required), *sorted(optional)]),
+        }
+        return TemplateResponse(request, "admin/erp/import_csv.html", context)
+
+
+class CustomerResource(resources.ModelResource):
+    class Meta:
+        model = Customer
+        fields = [
+            "code",
+            "name",
+            "email",
+            "phone",
+            "contact_name",
+            "billing_address",
+            "shipping_address",
+            "payment_terms_days",
+            "credit_limit",
+            "active",
+        ]  # tax id and bank account stay out of exports
+        export_order = fields
+
+
+class SupplierResource(resources.ModelResource):
+    class Meta:
+        model = Supplier
+        fields = [
+            "code",
+            "name",
+            "email",
+            "phone",
+            "contact_name",
+            "billing_address",
+            "shipping_address",
+            "payment_terms_days",
+            "active",
+        ]
+        export_order = fields
+
+
+class ProductResource(resources.ModelResource):
+    category = fields.Field(attribute="category__name", column_name="category")
+    tax_code = fields.Field(attribute="tax_rate__code", column_name="tax_code")
+
+    class Meta:
+        model = Product
+        fields = [
+            "sku",
+            "name",
+            "kind",
+            "uom",
+            "category",
+            "barcode",
+            "sale_price",
+            "standard_cost",
+            "average_cost",
+            "reorder_point",
+            "reorder_quantity",
+            "tax_code",
+            "active",
+        ]
+        export_order = fields
+
+
 class _ErpLedgerAdmin(ReadOnlyModelAdmin):
     permission_read = READ
 
@@ -97,21 +216,27 @@ class ProductCategoryAdmin(_ErpAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(_ErpAdmin):
+class CustomerAdmin(MasterDataTransferMixin, _ErpAdmin):
+    resource_classes = [CustomerResource]
+    import_kind = "customers"
     list_display = ["code", "name", "email", "payment_terms_days", "credit_limit", "active"]
     list_filter = ["active", "payment_terms_days"]
     search_fields = ["code", "name", "email", "contact_name"]
 
 
 @admin.register(Supplier)
-class SupplierAdmin(_ErpAdmin):
+class SupplierAdmin(MasterDataTransferMixin, _ErpAdmin):
+    resource_classes = [SupplierResource]
+    import_kind = "suppliers"
     list_display = ["code", "name", "email", "payment_terms_days", "active"]
     list_filter = ["active", "payment_terms_days"]
     search_fields = ["code", "name", "email", "contact_name"]
 
 
 @admin.register(Product)
-class ProductAdmin(_ErpAdmin):
+class ProductAdmin(MasterDataTransferMixin, _ErpAdmin):
+    resource_classes = [ProductResource]
+    import_kind = "products"
     list_display = ["sku", "name", "kind", "category", "sale_price", "average_cost", "reorder_point", "active"]
     list_filter = ["kind", "active", "category", "tax_rate"]
     search_fields = ["sku", "name", "barcode"]
