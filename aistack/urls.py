@@ -26,6 +26,8 @@ api_v1 = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # OpenAI-compatible API (Open WebUI and any OpenAI client): /v1/models, /v1/chat/completions, /v1/embeddings
+    path("v1/", include("apps.chat.openai_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", core_views.healthz, name="healthz"),

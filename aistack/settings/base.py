@@ -175,6 +175,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "erp.snapshot_kpis",
         "schedule": crontab(minute="45", hour=env.str("SCHEDULE_ERP_KPI_HOUR", default="2")),
     },
+    "rag.check_consistency": {
+        "task": "rag.check_consistency",
+        "schedule": env.float("SCHEDULE_RAG_CONSISTENCY_SECONDS", default=24 * 3600.0),
+    },
     "stock.match_orders": {
         "task": "stock.match_orders",
         "schedule": env.float("SCHEDULE_STOCK_MATCH_SECONDS", default=300.0),
@@ -184,6 +188,15 @@ CELERY_BEAT_SCHEDULE = {
 # --- Systems ------------------------------------------------------------------------------------------------------
 # Each system reads its own settings with defaults in apps/<system>/conf.py; these are the ones worth an env var.
 ERP_REORDER_AUTO_DRAFT = env.bool("ERP_REORDER_AUTO_DRAFT", default=True)
+RAG_EMBEDDING_BACKEND = env.str("RAG_EMBEDDING_BACKEND", default="hashing")  # hashing | openai | sentence-transformers
+RAG_EMBEDDING_MODEL = env.str("RAG_EMBEDDING_MODEL", default="hashing-v1")
+RAG_EMBEDDING_DIMENSION = env.int("RAG_EMBEDDING_DIMENSION", default=384)
+RAG_OPENAI_BASE_URL = env.str("RAG_OPENAI_BASE_URL", default=None)  # an OpenAI-compatible /v1 for embeddings
+RAG_OPENAI_API_KEY = env.str("RAG_OPENAI_API_KEY", default=None)
+RAG_LLM_BASE_URL = env.str("RAG_LLM_BASE_URL", default=None)  # answers are extractive until an LLM is configured
+RAG_LLM_MODEL = env.str("RAG_LLM_MODEL", default=None)
+RAG_LLM_API_KEY = env.str("RAG_LLM_API_KEY", default=None)
+RAG_MAX_UPLOAD_BYTES = env.int("RAG_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 STOCK_RISK_FREE_RATE = env.float("STOCK_RISK_FREE_RATE", default=0.0)
 STOCK_MARKET_HOURS_UTC = env.str("STOCK_MARKET_HOURS_UTC", default="13:30-20:00")
 
@@ -252,9 +265,10 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = False
 CORS_URLS_REGEX = r"^/(api|v1)/.*$"
 
-# Request bodies larger than this are refused with 413 before any view runs.
-AISTACK_MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=10 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = AISTACK_MAX_BODY_BYTES
+# Request bodies larger than this are refused with 413 before any view runs (room for a 50 MB document upload);
+# the non-file part of a request is limited to DATA_UPLOAD_MAX_MEMORY_SIZE.
+AISTACK_MAX_BODY_BYTES = env.int("MAX_BODY_BYTES", default=52 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_FORM_BYTES", default=10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = min(AISTACK_MAX_BODY_BYTES, 2_621_440)
 
 # /metrics is served only to these client IPs or to a request carrying METRICS_TOKEN as a bearer token.

@@ -5,3 +5,9 @@ class ChatConfig(AppConfig):
     name = "apps.chat"
     label = "chat"
     verbose_name = "Chat centre"
+
+    def ready(self) -> None:
+        from . import metrics  # noqa: F401  (registers the Prometheus metrics)
+        from .tools import register_builtin_tools
+
+        register_builtin_tools()

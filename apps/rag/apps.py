@@ -1,3 +1,5 @@
+"""Knowledge base: Document ingestion and hybrid retrieval with cited answers."""
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,6 @@ class RagConfig(AppConfig):
     name = "apps.rag"
     label = "rag"
     verbose_name = "Knowledge base"
+
+    def ready(self) -> None:
+        from . import metrics  # noqa: F401  (registers the business gauges)

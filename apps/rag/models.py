@@ -1,5 +1,23 @@
-from apps.core.models import PermissionHolder
+"""Knowledge bases, their documents and chunks, the BM25 term statistics, and recorded answers.
+
+Embeddings live in an untyped ``vector`` column because each knowledge base fixes its own dimension; every knowledge
+base gets its own partial HNSW index on ``(embedding::vector(dim))`` (see services/index.py), which keeps the
+nearest-neighbour graph per base so a k-NN search never has to filter other bases' vectors out.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from pgvector.django import VectorField
+
+from apps.core.models import OwnedModel, PermissionHolder, TimeStampedModel
 from apps.core.roles import app_permissions
+
+from .choices import TEXT_SEARCH_CONFIG, AnswerMode, DocumentSource, DocumentStatus, Language, Visibility
 
 
 class RagPermission(PermissionHolder):
@@ -7,3 +25,168 @@ class RagPermission(PermissionHolder):
 
     class Meta(PermissionHolder.Meta):
         permissions = app_permissions("rag")
+
+
+class KnowledgeBase(OwnedModel):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
+    language = models.CharField(
+        max_length=8, choices=Language.choices, default=Language.ENGLISH, help_text="Decides stemming and segmentation."
+    )
+    embedding_backend = models.CharField(max_length=40, default="hashing")
+    embedding_model = models.CharField(max_length=200, default="hashing-v1")
+    embedding_dimension = models.PositiveIntegerField(
+        default=384, validators=[MinValueValidator(8), MaxValueValidator(2000)]
+    )
+    chunk_size = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(20), MaxValueValidator(4000)], help_text="Words (or CJK characters)."
+    )
+    chunk_overlap = models.PositiveIntegerField(default=40, validators=[MaxValueValidator(1000)])
+    bm25_k1 = models.FloatField(default=1.2, validators=[MinValueValidator(0.0), MaxValueValidator(3.0)])
+    bm25_b = models.FloatField(default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    rrf_k = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1), MaxValueValidator(1000)])
+    lexical_weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(10.0)])
+    vector_weight = models.FloatField(default=0.2, validators=[MinValueValidator(0.0), MaxValueValidator(10.0)])
+    # Statistics kept by the ingestion services (BM25 needs the chunk count and the average chunk length).
+    document_count = models.PositiveIntegerField(default=0, editable=False)
+    chunk_count = models.PositiveIntegerField(default=0, editable=False)
+    lexeme_total = models.BigIntegerField(default=0, editable=False, help_text="Sum of chunk lengths in lexemes.")
+
+    class Meta(OwnedModel.Meta):
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(chunk_overlap__lt=models.F("chunk_size")), name="rag_kb_overlap"),
+            models.CheckConstraint(condition=models.Q(embedding_dimension__lte=2000), name="rag_kb_dimension"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def text_search_config(self) -> str:
+        return TEXT_SEARCH_CONFIG.get(self.language, "simple")
+
+    @property
+    def hnsw_index_name(self) -> str:
+        return f"rag_chunk_hnsw_kb{self.pk}"
+
+
+def document_upload_to(instance: Document, filename: str) -> str:
+    return f"rag/{instance.knowledge_base_id}/{instance.sha256[:2]}/{instance.sha256[:16]}-{filename}"
+
+
+class Document(TimeStampedModel):
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="documents")
+    title = models.CharField(max_length=300)
+    source = models.CharField(max_length=16, choices=DocumentSource.choices, default=DocumentSource.UPLOAD)
+    file = models.FileField(upload_to=document_upload_to, max_length=500)
+    original_name = models.CharField(max_length=255, blank=True)
+    mime_type = models.CharField(max_length=120)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING, db_index=True
+    )
+    error = models.TextField(blank=True)
+    chunks_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True, help_text="Pages, sections and extractor details.")
+    tags = models.JSONField(default=list, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TimeStampedModel.Meta):
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["knowledge_base", "sha256"], name="rag_document_unique_content")]
+        indexes = [GinIndex(fields=["tags"], name="rag_document_tags")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def progress(self) -> float:
+        return round(self.chunks_done / self.chunks_total, 4) if self.chunks_total else 0.0
+
+
+class Chunk(models.Model):
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    token_count = models.PositiveIntegerField(default=0)
+    heading = models.CharField(max_length=500, blank=True, help_text="Heading path, e.g. 'Setup > Install'.")
+    page = models.PositiveIntegerField(null=True, blank=True)
+    embedding = VectorField(null=True, blank=True)
+    search_vector = SearchVectorField(null=True, blank=True)
+    lexeme_count = models.PositiveIntegerField(default=0, help_text="Chunk length for BM25.")
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="rag_chunk_unique_ordinal")]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="rag_chunk_search_vector"),
+            models.Index(fields=["knowledge_base", "document"], name="rag_chunk_kb_document"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
+
+
+class Posting(models.Model):
+    """One lexeme of one chunk with its frequency: the inverted index BM25 is computed from."""
+
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="+", db_index=False)
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="+")
+    lexeme = models.TextField()
+    tf = models.PositiveIntegerField()
+    chunk_length = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["knowledge_base", "lexeme"], include=["chunk", "tf", "chunk_length"], name="rag_posting_lookup"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lexeme} x{self.tf} in chunk {self.chunk_id}"
+
+
+class Term(models.Model):
+    """Document frequency of a lexeme within one knowledge base (number of chunks containing it)."""
+
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="+")
+    lexeme = models.TextField()
+    df = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["knowledge_base", "lexeme"], name="rag_term_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.lexeme} (df {self.df})"
+
+
+class Answer(TimeStampedModel):
+    """A question asked of one or more knowledge bases, the answer given and the chunks it cites."""
+
+    asked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    question = models.TextField()
+    text = models.TextField()
+    mode = models.CharField(max_length=16, choices=AnswerMode.choices)
+    model = models.CharField(max_length=200, blank=True)
+    knowledge_bases = models.ManyToManyField(KnowledgeBase, related_name="+")
+    chunk_ids = models.JSONField(default=list, blank=True, help_text="Ids of the chunks the answer was built from.")
+    citations = models.JSONField(default=list, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+
+    class Meta(TimeStampedModel.Meta):
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.question[:80]

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group
+from rest_framework import serializers
+
+from apps.rag.models import KnowledgeBase
+
+from ..choices import Rating
+from ..models import ChatModel, Conversation, Feedback, Message, Provider
+
+
+class ProviderSerializer(serializers.ModelSerializer[Provider]):
+    api_key = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500)
+    has_api_key = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Provider
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "base_url",
+            "api_key",
+            "has_api_key",
+            "extra_headers",
+            "timeout",
+            "enabled",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_has_api_key(self, obj: Provider) -> bool:
+        return bool(obj.api_key)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instance = Provider(
+            **{
+                **(
+                    {f.name: getattr(self.instance, f.name) for f in Provider._meta.concrete_fields}
+                    if self.instance
+                    else {}
+                ),
+                **attrs,
+            }
+        )
+        instance.clean()
+        return attrs
+
+
+class ConnectionTestSerializer(serializers.Serializer[Any]):
+    ok = serializers.BooleanField()
+    models = serializers.ListField(child=serializers.CharField())
+    error = serializers.CharField(allow_blank=True)
+
+
+class ChatModelSerializer(serializers.ModelSerializer[ChatModel]):
+    provider_id = serializers.PrimaryKeyRelatedField(source="provider", queryset=Provider.objects.all())
+    knowledge_base_ids = serializers.PrimaryKeyRelatedField(
+        source="knowledge_bases", many=True, queryset=KnowledgeBase.objects.all(), required=False
+    )
+    visible_to_group_ids = serializers.PrimaryKeyRelatedField(
+        source="visible_to_groups", many=True, queryset=Group.objects.all(), required=False
+    )
+
+    class Meta:
+        model = ChatModel
+        fields = [
+            "id",
+            "slug",
+            "display_name",
+            "provider_id",
+            "upstream_model",
+            "system_prompt",
+            "temperature",
+            "max_tokens",
+            "context_window",
+            "knowledge_base_ids",
+            "tools",
+            "price_input_per_1k",
+            "price_output_per_1k",
+            "visible_to_group_ids",
+            "enabled",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate_tools(self, value: Any) -> Any:
+        ChatModel(tools=value).clean()
+        return value
+
+
+class MessageSerializer(serializers.ModelSerializer[Message]):
+    model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "conversation",
+            "role",
+            "content",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "latency_ms",
+            "cost",
+            "citations",
+            "tool_calls",
+            "error",
+            "incomplete",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ConversationSerializer(serializers.ModelSerializer[Conversation]):
+    model_id = serializers.PrimaryKeyRelatedField(source="model", queryset=ChatModel.objects.all())
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "model_id", "owner", "origin", "archived", "created_at", "updated_at"]
+        read_only_fields = ["owner", "origin", "created_at", "updated_at"]
+
+
+class SendSerializer(serializers.Serializer[Any]):
+    content = serializers.CharField(max_length=100_000)
+    stream = serializers.BooleanField(default=False)
+
+
+class FeedbackSerializer(serializers.ModelSerializer[Feedback]):
+    rating = serializers.ChoiceField(choices=Rating.choices)
+
+    class Meta:
+        model = Feedback
+        fields = ["id", "message", "rating", "comment", "created_at", "updated_at"]
+        read_only_fields = ["id", "message", "created_at", "updated_at"]
+
+
+class UsageQuerySerializer(serializers.Serializer[Any]):
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    group_by = serializers.ChoiceField(choices=["model", "user", "day"], default="model")
+    everyone = serializers.BooleanField(default=False, help_text="All users (needs core.audit).")
+
+
+class UsageRowSerializer(serializers.Serializer[Any]):
+    model = serializers.CharField(required=False, allow_null=True)
+    user = serializers.CharField(required=False)
+    day = serializers.DateField(required=False)
+    messages = serializers.IntegerField()
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    cost = serializers.DecimalField(max_digits=16, decimal_places=6)
+    errors = serializers.IntegerField()
+
+
+class ToolSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    parameters = serializers.JSONField()
+    permissions = serializers.ListField(child=serializers.CharField())
+
+
+class ToolRunSerializer(serializers.Serializer[Any]):
+    arguments = serializers.DictField(required=False, default=dict)
+
+
+class ToolResultSerializer(serializers.Serializer[Any]):
+    tool = serializers.CharField()
+    result = serializers.JSONField()

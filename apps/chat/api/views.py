@@ -1,0 +1,255 @@
+"""Back-office chat API: providers and models (administration), conversations and their messages, feedback, usage."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from django.db import models
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.exceptions import Forbidden, NotFound, ValidationFailed
+from apps.core.models import ApiKey
+from apps.core.permissions import RequirePermission, request_has_perm
+from apps.core.viewsets import BaseModelViewSet, OwnedModelViewSet
+
+from ..client import UpstreamError
+from ..filtersets import ChatModelFilterSet, ConversationFilterSet, ProviderFilterSet
+from ..models import ChatModel, Conversation, Message, Provider
+from ..selectors import chat_model_for, models_usable_by, usage_summary
+from ..services import (
+    conversation_create,
+    conversation_delete,
+    conversation_send,
+    conversation_update,
+    feedback_set,
+    provider_test_connection,
+)
+from ..tools import ToolContext, get_tool, registered_names, tool_run
+from .serializers import (
+    ChatModelSerializer,
+    ConnectionTestSerializer,
+    ConversationSerializer,
+    FeedbackSerializer,
+    MessageSerializer,
+    ProviderSerializer,
+    SendSerializer,
+    ToolResultSerializer,
+    ToolRunSerializer,
+    ToolSerializer,
+    UsageQuerySerializer,
+    UsageRowSerializer,
+)
+from .sse import sse_event
+
+ADMIN_PERM = "core.audit"
+
+
+class ProviderViewSet(BaseModelViewSet):
+    """Upstream LLM servers. Administration only (core.audit): providers hold credentials."""
+
+    queryset = Provider.objects.order_by("name")
+    serializer_class = ProviderSerializer
+    filterset_class = ProviderFilterSet
+    search_fields: ClassVar[list[str]] = ["name"]
+    ordering_fields: ClassVar[list[str]] = ["name", "created_at"]
+    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": ADMIN_PERM, "write": ADMIN_PERM}
+
+    @extend_schema(request=None, responses=ConnectionTestSerializer)
+    @action(detail=True, methods=["post"], url_path="test-connection")
+    def test_connection(self, request: Request, pk: Any = None) -> Response:
+        provider = self.get_object()
+        try:
+            found, error = provider_test_connection(provider=provider), ""
+        except UpstreamError as exc:
+            found, error = [], exc.message
+        self.audit_action(provider, message=f"connection test: {'ok' if not error else error}")
+        return Response({"ok": not error, "models": found, "error": error})
+
+
+class ChatModelViewSet(BaseModelViewSet):
+    """Models: chat users list the ones they may use; administrators (core.audit) manage all of them."""
+
+    queryset = ChatModel.objects.select_related("provider").prefetch_related("knowledge_bases", "visible_to_groups")
+    serializer_class = ChatModelSerializer
+    filterset_class = ChatModelFilterSet
+    search_fields: ClassVar[list[str]] = ["slug", "display_name"]
+    ordering_fields: ClassVar[list[str]] = ["slug", "created_at"]
+    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": "chat.use", "write": ADMIN_PERM}
+
+    def get_queryset(self) -> Any:
+        queryset = super().get_queryset().order_by("slug")
+        if request_has_perm(self.request, ADMIN_PERM):
+            return queryset
+        return queryset.filter(pk__in=models_usable_by(self.request.user).values("pk"))
+
+
+def _ctx(request: Request) -> ToolContext:
+    return ToolContext(user=request.user, api_key=request.auth if isinstance(request.auth, ApiKey) else None)
+
+
+class ConversationViewSet(OwnedModelViewSet):
+    """Own conversations (holders of core.audit may inspect everyone's). Others' conversations are 404."""
+
+    queryset = Conversation.objects.select_related("owner", "model").order_by("-updated_at", "-id")
+    serializer_class = ConversationSerializer
+    filterset_class = ConversationFilterSet
+    search_fields: ClassVar[list[str]] = ["title"]
+    ordering_fields: ClassVar[list[str]] = ["updated_at", "created_at", "title"]
+    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": "chat.use", "write": "chat.use"}
+    manage_permission = ADMIN_PERM
+
+    def create_object(self, serializer: Any, **extra: Any) -> models.Model:
+        model = chat_model_for(user=self.request.user, slug=serializer.validated_data["model"].slug)
+        return conversation_create(
+            owner=self.request.user, model=model, title=serializer.validated_data.get("title", "")
+        )
+
+    def update_object(self, serializer: Any) -> models.Model:
+        conversation = serializer.instance
+        if conversation.owner_id != self.request.user.pk:
+            raise Forbidden("Only the owner can change a conversation.")
+        data = dict(serializer.validated_data)
+        if "model" in data:
+            data["model"] = chat_model_for(user=self.request.user, slug=data["model"].slug)
+        return conversation_update(conversation=conversation, actor=self.request.user, **data)
+
+    def destroy_object(self, instance: models.Model) -> None:
+        if getattr(instance, "owner_id", None) != self.request.user.pk:
+            raise Forbidden("Only the owner can delete a conversation.")
+        conversation_delete(conversation=instance, actor=self.request.user)  # type: ignore[arg-type]
+
+    @extend_schema(responses=MessageSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="messages")
+    def messages(self, request: Request, pk: Any = None) -> Response:
+        conversation = self.get_object()
+        queryset = (
+            Message.objects.filter(conversation=conversation).select_related("model").order_by("created_at", "id")
+        )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=SendSerializer,
+        responses={201: MessageSerializer},
+        description="Send a turn; with `stream: true` the answer arrives as Server-Sent Events "
+        "(`event: delta` with text pieces, then `event: done` with the stored message, or `event: error`).",
+    )
+    @messages.mapping.post
+    def send(self, request: Request, pk: Any = None) -> Any:
+        conversation = self.get_object()
+        serializer = SendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        completion, pieces = conversation_send(
+            conversation=conversation,
+            ctx=_ctx(request),
+            content=serializer.validated_data["content"],
+            stream=serializer.validated_data["stream"],
+        )
+        if serializer.validated_data["stream"]:
+            response = StreamingHttpResponse(_stream_turn(completion, pieces), content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+            return response
+        for _ in pieces:
+            pass
+        if completion.result.error is not None:
+            raise completion.result.error
+        return Response(MessageSerializer(completion.recorded).data, status=status.HTTP_201_CREATED)  # type: ignore[attr-defined]
+
+
+def _stream_turn(completion: Any, pieces: Any) -> Any:
+    for piece in pieces:
+        yield sse_event("delta", {"content": piece})
+    message = MessageSerializer(completion.recorded).data
+    error = completion.result.error
+    if error is not None:
+        yield sse_event("error", {"code": error.code, "message": error.message, "message_id": message["id"]})
+    else:
+        yield sse_event("done", message)
+
+
+class MessageFeedbackView(APIView):
+    permission_classes = [RequirePermission("chat.use")]
+
+    @extend_schema(request=FeedbackSerializer, responses={200: FeedbackSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        message = Message.objects.filter(pk=pk, conversation__owner=request.user).first()
+        if message is None:
+            raise NotFound("Message not found.")
+        serializer = FeedbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        feedback = feedback_set(message=message, user=request.user, **serializer.validated_data)
+        return Response(FeedbackSerializer(feedback).data)
+
+
+class UsageView(APIView):
+    permission_classes = [RequirePermission("chat.use")]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("date_from", str, description="YYYY-MM-DD"),
+            OpenApiParameter("date_to", str, description="YYYY-MM-DD"),
+            OpenApiParameter("group_by", str, enum=["model", "user", "day"]),
+            OpenApiParameter("everyone", bool, description="All users (needs core.audit)."),
+        ],
+        responses=UsageRowSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        query = UsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        everyone = params.pop("everyone")
+        if everyone and not request_has_perm(request, ADMIN_PERM):
+            raise Forbidden("Usage of everyone needs core.audit.")
+        rows = usage_summary(user=None if everyone else request.user, **params)
+        return Response(UsageRowSerializer(rows, many=True).data)
+
+
+class ToolListView(APIView):
+    """The registered tools the caller may run (what models can call on their behalf)."""
+
+    permission_classes = [RequirePermission("chat.use")]
+
+    @extend_schema(responses=ToolSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        ctx = _ctx(request)
+        tools = [get_tool(name) for name in registered_names()]
+        rows = [
+            {
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.parameters,
+                "permissions": list(t.permissions),
+            }
+            for t in tools
+            if t is not None and t.allowed(ctx)
+        ]
+        return Response(ToolSerializer(rows, many=True).data)
+
+
+class ToolRunView(APIView):
+    """Run one tool directly with the caller's permissions (used by the Open WebUI tools file and scripts)."""
+
+    permission_classes = [RequirePermission("chat.use")]
+
+    @extend_schema(request=ToolRunSerializer, responses=ToolResultSerializer)
+    def post(self, request: Request, name: str) -> Response:
+        tool = get_tool(name)
+        if tool is None:
+            raise NotFound(f"Unknown tool '{name}'.", code="unknown_tool")
+        ctx = _ctx(request)
+        if not tool.allowed(ctx):
+            raise Forbidden(f"The tool '{name}' needs {', '.join(tool.permissions)}.")
+        serializer = ToolRunSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        output = tool_run(name=name, arguments=json.dumps(serializer.validated_data["arguments"]), ctx=ctx)
+        if "error" in output:
+            raise ValidationFailed(output["error"], code=output.get("code", "tool_error"))
+        return Response({"tool": name, "result": output["result"]})

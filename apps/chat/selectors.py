@@ -1,0 +1,85 @@
+"""Reads of the chat centre: which models a user may use, conversations, usage summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncDay
+
+from apps.core.exceptions import NotFound
+
+from .choices import MessageRole
+from .models import ChatModel, Message
+
+MONEY = Decimal("0.000001")
+
+
+def models_usable_by(user: Any) -> QuerySet[ChatModel]:
+    """Enabled models of enabled providers that are open to every chat user or to one of the user's groups."""
+    queryset = ChatModel.objects.filter(enabled=True, provider__enabled=True).select_related("provider")
+    if not user or not user.is_authenticated:
+        return queryset.none()
+    if user.is_superuser:
+        return queryset.order_by("slug")
+    through = ChatModel.visible_to_groups.through
+    restricted = through.objects.filter(chatmodel_id=OuterRef("pk"))
+    allowed = through.objects.filter(chatmodel_id=OuterRef("pk"), group_id__in=user.groups.values("pk"))
+    return queryset.filter(~Q(Exists(restricted)) | Q(Exists(allowed))).order_by("slug")
+
+
+def chat_model_for(*, user: Any, slug: str) -> ChatModel:
+    model = models_usable_by(user).filter(slug=str(slug or "")).first()
+    if model is None:
+        raise NotFound(f"The model '{slug}' does not exist or you do not have access to it.", code="model_not_found")
+    return model
+
+
+def usage_summary(
+    *, user: Any = None, date_from: dt.date | None = None, date_to: dt.date | None = None, group_by: str = "model"
+) -> list[dict[str, Any]]:
+    """Tokens and cost of assistant messages, grouped by ``model``, ``user`` or ``day`` (``user`` None: everyone)."""
+    queryset = Message.objects.filter(role=MessageRole.ASSISTANT)
+    if user is not None:
+        queryset = queryset.filter(conversation__owner=user)
+    if date_from:
+        queryset = queryset.filter(created_at__date__gte=date_from)
+    if date_to:
+        queryset = queryset.filter(created_at__date__lte=date_to)
+    keys = {
+        "model": ("model__slug",),
+        "user": ("conversation__owner__username",),
+        "day": ("day",),
+        "day_user_model": ("day", "conversation__owner__username", "model__slug"),
+    }[group_by]
+    if "day" in keys:
+        queryset = queryset.annotate(day=TruncDay("created_at"))
+    rows = (
+        queryset.values(*keys)
+        .annotate(
+            messages=Count("id"),
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
+            cost=Sum("cost"),
+            errors=Count("id", filter=~Q(error="")),
+        )
+        .order_by(*keys)
+    )
+    names = {"model__slug": "model", "conversation__owner__username": "user", "day": "day"}
+    result = []
+    for row in rows:
+        item = {names[k]: row[k] for k in keys}
+        if "day" in item and item["day"] is not None:
+            item["day"] = item["day"].date()
+        item.update(
+            messages=row["messages"],
+            prompt_tokens=row["prompt_tokens"] or 0,
+            completion_tokens=row["completion_tokens"] or 0,
+            total_tokens=(row["prompt_tokens"] or 0) + (row["completion_tokens"] or 0),
+            cost=(row["cost"] or Decimal("0")).quantize(MONEY),
+            errors=row["errors"],
+        )
+        result.append(item)
+    return result

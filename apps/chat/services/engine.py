@@ -1,0 +1,279 @@
+"""One chat completion: the built-in extractive engine or an upstream, with knowledge, tools and metering.
+
+``Completion(...).events()`` yields the answer's text as it is produced (one piece for plain calls, the upstream's
+deltas for streamed ones); afterwards ``.result`` holds content, citations, tool calls, tokens, latency and any
+error. Nothing is written here: the conversation services record the result, including failed calls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.core.exceptions import ApplicationError, ValidationFailed
+
+from .. import conf, metrics
+from ..choices import ProviderKind
+from ..client import OpenAIClient, StreamResult, UpstreamError, UpstreamRejected, usage_of
+from ..knowledge import context_prompt, hit_citation, knowledge_answer, knowledge_search, readable_ids, sources_block
+from ..models import ChatModel
+from ..tools import ToolContext, tool_run, tools_for
+
+NO_KNOWLEDGE = (
+    "This model answers from knowledge bases, and none is attached to it (or none you may read). Ask an "
+    "administrator to attach a knowledge base to the model."
+)
+TOOLS_SKIPPED = "The upstream does not support tools; the answer was produced without them."
+ROLES = {"system", "user", "assistant", "tool", "developer"}
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about four characters a token) for engines that report none."""
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def text_of(content: Any) -> str:
+    """The text of an OpenAI message content (a string or a list of parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return str(content)
+
+
+def validate_messages(messages: Any) -> list[dict[str, Any]]:
+    if not isinstance(messages, list) or not messages:
+        raise ValidationFailed("messages must be a non-empty list.", details={"messages": ["A non-empty list."]})
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise ValidationFailed(
+                "Each message needs a role (system, user, assistant or tool).",
+                details={"messages": {str(index): ["Unknown or missing role."]}},
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise ValidationFailed("Message content must be text.", details={"messages": {str(index): ["Not text."]}})
+    return messages
+
+
+@dataclass
+class Result:
+    content: str = ""
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    tool_log: list[dict[str, Any]] = field(default_factory=list)
+    client_tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_reported: bool = False
+    finish_reason: str = "stop"
+    error: ApplicationError | None = None
+    incomplete: bool = False
+    latency_ms: int = 0
+
+
+class Completion:
+    def __init__(
+        self,
+        *,
+        ctx: ToolContext,
+        model: ChatModel,
+        messages: list[dict[str, Any]],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        client_tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+        stream: bool = False,
+    ) -> None:
+        self.ctx = ctx
+        self.model = model
+        self.messages = validate_messages(messages)
+        self.temperature = model.temperature if temperature is None else float(temperature)
+        self.max_tokens = max_tokens or model.max_tokens
+        self.client_tools = list(client_tools or [])
+        self.tool_choice = tool_choice
+        self.stream = stream
+        self.result = Result()
+        if not self.question:
+            raise ValidationFailed("The conversation has no user message.", details={"messages": ["No user turn."]})
+
+    @property
+    def question(self) -> str:
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return text_of(message.get("content")).strip()
+        return ""
+
+    # --- running ----------------------------------------------------------------------------------------------------
+
+    def events(self) -> Iterator[str]:
+        started = time.perf_counter()
+        result = self.result
+        try:
+            if self.model.provider.kind == ProviderKind.BUILTIN:
+                yield from self._builtin()
+            else:
+                yield from self._upstream()
+        except ApplicationError as exc:
+            result.error = exc
+            result.finish_reason = "error"
+            result.incomplete = bool(result.content)
+            if isinstance(exc, UpstreamError):
+                metrics.UPSTREAM_ERRORS.labels(self.model.provider.name, self.model.slug, exc.code).inc()
+        finally:
+            elapsed = time.perf_counter() - started
+            result.latency_ms = int(elapsed * 1000)
+            if not result.usage_reported and (result.content or result.error is None):
+                result.prompt_tokens = result.prompt_tokens or self._prompt_estimate()
+                result.completion_tokens = result.completion_tokens or estimate_tokens(result.content)
+            slug = self.model.slug
+            metrics.REQUESTS.labels(slug, "error" if result.error else "ok").inc()
+            metrics.TOKENS_IN.labels(slug).inc(result.prompt_tokens)
+            metrics.TOKENS_OUT.labels(slug).inc(result.completion_tokens)
+            metrics.LATENCY.labels(slug).observe(elapsed)
+
+    def run(self) -> Result:
+        for _ in self.events():
+            pass
+        return self.result
+
+    def _prompt_estimate(self) -> int:
+        return sum(estimate_tokens(text_of(m.get("content"))) for m in self.messages) + estimate_tokens(
+            self.model.system_prompt
+        )
+
+    def _emit(self, text: str) -> Iterator[str]:
+        if text:
+            self.result.content += text
+            yield text
+
+    # --- built-in extractive engine ---------------------------------------------------------------------------------
+
+    def _builtin(self) -> Iterator[str]:
+        kb_ids = readable_ids(user=self.ctx.user, knowledge_base_ids=[kb.pk for kb in self.model.knowledge_bases.all()])
+        if not kb_ids or not self.ctx.has_perm("rag.read"):
+            yield from self._emit(NO_KNOWLEDGE)
+            return
+        text, citations = knowledge_answer(user=self.ctx.user, question=self.question, knowledge_base_ids=kb_ids)
+        self.result.citations = citations
+        yield from self._emit(text + sources_block(citations))
+
+    # --- upstream ---------------------------------------------------------------------------------------------------
+
+    def _knowledge_messages(self) -> list[dict[str, Any]]:
+        kb_ids = readable_ids(user=self.ctx.user, knowledge_base_ids=[kb.pk for kb in self.model.knowledge_bases.all()])
+        if not kb_ids or not self.ctx.has_perm("rag.read"):
+            return []
+        hits = knowledge_search(user=self.ctx.user, query=self.question, knowledge_base_ids=kb_ids)
+        if not hits:
+            return []
+        self.result.citations = [hit_citation(n, hit) for n, hit in enumerate(hits, start=1)]
+        return [{"role": "system", "content": context_prompt(hits)}]
+
+    def _upstream(self) -> Iterator[str]:
+        result = self.result
+        client = OpenAIClient.for_provider(self.model.provider)
+        conversation: list[dict[str, Any]] = []
+        if self.model.system_prompt:
+            conversation.append({"role": "system", "content": self.model.system_prompt})
+        conversation += self._knowledge_messages()
+        conversation += [dict(m) for m in self.messages]
+
+        server_tools = {tool.name: tool for tool in tools_for(list(self.model.tools or []), self.ctx)}
+        specs = [tool.spec() for tool in server_tools.values()] + [
+            t for t in self.client_tools if t.get("function", {}).get("name") not in server_tools
+        ]
+        tools_on = bool(specs)
+        rounds = conf.max_tool_rounds()
+        round_no = 0
+        while True:
+            payload: dict[str, Any] = {
+                "model": self.model.upstream_model or self.model.slug,
+                "messages": conversation,
+                "temperature": self.temperature,
+            }
+            if self.max_tokens:
+                payload["max_tokens"] = self.max_tokens
+            offer_tools = tools_on and round_no < rounds
+            if offer_tools:
+                payload["tools"] = specs
+                if self.tool_choice is not None:
+                    payload["tool_choice"] = self.tool_choice
+            try:
+                content, calls, finish = yield from self._call(client, payload)
+            except UpstreamRejected:
+                if not offer_tools or result.content:
+                    raise
+                tools_on = False
+                result.notes.append(TOOLS_SKIPPED)
+                result.tool_log.append({"type": "note", "message": TOOLS_SKIPPED})
+                continue
+            if not calls:
+                result.finish_reason = finish or "stop"
+                break
+            client_names = {t.get("function", {}).get("name") for t in self.client_tools} - set(server_tools)
+            client_calls = [c for c in calls if c["function"]["name"] in client_names]
+            if client_calls:
+                result.client_tool_calls = client_calls
+                result.finish_reason = "tool_calls"
+                return
+            conversation.append({"role": "assistant", "content": content or None, "tool_calls": calls})
+            for call in calls:
+                name, arguments = call["function"]["name"], call["function"]["arguments"]
+                output = tool_run(name=name, arguments=arguments, ctx=self.ctx)
+                metrics.TOOL_CALLS.labels(name, "error" if "error" in output else "ok").inc()
+                result.tool_log.append(
+                    {"type": "function", "id": call["id"], "name": name, "arguments": arguments, "output": output}
+                )
+                conversation.append(
+                    {"role": "tool", "tool_call_id": call["id"], "content": json.dumps(output, default=str)}
+                )
+            round_no += 1
+            if round_no >= rounds:
+                note = f"Stopped calling tools after {rounds} rounds."
+                result.notes.append(note)
+                result.tool_log.append({"type": "note", "message": note})
+        if result.citations:
+            yield from self._emit(sources_block(result.citations))
+
+    def _call(self, client: OpenAIClient, payload: dict[str, Any]) -> Any:
+        """One upstream round; yields deltas and returns (content, tool calls, finish reason)."""
+        if self.stream:
+            partial = StreamResult()
+            try:
+                for delta in client.chat_stream(payload, partial):
+                    yield from self._emit(delta)
+            finally:
+                self._add_usage(partial.usage)
+            return partial.content, partial.tool_calls, partial.finish_reason
+        body = client.chat(payload)
+        self._add_usage(usage_of(body))
+        choice = body["choices"][0] if isinstance(body["choices"][0], dict) else {}
+        message = choice.get("message") or {}
+        calls = [
+            {
+                "id": str(c.get("id") or f"call_{i}"),
+                "type": "function",
+                "function": {
+                    "name": str((c.get("function") or {}).get("name", "")),
+                    "arguments": str((c.get("function") or {}).get("arguments") or "{}"),
+                },
+            }
+            for i, c in enumerate(message.get("tool_calls") or [])
+            if isinstance(c, dict)
+        ]
+        content = text_of(message.get("content"))
+        yield from self._emit(content)
+        return content, calls, choice.get("finish_reason")
+
+    def _add_usage(self, usage: dict[str, int]) -> None:
+        if usage:
+            self.result.usage_reported = True
+            self.result.prompt_tokens += usage.get("prompt_tokens", 0)
+            self.result.completion_tokens += usage.get("completion_tokens", 0)

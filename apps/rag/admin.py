@@ -1,0 +1,159 @@
+"""Back office of the knowledge base: bases (counts, sharing through guardian), documents (status, progress, error,
+re-process), a chunk browser, recorded answers, and a "try a search" page showing the hybrid score parts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from guardian.admin import GuardedModelAdminMixin
+
+from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin
+from apps.core.exceptions import ApplicationError
+
+from . import services
+from .choices import SearchMode
+from .models import Answer, Chunk, Document, KnowledgeBase
+from .retrieval import search
+from .selectors import knowledge_bases_readable
+
+
+class SearchForm(forms.Form):
+    query = forms.CharField(max_length=2000)
+    knowledge_base = forms.ModelChoiceField(queryset=KnowledgeBase.objects.none(), required=False)
+    mode = forms.ChoiceField(choices=SearchMode.choices, initial=SearchMode.HYBRID)
+    k = forms.IntegerField(min_value=1, max_value=50, initial=10)
+
+
+@admin.register(KnowledgeBase)
+class KnowledgeBaseAdmin(GuardedModelAdminMixin, BaseModelAdmin):
+    permission_read = "rag.read"
+    permission_write = "rag.write"
+    list_display = ["name", "owner", "visibility", "language", "embedding_backend", "document_count", "chunk_count"]
+    list_filter = ["visibility", "language", "embedding_backend"]
+    search_fields = ["name", "description", "owner__username"]
+    readonly_fields = ["document_count", "chunk_count", "lexeme_total", "created_at", "updated_at"]
+    autocomplete_fields = ["owner"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "owner", "visibility", "language"]}),
+        ("Embeddings (fixed at creation)", {"fields": ["embedding_backend", "embedding_model", "embedding_dimension"]}),
+        ("Chunking", {"fields": ["chunk_size", "chunk_overlap"]}),
+        ("Ranking", {"fields": ["bm25_k1", "bm25_b", "rrf_k", "lexical_weight", "vector_weight"]}),
+        ("Statistics", {"fields": readonly_fields}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: KnowledgeBase | None = None) -> list[str]:
+        if obj is not None:
+            return [*self.readonly_fields, "owner", *services.knowledge_bases.FIXED_AT_CREATION]
+        return list(self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: KnowledgeBase, form: Any, change: bool) -> None:
+        fields = {name: form.cleaned_data[name] for name in form.cleaned_data if name != "owner"}
+        if change:
+            editable = {k: v for k, v in fields.items() if k in services.knowledge_bases.EDITABLE}
+            services.knowledge_base_update(kb=obj, actor=request.user, **editable)
+        else:
+            name = fields.pop("name")
+            created = services.knowledge_base_create(
+                owner=form.cleaned_data.get("owner") or request.user, name=name, actor=request.user, **fields
+            )
+            obj.pk = created.pk
+
+    def delete_model(self, request: HttpRequest, obj: KnowledgeBase) -> None:
+        services.knowledge_base_delete(kb=obj, actor=request.user)
+
+    def get_urls(self) -> list[Any]:
+        extra = [path("search/", self.admin_site.admin_view(self.search_view), name="rag_knowledgebase_search")]
+        return extra + super().get_urls()
+
+    def search_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        form = SearchForm(request.GET or None)
+        form.fields["knowledge_base"].queryset = knowledge_bases_readable(request.user).order_by("name")
+        hits, error = [], ""
+        if form.is_bound and form.is_valid():
+            kb = form.cleaned_data["knowledge_base"]
+            try:
+                hits = search(
+                    user=request.user,
+                    query=form.cleaned_data["query"],
+                    knowledge_base_ids=[kb.pk] if kb else None,
+                    mode=form.cleaned_data["mode"],
+                    k=form.cleaned_data["k"],
+                )
+            except ApplicationError as exc:
+                error = exc.message
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Try a search",
+            "form": form,
+            "hits": hits,
+            "error": error,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/rag/search.html", context)
+
+
+@admin.register(Document)
+class DocumentAdmin(BaseModelAdmin):
+    permission_read = "rag.read"
+    permission_write = "rag.write"
+    list_display = ["title", "knowledge_base", "status", "progress_display", "mime_type", "size", "created_at"]
+    list_filter = ["status", "mime_type", "source", "knowledge_base"]
+    search_fields = ["title", "original_name", "sha256"]
+    list_select_related = ["knowledge_base"]
+    actions = ["reprocess"]
+    readonly_fields = [
+        "knowledge_base", "source", "file", "original_name", "mime_type", "size", "sha256", "status", "error",
+        "chunks_done", "chunks_total", "attempts", "metadata", "uploaded_by", "created_at", "updated_at",
+        "processed_at",
+    ]  # fmt: skip
+    fields = ["title", "tags", *readonly_fields]
+
+    @admin.display(description="Progress")
+    def progress_display(self, obj: Document) -> str:
+        return f"{obj.chunks_done}/{obj.chunks_total}"
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # documents arrive by upload (API, rag_ingest), not as admin forms
+
+    def delete_model(self, request: HttpRequest, obj: Document) -> None:
+        services.document_delete(document=obj, actor=request.user)
+
+    @admin.action(description="Re-process selected documents", permissions=["change"])
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        count = 0
+        for document in queryset:
+            services.document_reprocess(document=document, actor=request.user)
+            count += 1
+        messages.success(request, f"Queued {count} document(s) for re-processing.")
+
+
+@admin.register(Chunk)
+class ChunkAdmin(ReadOnlyModelAdmin):
+    permission_read = "rag.read"
+    list_display = ["__str__", "document", "ordinal", "page", "heading", "token_count"]
+    list_filter = ["knowledge_base"]
+    search_fields = ["text", "heading"]
+    list_select_related = ["document"]
+    fields = ["knowledge_base", "document", "ordinal", "page", "heading", "token_count", "lexeme_count", "text"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Chunk]:
+        return super().get_queryset(request).defer("embedding", "search_vector")
+
+
+@admin.register(Answer)
+class AnswerAdmin(ReadOnlyModelAdmin):
+    permission_read = "rag.read"
+    list_display = ["question", "mode", "model", "asked_by", "latency_ms", "created_at"]
+    list_filter = ["mode"]
+    search_fields = ["question", "text"]
+    fields = ["question", "text", "mode", "model", "asked_by", "citations", "chunk_ids", "latency_ms", "created_at"]

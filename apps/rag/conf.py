@@ -1,0 +1,83 @@
+"""Knowledge-base settings with their defaults; each may be overridden in the Django settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+
+def setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def max_upload_bytes() -> int:
+    return int(setting("RAG_MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
+
+
+def max_k() -> int:
+    """The largest ``k`` a search or ask request may ask for."""
+    return int(setting("RAG_MAX_K", 50))
+
+
+def default_embedding() -> tuple[str, str, int]:
+    return (
+        setting("RAG_EMBEDDING_BACKEND", "hashing"),
+        setting("RAG_EMBEDDING_MODEL", "hashing-v1"),
+        int(setting("RAG_EMBEDDING_DIMENSION", 384)),
+    )
+
+
+def embed_batch_size() -> int:
+    return int(setting("RAG_EMBED_BATCH_SIZE", 64))
+
+
+def openai_base_url() -> str | None:
+    return setting("RAG_OPENAI_BASE_URL", None)
+
+
+def openai_api_key() -> str | None:
+    return setting("RAG_OPENAI_API_KEY", None)
+
+
+def http_timeout() -> float:
+    return float(setting("RAG_HTTP_TIMEOUT", 30.0))
+
+
+def http_retries() -> int:
+    return int(setting("RAG_HTTP_RETRIES", 3))
+
+
+def http_backoff() -> float:
+    """Seconds before the first retry; doubled for each further attempt."""
+    return float(setting("RAG_HTTP_BACKOFF", 0.5))
+
+
+def llm_base_url() -> str | None:
+    return setting("RAG_LLM_BASE_URL", None)
+
+
+def llm_model() -> str | None:
+    return setting("RAG_LLM_MODEL", None)
+
+
+def llm_api_key() -> str | None:
+    return setting("RAG_LLM_API_KEY", None)
+
+
+def bm25_postings_budget() -> int:
+    """How many postings of the rarest query terms a BM25 search walks to find candidates."""
+    return int(setting("RAG_BM25_POSTINGS_BUDGET", 20000))
+
+
+def hnsw_ef_search() -> int:
+    return int(setting("RAG_HNSW_EF_SEARCH", 100))
+
+
+def stuck_minutes() -> int:
+    """A document still processing after this many minutes is retried (or failed) by the consistency job."""
+    return int(setting("RAG_STUCK_MINUTES", 30))
+
+
+def max_attempts() -> int:
+    return int(setting("RAG_MAX_ATTEMPTS", 3))

@@ -1,0 +1,217 @@
+"""Embedders behind one interface, chosen by name from a registry.
+
+- ``hashing``: feature hashing of words, word bigrams and character n-grams into a fixed dimension, L2-normalised.
+  Deterministic, needs no model download.
+- ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint (OpenAI, Ollama, vLLM), batched, with retries.
+- ``sentence-transformers``: a local model directory or installed model; imported only when selected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import numpy as np
+
+from apps.core.exceptions import Unavailable, ValidationFailed
+
+from . import conf
+from .chunking import CJK
+
+
+class EmbeddingError(Unavailable):
+    default_code = "embedding_unavailable"
+
+
+class Embedder:
+    name: ClassVar[str] = ""
+
+    def __init__(self, model: str, dimension: int) -> None:
+        self.model = model
+        self.dimension = dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """A (len(texts), dimension) float32 array of L2-normalised vectors."""
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+_REGISTRY: dict[str, Callable[[str, int], Embedder]] = {}
+
+
+def register(name: str) -> Callable[[type[Embedder]], type[Embedder]]:
+    def wrap(cls: type[Embedder]) -> type[Embedder]:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def backends() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+@lru_cache(maxsize=32)
+def get_embedder(backend: str, model: str, dimension: int) -> Embedder:
+    factory = _REGISTRY.get(backend)
+    if factory is None:
+        raise ValidationFailed(
+            f"Unknown embedding backend '{backend}'.",
+            code="unknown_backend",
+            details={"embedding_backend": [f"Use one of {backends()}."]},
+        )
+    return factory(model, dimension)
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32)
+
+
+_WORD = re.compile(rf"[{CJK}]|[^\W_]+", re.UNICODE)
+_STOP = frozenset(
+    "a an and are as at be by for from has have in is it its of on or that the this to was were which with what how"
+    " can be been do does".split()
+)
+
+
+@register("hashing")
+class HashingEmbedder(Embedder):
+    """Signed feature hashing: words (weight 1), word bigrams (0.5) and character 3-5-grams of each word (0.3 each,
+    shared by spelling variants such as plurals), log-scaled counts, L2-normalised."""
+
+    def _features(self, text: str) -> dict[str, float]:
+        words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+        feats: dict[str, float] = {}
+        for word in words:
+            feats["w:" + word] = feats.get("w:" + word, 0.0) + 1.0
+            padded = f"<{word}>"
+            if len(word) > 2:
+                for n in (3, 4, 5):
+                    for i in range(len(padded) - n + 1):
+                        key = "c:" + padded[i : i + n]
+                        feats[key] = feats.get(key, 0.0) + 0.3
+        for first, second in itertools.pairwise(words):
+            key = f"b:{first} {second}"
+            feats[key] = feats.get(key, 0.0) + 0.5
+        return feats
+
+    @staticmethod
+    @lru_cache(maxsize=200_000)
+    def _slot(feature: str, dimension: int) -> tuple[int, float]:
+        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        return value % dimension, 1.0 if (value >> 63) & 1 else -1.0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feature, count in self._features(text).items():
+                slot, sign = self._slot(feature, self.dimension)
+                matrix[row, slot] += sign * (1.0 + math.log(count) if count >= 1 else count)
+        return _normalise(matrix)
+
+
+def post_json(url: str, payload: dict[str, Any], *, api_key: str | None, what: str) -> dict[str, Any]:
+    """POST JSON with retries and exponential backoff on connection errors, timeouts, 429 and 5xx. Other 4xx and
+    exhausted retries raise EmbeddingError (503) with a readable message."""
+    import httpx
+
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    attempts = conf.http_retries() + 1
+    delay = conf.http_backoff()
+    last = ""
+    for attempt in range(attempts):
+        try:
+            response = httpx.post(url, json=payload, headers=headers, timeout=conf.http_timeout())
+        except httpx.TransportError as exc:
+            last = f"{what} at {url} is unreachable ({exc.__class__.__name__}: {exc})"
+        else:
+            if response.status_code < 300:
+                try:
+                    return response.json()
+                except ValueError as exc:
+                    raise EmbeddingError(f"{what} at {url} answered with invalid JSON.") from exc
+            last = f"{what} at {url} answered HTTP {response.status_code}: {response.text[:300]}"
+            if response.status_code != 429 and response.status_code < 500:
+                raise EmbeddingError(last, code="upstream_error")
+        if attempt + 1 < attempts and delay > 0:
+            time.sleep(delay * (2**attempt))
+    raise EmbeddingError(last + f" (after {attempts} attempts)")
+
+
+@register("openai")
+class OpenAIEmbedder(Embedder):
+    """An OpenAI-compatible /v1/embeddings endpoint; RAG_OPENAI_BASE_URL ends in /v1."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        base = conf.openai_base_url()
+        if not base:
+            raise EmbeddingError("RAG_OPENAI_BASE_URL is not configured.", code="not_configured")
+        url = base.rstrip("/") + "/embeddings"
+        rows: list[list[float]] = []
+        size = conf.embed_batch_size()
+        for start in range(0, len(texts), size):
+            batch = list(texts[start : start + size])
+            body = post_json(
+                url, {"model": self.model, "input": batch}, api_key=conf.openai_api_key(), what="Embedding endpoint"
+            )
+            try:
+                data = sorted(body["data"], key=lambda item: item.get("index", 0))
+                vectors = [item["embedding"] for item in data]
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise EmbeddingError("The embedding endpoint's answer has no 'data' list of embeddings.") from exc
+            if len(vectors) != len(batch):
+                raise EmbeddingError(f"The embedding endpoint returned {len(vectors)} vectors for {len(batch)} texts.")
+            rows.extend(vectors)
+        matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, self.dimension))
+        if matrix.shape[1] != self.dimension:
+            raise EmbeddingError(
+                f"The model '{self.model}' returns {matrix.shape[1]} dimensions; the knowledge base expects "
+                f"{self.dimension}.",
+                code="dimension_mismatch",
+            )
+        return _normalise(matrix)
+
+
+@register("sentence-transformers")
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model from a local directory or an installed package (optional dependency)."""
+
+    def __init__(self, model: str, dimension: int) -> None:
+        super().__init__(model, dimension)
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise EmbeddingError(
+                    "The sentence-transformers backend needs the optional 'sentence-transformers' package.",
+                    code="not_installed",
+                ) from exc
+            self._model = SentenceTransformer(self.model)
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._load().encode(list(texts), batch_size=conf.embed_batch_size(), normalize_embeddings=True)
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[1] != self.dimension:
+            raise EmbeddingError(
+                f"The model '{self.model}' returns {matrix.shape[-1]} dimensions; expected {self.dimension}.",
+                code="dimension_mismatch",
+            )
+        return _normalise(matrix)

@@ -1,0 +1,33 @@
+"""What the full-text index sees: Chinese text is segmented into words with jieba (PostgreSQL has no Chinese
+parser), everything else is indexed as written and stemmed by the knowledge base's text-search configuration."""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+from .chunking import CJK
+
+_HAS_CJK = re.compile(f"[{CJK}]")
+
+
+@lru_cache(maxsize=1)
+def _jieba():  # type: ignore[no-untyped-def]
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def segment(text: str) -> str:
+    """Text with CJK runs split into space-separated words (search-engine mode: long words also as their parts)."""
+    if not _HAS_CJK.search(text):
+        return text
+    words = _jieba().cut_for_search(text)
+    return " ".join(word for word in (w.strip() for w in words) if word)
+
+
+def lexical_text(text: str, language: str) -> str:
+    return segment(text) if language == "zh" or _HAS_CJK.search(text) else text

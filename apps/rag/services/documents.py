@@ -1,0 +1,300 @@
+"""Writes on documents: upload (validated and deduplicated by content), processing (extract, chunk, embed, index in
+one transaction), re-processing, deletion, and the consistency job."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.core.choices import AuditAction
+from apps.core.exceptions import ApplicationError, ValidationFailed
+from apps.core.services import audit_record, model_snapshot, snapshot_diff
+
+from .. import conf, metrics
+from ..choices import DocumentSource, DocumentStatus
+from ..chunking import chunk_sections
+from ..embeddings import get_embedder
+from ..extraction import ExtractionError, extract, mime_for
+from ..models import Chunk, Document, KnowledgeBase
+from . import index
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class UploadResult:
+    document: Document
+    created: bool
+    message: str
+
+
+def _safe_name(filename: str) -> str:
+    base = os.path.basename(filename or "document.txt")
+    stem, ext = os.path.splitext(base)
+    stem = re.sub(r"[^\w.-]+", "-", stem, flags=re.UNICODE).strip("-.")[:80] or "document"
+    return stem + ext.lower()
+
+
+def file_delete_on_commit(name: str) -> None:
+    if name:
+        transaction.on_commit(lambda: default_storage.delete(name) if default_storage.exists(name) else None)
+
+
+def document_upload(
+    *,
+    kb: KnowledgeBase,
+    filename: str,
+    data: bytes,
+    uploaded_by: Any = None,
+    title: str = "",
+    tags: list[str] | None = None,
+    source: str = DocumentSource.UPLOAD,
+    metadata: dict[str, Any] | None = None,
+    enqueue: bool = True,
+) -> UploadResult:
+    """Store a file as a new pending document and enqueue its ingestion. The file is checked first (size, type,
+    readable text), so a bad file is a 400 and nothing is stored. Identical content already in the base is a no-op
+    that returns the existing document."""
+    limit = conf.max_upload_bytes()
+    if len(data) > limit:
+        raise ValidationFailed(
+            f"The file is larger than the limit of {limit // (1024 * 1024)} MB.",
+            code="file_too_large",
+            details={"file": filename, "size": len(data), "limit": limit},
+        )
+    mime = mime_for(filename)
+    extract(data, mime_type=mime, filename=filename)  # raises a readable ExtractionError for unusable files
+    digest = hashlib.sha256(data).hexdigest()
+    existing = Document.objects.filter(knowledge_base=kb, sha256=digest).first()
+    if existing is not None:
+        return UploadResult(existing, False, f"Identical content is already in this knowledge base as '{existing}'.")
+    tags = sorted({str(tag).strip() for tag in (tags or []) if str(tag).strip()})
+    with transaction.atomic():
+        document = Document(
+            knowledge_base=kb,
+            title=(title or os.path.splitext(os.path.basename(filename))[0] or "Untitled")[:300],
+            source=source,
+            original_name=os.path.basename(filename)[:255],
+            mime_type=mime,
+            size=len(data),
+            sha256=digest,
+            tags=tags,
+            metadata=metadata or {},
+            uploaded_by=uploaded_by if getattr(uploaded_by, "is_authenticated", False) else None,
+        )
+        document.file.save(_safe_name(filename), ContentFile(data), save=False)
+        file_name = document.file.name
+        try:
+            document.full_clean(exclude=["file"])
+            with transaction.atomic():
+                document.save()
+        except IntegrityError:  # the same content arrived concurrently
+            default_storage.delete(file_name)
+            existing = Document.objects.get(knowledge_base=kb, sha256=digest)
+            return UploadResult(
+                existing, False, f"Identical content is already in this knowledge base as '{existing}'."
+            )
+        except Exception:
+            default_storage.delete(file_name)
+            raise
+        KnowledgeBase.objects.filter(pk=kb.pk).update(document_count=F("document_count") + 1)
+        audit_record(
+            action=AuditAction.CREATE,
+            actor=uploaded_by,
+            target=document,
+            changes=snapshot_diff({}, model_snapshot(document)),
+        )
+        if enqueue:
+            document_enqueue(document=document)
+    metrics.DOCUMENTS_UPLOADED.inc()
+    return UploadResult(document, True, "Queued for ingestion.")
+
+
+def document_create_text(
+    *,
+    kb: KnowledgeBase,
+    title: str,
+    text: str,
+    uploaded_by: Any = None,
+    tags: list[str] | None = None,
+    source: str = DocumentSource.API,
+    metadata: dict[str, Any] | None = None,
+    enqueue: bool = True,
+) -> UploadResult:
+    if not (title or "").strip():
+        raise ValidationFailed("A title is required.", details={"title": ["This field is required."]})
+    if not (text or "").strip():
+        raise ValidationFailed("The text is empty.", code="empty_document", details={"text": ["The text is empty."]})
+    return document_upload(
+        kb=kb,
+        filename=f"{_safe_name(title)[:60]}.txt",
+        data=text.encode("utf-8"),
+        uploaded_by=uploaded_by,
+        title=title.strip(),
+        tags=tags,
+        source=source,
+        metadata=metadata,
+        enqueue=enqueue,
+    )
+
+
+def document_enqueue(*, document: Document) -> None:
+    from ..tasks import ingest_document
+
+    pk = document.pk
+    transaction.on_commit(lambda: ingest_document.delay(pk))
+
+
+def _set_progress(document_id: int, **fields: Any) -> None:
+    Document.objects.filter(pk=document_id).update(updated_at=timezone.now(), **fields)
+
+
+def document_process(*, document_id: int) -> Document:
+    """Extract, chunk, embed and index one document. Chunks replace the previous ones in one transaction; on any
+    failure the document is marked failed with a readable reason and its previous index state is left intact."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().select_related("knowledge_base").get(pk=document_id)
+        if document.status == DocumentStatus.PROCESSING and document.updated_at > timezone.now() - timedelta(
+            minutes=conf.stuck_minutes()
+        ):
+            return document  # another worker has it
+        document.status = DocumentStatus.PROCESSING
+        document.error = ""
+        document.chunks_done = 0
+        document.attempts += 1
+        document.save(update_fields=["status", "error", "chunks_done", "attempts", "updated_at"])
+    kb = document.knowledge_base
+    try:
+        try:
+            with document.file.open("rb") as handle:
+                data = handle.read()
+        except (FileNotFoundError, OSError) as exc:
+            raise ExtractionError("The stored file is missing.", code="file_missing") from exc
+        sections = extract(data, mime_type=document.mime_type, filename=document.original_name)
+        pieces = chunk_sections(sections, size=kb.chunk_size, overlap=kb.chunk_overlap)
+        _set_progress(document_id, chunks_total=len(pieces))
+        embedder = get_embedder(kb.embedding_backend, kb.embedding_model, kb.embedding_dimension)
+        vectors = []
+        size = conf.embed_batch_size()
+        for start in range(0, len(pieces), size):
+            vectors.append(embedder.embed([p.text for p in pieces[start : start + size]]))
+            _set_progress(document_id, chunks_done=min(start + size, len(pieces)))
+        pages = sorted({p.page for p in sections if p.page is not None})
+        headings = sorted({s.heading for s in sections if s.heading})[:200]
+        with transaction.atomic():
+            if Chunk.objects.filter(document_id=document_id).exists():
+                index.chunks_delete(kb_id=kb.pk, document_id=document_id)
+            if pieces:
+                index.chunks_insert(kb=kb, document_id=document_id, pieces=pieces, vectors=np.vstack(vectors))
+            Document.objects.filter(pk=document_id).update(
+                status=DocumentStatus.READY,
+                chunks_done=len(pieces),
+                chunks_total=len(pieces),
+                processed_at=timezone.now(),
+                updated_at=timezone.now(),
+                metadata={
+                    **document.metadata,
+                    "pages": len(pages) or None,
+                    "sections": len(sections),
+                    "headings": headings,
+                    "characters": sum(len(s.text) for s in sections),
+                },
+            )
+    except Exception as exc:
+        reason = (
+            exc.message if isinstance(exc, ApplicationError) else f"Unexpected error: {exc.__class__.__name__}: {exc}"
+        )
+        if not isinstance(exc, ApplicationError):
+            logger.exception("Ingestion of document %s failed", document_id)
+        Document.objects.filter(pk=document_id).update(
+            status=DocumentStatus.FAILED, error=reason[:2000], updated_at=timezone.now()
+        )
+        metrics.INGESTION_FAILURES.inc()
+        audit_record(action=AuditAction.ACTION, target=document, message=f"Ingestion failed: {reason}"[:2000])
+    else:
+        metrics.DOCUMENTS_INGESTED.inc()
+        metrics.CHUNKS_INGESTED.inc(len(pieces))
+    document.refresh_from_db()
+    return document
+
+
+def document_reprocess(*, document: Document, actor: Any = None) -> Document:
+    with transaction.atomic():
+        document = Document.objects.select_for_update().get(pk=document.pk)
+        document.status = DocumentStatus.PENDING
+        document.error = ""
+        document.chunks_done = 0
+        document.save(update_fields=["status", "error", "chunks_done", "updated_at"])
+        audit_record(action=AuditAction.ACTION, actor=actor, target=document, message="Re-processing requested")
+        document_enqueue(document=document)
+    return document
+
+
+def document_delete(*, document: Document, actor: Any = None) -> None:
+    with transaction.atomic():
+        document = Document.objects.select_for_update().get(pk=document.pk)
+        before, pk, name = model_snapshot(document), document.pk, document.file.name
+        index.chunks_delete(kb_id=document.knowledge_base_id, document_id=pk)
+        document.delete()
+        document.pk = pk
+        KnowledgeBase.objects.filter(pk=document.knowledge_base_id).update(document_count=F("document_count") - 1)
+        file_delete_on_commit(name)
+        audit_record(
+            action=AuditAction.DELETE, actor=actor, target=document, changes={k: [v, None] for k, v in before.items()}
+        )
+
+
+def documents_check_consistency() -> dict[str, int]:
+    """Nightly: documents stuck in processing are queued again (or failed after too many attempts); files under
+    the knowledge-base folder that no document references are removed."""
+    cutoff = timezone.now() - timedelta(minutes=conf.stuck_minutes())
+    retried = failed = 0
+    for document in Document.objects.filter(status=DocumentStatus.PROCESSING, updated_at__lt=cutoff).order_by("id"):
+        with transaction.atomic():
+            if document.attempts >= conf.max_attempts():
+                Document.objects.filter(pk=document.pk).update(
+                    status=DocumentStatus.FAILED,
+                    error=f"Processing did not finish after {document.attempts} attempts.",
+                    updated_at=timezone.now(),
+                )
+                metrics.INGESTION_FAILURES.inc()
+                failed += 1
+            else:
+                Document.objects.filter(pk=document.pk).update(status=DocumentStatus.PENDING, updated_at=timezone.now())
+                document_enqueue(document=document)
+                retried += 1
+    referenced = set(Document.objects.values_list("file", flat=True))
+    removed = 0
+    for name in _stored_files("rag"):
+        if name not in referenced:
+            default_storage.delete(name)
+            removed += 1
+    if retried or failed or removed:
+        audit_record(
+            action=AuditAction.ACTION,
+            target_type="rag.document",
+            message=f"Consistency check: {retried} retried, {failed} failed, {removed} orphan files removed",
+        )
+    return {"retried": retried, "failed": failed, "orphans_removed": removed}
+
+
+def _stored_files(folder: str) -> list[str]:
+    if not default_storage.exists(folder):
+        return []
+    directories, files = default_storage.listdir(folder)
+    names = [f"{folder}/{name}" for name in files]
+    for directory in directories:
+        names.extend(_stored_files(f"{folder}/{directory}"))
+    return names

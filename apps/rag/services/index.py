@@ -1,0 +1,148 @@
+"""SQL that keeps the search structures of a knowledge base: its HNSW index, chunk rows with their tsvector, the
+postings and term document frequencies BM25 reads, and the base's chunk statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from django.db import connection
+from django.db.models import F
+
+from ..chunking import ChunkPiece
+from ..lexical import lexical_text
+from ..models import KnowledgeBase
+
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{value:.7g}" for value in vector.tolist()) + "]"
+
+
+def hnsw_create(kb: KnowledgeBase) -> None:
+    """The base's own HNSW (cosine) index: a partial index on the embedding cast to the base's dimension."""
+    dim, pk = int(kb.embedding_dimension), int(kb.pk)
+    with connection.cursor() as cursor:
+        # Deferred foreign-key checks pending in this transaction would block CREATE INDEX: run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {kb.hnsw_index_name} ON rag_chunk "
+            f"USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
+            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE knowledge_base_id = {pk}"
+        )
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def hnsw_drop(kb: KnowledgeBase) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"DROP INDEX IF EXISTS {kb.hnsw_index_name}")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+_INSERT = """
+WITH input AS (
+    SELECT t.ordinal, t.text, t.token_count, t.heading, t.page, t.embedding,
+           to_tsvector(%(config)s::regconfig, t.lex) AS tsv
+    FROM unnest(%(ordinals)s::int[], %(texts)s::text[], %(tokens)s::int[], %(headings)s::text[], %(pages)s::int[],
+                %(embeddings)s::text[], %(lex)s::text[])
+         AS t(ordinal, text, token_count, heading, page, embedding, lex)
+), inserted AS (
+    INSERT INTO rag_chunk (knowledge_base_id, document_id, ordinal, text, token_count, heading, page, embedding,
+                           search_vector, lexeme_count)
+    SELECT %(kb)s, %(doc)s, ordinal, text, token_count, heading, page, embedding::vector, tsv,
+           (SELECT coalesce(sum(coalesce(array_length(u.positions, 1), 1)), 0) FROM unnest(tsv) u)
+    FROM input
+    RETURNING id, search_vector, lexeme_count
+), postings AS (
+    INSERT INTO rag_posting (knowledge_base_id, chunk_id, lexeme, tf, chunk_length)
+    SELECT %(kb)s, i.id, u.lexeme, coalesce(array_length(u.positions, 1), 1), i.lexeme_count
+    FROM inserted i, unnest(i.search_vector) u
+    RETURNING lexeme
+)
+INSERT INTO rag_term (knowledge_base_id, lexeme, df)
+SELECT %(kb)s, lexeme, count(*) FROM postings GROUP BY lexeme ORDER BY lexeme
+ON CONFLICT (knowledge_base_id, lexeme) DO UPDATE SET df = rag_term.df + EXCLUDED.df
+"""
+
+
+def chunks_insert(*, kb: KnowledgeBase, document_id: int, pieces: Sequence[ChunkPiece], vectors: np.ndarray) -> None:
+    """Insert a document's chunks, postings and term frequencies in one statement, then update the base's
+    statistics. Call inside a transaction."""
+    if not pieces:
+        return
+    params = {
+        "config": kb.text_search_config,
+        "kb": kb.pk,
+        "doc": document_id,
+        "ordinals": list(range(len(pieces))),
+        "texts": [p.text for p in pieces],
+        "tokens": [p.token_count for p in pieces],
+        "headings": [p.heading[:500] for p in pieces],
+        "pages": [p.page for p in pieces],
+        "embeddings": [vector_literal(v) for v in vectors],
+        "lex": [lexical_text(p.text, kb.language) for p in pieces],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, params)
+        cursor.execute("SELECT coalesce(sum(lexeme_count), 0) FROM rag_chunk WHERE document_id = %s", [document_id])
+        total = int(cursor.fetchone()[0])
+    KnowledgeBase.objects.filter(pk=kb.pk).update(
+        chunk_count=F("chunk_count") + len(pieces), lexeme_total=F("lexeme_total") + total
+    )
+
+
+def chunks_delete(*, kb_id: int, document_id: int) -> int:
+    """Remove a document's chunks and postings and take them out of the statistics; returns chunks removed.
+    Every statement goes through an index (postings by chunk, terms by lexeme), so the cost follows the document,
+    not the size of the base."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH gone AS (
+                DELETE FROM rag_posting
+                WHERE chunk_id IN (SELECT id FROM rag_chunk WHERE document_id = %(doc)s)
+                RETURNING lexeme
+            ), counts AS (SELECT lexeme, count(*) AS n FROM gone GROUP BY lexeme)
+            UPDATE rag_term t SET df = t.df - counts.n FROM counts
+            WHERE t.knowledge_base_id = %(kb)s AND t.lexeme = counts.lexeme
+            RETURNING t.lexeme, t.df
+            """,
+            {"doc": document_id, "kb": kb_id},
+        )
+        emptied = [lexeme for lexeme, df in cursor.fetchall() if df <= 0]
+        if emptied:
+            cursor.execute(
+                "DELETE FROM rag_term WHERE knowledge_base_id = %s AND lexeme = ANY(%s) AND df <= 0", [kb_id, emptied]
+            )
+        cursor.execute(
+            "WITH gone AS (DELETE FROM rag_chunk WHERE document_id = %s RETURNING lexeme_count) "
+            "SELECT count(*), coalesce(sum(lexeme_count), 0) FROM gone",
+            [document_id],
+        )
+        removed, total = cursor.fetchone()
+    if removed:
+        KnowledgeBase.objects.filter(pk=kb_id).update(
+            chunk_count=F("chunk_count") - removed, lexeme_total=F("lexeme_total") - total
+        )
+    return int(removed)
+
+
+def knowledge_base_purge(*, kb: KnowledgeBase) -> None:
+    """Remove every chunk, posting and term of a base (before the base itself is deleted)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM rag_posting WHERE knowledge_base_id = %s", [kb.pk])
+        cursor.execute("DELETE FROM rag_term WHERE knowledge_base_id = %s", [kb.pk])
+        cursor.execute("DELETE FROM rag_chunk WHERE knowledge_base_id = %s", [kb.pk])
+    hnsw_drop(kb)
+
+
+def embeddings_update(*, chunk_ids: Sequence[int], vectors: np.ndarray) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE rag_chunk c SET embedding = v.embedding::vector "
+            "FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) WHERE c.id = v.id",
+            [list(chunk_ids), [vector_literal(v) for v in vectors]],
+        )

@@ -1,0 +1,211 @@
+"""Completions end to end: upstream replies, tools, knowledge, metering and recording."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from apps.chat.models import Conversation, Message
+from apps.chat.services import Completion, api_call_record, conversation_create, conversation_send
+from apps.chat.services.engine import NO_KNOWLEDGE, TOOLS_SKIPPED
+from apps.chat.tools import ToolContext
+from apps.rag.services import document_create_text
+from tests.chat.factories import BuiltinProviderFactory, ChatModelFactory
+from tests.chat.upstream import completion, error, streamed, tool_call
+from tests.rag.factories import KnowledgeBaseFactory
+
+pytestmark = pytest.mark.django_db
+HI = [{"role": "user", "content": "What is the pump pressure?"}]
+
+
+@pytest.fixture
+def knowledge(make_user, django_capture_on_commit_callbacks):
+    kb = KnowledgeBaseFactory(owner=make_user(role="user"), name="Manuals", visibility="everyone")
+    with django_capture_on_commit_callbacks(execute=True):
+        document_create_text(kb=kb, title="Pump manual", text="The pump pressure is 6 bar. The seal lasts two years.")
+    return kb
+
+
+def run(model, user, messages=HI, **kwargs):
+    completion_ = Completion(ctx=ToolContext(user=user), model=model, messages=messages, **kwargs)
+    completion_.run()
+    return completion_
+
+
+def test_plain_completion_is_recorded_with_tokens_and_cost(upstream, chat_model, make_user):
+    user = make_user(role="user")
+    chat_model.system_prompt = "Be brief."
+    chat_model.save()
+    upstream.script(completion("Six bar.", prompt=1000, completion_tokens=2000))
+    done = run(chat_model, user)
+    assert done.result.content == "Six bar."
+    sent = upstream.posts[0]["json"]
+    assert sent["model"] == "up-model"
+    assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
+    message = api_call_record(completion=done)
+    assert (message.prompt_tokens, message.completion_tokens) == (1000, 2000)
+    assert message.cost == Decimal("3.500000")  # 1 * 0.5 + 2 * 1.5
+    conversation = message.conversation
+    assert conversation.owner == user and conversation.title == "What is the pump pressure?"
+    assert list(conversation.messages.values_list("role", flat=True)) == ["user", "assistant"]
+
+
+def test_api_calls_of_one_chat_are_grouped(upstream, chat_model, make_user):
+    user = make_user(role="user")
+    first = api_call_record(completion=run(chat_model, user))
+    follow_up = [*HI, {"role": "assistant", "content": "Hello from upstream."}, {"role": "user", "content": "And?"}]
+    second = api_call_record(completion=run(chat_model, user, follow_up))
+    other = api_call_record(completion=run(chat_model, user, [{"role": "user", "content": "New topic"}]))
+    assert first.conversation_id == second.conversation_id != other.conversation_id
+    assert second.conversation.messages.filter(role="user").last().content == "And?"
+
+
+def test_streamed_completion_yields_pieces(upstream, chat_model, make_user):
+    upstream.script(streamed(["Six", " bar."], prompt=3, completion_tokens=2))
+    done = Completion(ctx=ToolContext(user=make_user(role="user")), model=chat_model, messages=HI, stream=True)
+    assert list(done.events()) == ["Six", " bar."]
+    assert (done.result.prompt_tokens, done.result.completion_tokens) == (3, 2)
+
+
+def test_tool_call_loop_runs_the_tool_with_the_users_permissions(upstream, chat_model, make_user, knowledge):
+    chat_model.tools = ["search_knowledge"]
+    chat_model.save()
+    upstream.script(
+        tool_call("search_knowledge", {"query": "pump pressure"}, prompt=10, completion_tokens=3),
+        completion("It is 6 bar [1].", prompt=20, completion_tokens=5),
+    )
+    done = run(chat_model, make_user(role="user"))
+    assert done.result.content == "It is 6 bar [1]."
+    assert [t["function"]["name"] for t in upstream.posts[0]["json"]["tools"]] == ["search_knowledge"]
+    tool_message = upstream.posts[1]["json"]["messages"][-1]
+    assert tool_message["role"] == "tool" and tool_message["tool_call_id"] == "call_1"
+    assert "6 bar" in json.loads(tool_message["content"])["result"][0]["text"]
+    message = api_call_record(completion=done)
+    assert message.tool_calls[0]["name"] == "search_knowledge"
+    assert message.tool_calls[0]["output"]["result"][0]["title"] == "Pump manual"
+    assert (message.prompt_tokens, message.completion_tokens) == (30, 8)
+
+
+def test_tool_is_denied_without_the_permission(upstream, chat_model, make_user, make_api_key, knowledge):
+    """A key scoped to chat.use alone cannot reach the knowledge base through a tool, even if the model calls it."""
+    user = make_user(role="user")
+    key, _ = make_api_key(user, scopes=["chat.use"])
+    chat_model.tools = ["search_knowledge"]
+    chat_model.save()
+    upstream.script(tool_call("search_knowledge", {"query": "pump"}), completion("I cannot see it."))
+    done = Completion(ctx=ToolContext(user=user, api_key=key), model=chat_model, messages=HI)
+    done.run()
+    assert "tools" not in upstream.posts[0]["json"]  # not offered
+    output = done.result.tool_log[0]["output"]
+    assert "Permission denied" in output["error"]
+    assert "6 bar" not in json.dumps(upstream.posts[1]["json"])
+
+
+def test_upstream_without_tool_support_answers_without_tools(upstream, chat_model, make_user):
+    chat_model.tools = ["search_knowledge"]
+    chat_model.save()
+    upstream.script(error(400, "this model does not support tools"), completion("Plain answer."))
+    done = run(chat_model, make_user(role="user"))
+    assert done.result.error is None and done.result.content == "Plain answer."
+    assert done.result.notes == [TOOLS_SKIPPED]
+    assert "tools" in upstream.posts[0]["json"] and "tools" not in upstream.posts[1]["json"]
+
+
+def test_tool_rounds_are_limited(upstream, chat_model, make_user, settings):
+    settings.CHAT_MAX_TOOL_ROUNDS = 2
+    chat_model.tools = ["search_knowledge"]
+    chat_model.save()
+    upstream.script(
+        tool_call("search_knowledge", {"query": "a"}),
+        tool_call("search_knowledge", {"query": "b"}),
+        completion("Done."),
+    )
+    done = run(chat_model, make_user(role="user"))
+    assert done.result.content == "Done."
+    assert "tools" not in upstream.posts[2]["json"]
+    assert "Stopped calling tools after 2 rounds." in done.result.notes
+
+
+def test_client_tools_are_passed_through_and_returned(upstream, chat_model, make_user):
+    weather = {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+    upstream.script(tool_call("weather", {"city": "Oslo"}))
+    done = run(chat_model, make_user(role="user"), client_tools=[weather])
+    assert upstream.posts[0]["json"]["tools"] == [weather]
+    assert done.result.finish_reason == "tool_calls"
+    assert done.result.client_tool_calls[0]["function"]["name"] == "weather"
+
+
+def test_failed_call_records_the_tokens_it_consumed(upstream, chat_model, make_user, settings):
+    settings.CHAT_RETRY_ATTEMPTS = 2
+    chat_model.tools = ["search_knowledge"]
+    chat_model.save()
+    upstream.script(
+        tool_call("search_knowledge", {"query": "x"}, prompt=100, completion_tokens=10), error(500), error(500)
+    )
+    done = run(chat_model, make_user(role="user"))
+    assert done.result.error is not None and done.result.error.status_code == 502
+    message = api_call_record(completion=done)
+    assert message.error.startswith("upstream_error")
+    assert (message.prompt_tokens, message.completion_tokens) == (100, 10)
+    assert message.cost == Decimal("0.065000")
+
+
+def test_stream_broken_midway_stores_the_partial_answer_as_incomplete(upstream, chat_model, make_user):
+    user = make_user(role="user")
+    conversation = conversation_create(owner=user, model=chat_model)
+    upstream.script(streamed(["Half an ", "answer"], broken=True))
+    done, pieces = conversation_send(conversation=conversation, ctx=ToolContext(user=user), content="Hi", stream=True)
+    assert list(pieces) == ["Half an ", "answer"]
+    message = done.recorded
+    assert message.incomplete and message.content == "Half an answer"
+    assert message.error and message.completion_tokens > 0
+
+
+def test_knowledge_backed_upstream_model_gets_sources_and_cites(upstream, chat_model, make_user, knowledge):
+    chat_model.knowledge_bases.add(knowledge)
+    upstream.script(completion("6 bar [1]."))
+    done = run(chat_model, make_user(role="user"))
+    system = upstream.posts[0]["json"]["messages"][0]["content"]
+    assert "The pump pressure is 6 bar." in system
+    assert done.result.citations[0]["document_title"] == "Pump manual"
+    assert done.result.content.startswith("6 bar [1].\n\nSources:\n[1] Pump manual")
+
+
+def test_extractive_model_answers_from_its_knowledge(make_user, knowledge):
+    model = ChatModelFactory(slug="aistack-extractive", provider=BuiltinProviderFactory(), upstream_model="")
+    model.knowledge_bases.add(knowledge)
+    done = run(model, make_user(role="user"))
+    assert "The pump pressure is 6 bar. [1]" in done.result.content
+    assert "Sources:\n[1] Pump manual" in done.result.content
+    assert done.result.citations[0]["document_title"] == "Pump manual"
+    assert done.result.prompt_tokens > 0 and done.result.completion_tokens > 0
+
+
+def test_extractive_model_without_knowledge_says_so(make_user):
+    model = ChatModelFactory(slug="aistack-extractive", provider=BuiltinProviderFactory(), upstream_model="")
+    done = run(model, make_user(role="user"))
+    assert done.result.content == NO_KNOWLEDGE and done.result.error is None
+
+
+def test_extractive_model_never_widens_knowledge_access(make_user, django_capture_on_commit_callbacks):
+    private = KnowledgeBaseFactory(owner=make_user(role="user"), name="Private")
+    with django_capture_on_commit_callbacks(execute=True):
+        document_create_text(kb=private, title="Secret", text="The launch code is 1234.")
+    model = ChatModelFactory(slug="aistack-extractive", provider=BuiltinProviderFactory(), upstream_model="")
+    model.knowledge_bases.add(private)
+    done = run(model, make_user(role="user"), [{"role": "user", "content": "launch code"}])
+    assert done.result.content == NO_KNOWLEDGE
+
+
+def test_conversation_send_uses_history_and_sets_title(upstream, chat_model, make_user):
+    user = make_user(role="user")
+    conversation = conversation_create(owner=user, model=chat_model)
+    for text in ("First question", "Second question"):
+        _done, pieces = conversation_send(conversation=conversation, ctx=ToolContext(user=user), content=text)
+        list(pieces)
+    sent = upstream.posts[1]["json"]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    conversation.refresh_from_db()
+    assert conversation.title == "First question"
+    assert Message.objects.filter(conversation=conversation).count() == 4
+    assert Conversation.objects.count() == 1

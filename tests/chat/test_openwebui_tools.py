@@ -1,0 +1,46 @@
+"""The Open WebUI tools file, imported by path as Open WebUI does, against a live AI Stack."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from apps.rag.services import document_create_text
+from tests.rag.factories import KnowledgeBaseFactory
+
+TOOLS_FILE = Path(__file__).resolve().parents[2] / "apps" / "chat" / "integrations" / "openwebui_tools.py"
+
+
+def load_tools():
+    spec = importlib.util.spec_from_file_location("aistack_openwebui_tools", TOOLS_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Tools()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tools_file_searches_knowledge_with_the_keys_permissions(
+    live_server, make_user, make_api_key, django_capture_on_commit_callbacks
+):
+    owner = make_user(role="user")
+    kb = KnowledgeBaseFactory(owner=owner, name="Handbook", visibility="everyone")
+    with django_capture_on_commit_callbacks(execute=True):
+        document_create_text(kb=kb, title="Holidays", text="Every employee has 25 days of paid holiday a year.")
+    tools = load_tools()
+    tools.valves = tools.Valves(aistack_url=live_server.url, aistack_api_key=make_api_key(owner)[1])
+    passages = json.loads(tools.search_knowledge("paid holiday days"))
+    assert passages[0]["title"] == "Holidays" and "25 days" in passages[0]["text"]
+
+    scoped = tools.Valves(aistack_url=live_server.url, aistack_api_key=make_api_key(owner, scopes=["chat.use"])[1])
+    tools.valves = scoped
+    assert "needs rag.read" in json.loads(tools.search_knowledge("holiday"))["error"]
+
+    tools.valves = tools.Valves(aistack_url=live_server.url, aistack_api_key="ask_not_a_key")
+    assert "error" in json.loads(tools.stock_quote("AAPL"))
+
+
+def test_tools_file_reports_an_unreachable_server():
+    tools = load_tools()
+    tools.valves = tools.Valves(aistack_url="http://127.0.0.1:9", aistack_api_key="ask_x", timeout_seconds=2)
+    assert "unreachable" in json.loads(tools.search_knowledge("x"))["error"]
