@@ -130,6 +130,12 @@ def _stock_quote(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _erp_lookup(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    from apps.erp.selectors.lookup import erp_lookup
+
+    return erp_lookup(kind=str(args.get("kind") or ""), code=str(args.get("code") or ""))
+
+
 def register_builtin_tools() -> None:
     register_tool(
         Tool(
@@ -161,5 +167,23 @@ def register_builtin_tools() -> None:
             },
             handler=_stock_quote,
             permissions=("stock.read",),
+        )
+    )
+    register_tool(
+        Tool(
+            name="erp_lookup",
+            description=(
+                "Read-only ERP look-up: a sales order by number, a customer by code, or a product or its stock by SKU."
+            ),
+            parameters={
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string", "enum": ["order", "customer", "product", "stock"]},
+                    "code": {"type": "string", "description": "Order number, customer code or SKU."},
+                },
+                "required": ["kind", "code"],
+            },
+            handler=_erp_lookup,
+            permissions=("erp.read",),
         )
     )

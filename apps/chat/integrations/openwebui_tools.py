@@ -65,3 +65,12 @@ class Tools:
         """
         arguments = {"symbol": symbol, **({"exchange": exchange} if exchange else {})}
         return json.dumps(self._run("stock_quote", arguments), ensure_ascii=False)
+
+    def erp_lookup(self, kind: str, code: str) -> str:
+        """
+        Look up ERP data (read-only): a sales order by number, a customer by code, a product or its stock by SKU.
+        :param kind: One of order, customer, product, stock.
+        :param code: The order number, customer code or product SKU.
+        :return: The record as JSON.
+        """
+        return json.dumps(self._run("erp_lookup", {"kind": kind, "code": code}), ensure_ascii=False)
