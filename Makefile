@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 WORKERS ?= auto
 
 .PHONY: run test install migrate serve worker beat lint format db-start db-stop clean \
-	monitoring-check monitoring-smoke k8s-validate
+	monitoring-check monitoring-smoke k8s-validate loadtest
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -57,6 +57,9 @@ monitoring-check:
 
 monitoring-smoke: install
 	PYTHON=$(abspath $(PY)) bash monitoring/smoke.sh
+
+loadtest: install
+	bash benchmarks/loadtest.sh
 
 k8s-validate: install
 	PYTHON=$(abspath $(PY)) bash deploy/k8s/validate.sh

@@ -42,6 +42,7 @@ from apps.rag.services import (  # noqa: E402
     knowledge_base_create,
     knowledge_base_delete,
 )
+from apps.rag.services.ingestion import documents_process, documents_upload_many  # noqa: E402
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "shi", "vo", "pe", "zu", "ar", "en", "ol", "is", "um", "ex"]
 
@@ -73,13 +74,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--ingest-docs", type=int, default=200)
+    parser.add_argument("--ingest-docs", type=int, default=2000)
+    parser.add_argument("--ingest-batch", type=int, default=100)
+    parser.add_argument("--single-docs", type=int, default=300)
+    parser.add_argument("--skip-search", action="store_true", help="Only measure ingestion.")
+    parser.add_argument("--postings-budget", type=int, default=None, help="Overrides RAG_BM25_POSTINGS_BUDGET.")
     parser.add_argument("--skip-ingest", action="store_true", help="Only measure search.")
     parser.add_argument("--keep", action="store_true", help="Keep the generated base; a later run reuses it.")
     args = parser.parse_args()
     rng = random.Random(7)
     call_command("migrate", verbosity=0)
     settings.MEDIA_ROOT = "/tmp/rag_bench_media"
+    if args.postings_budget:
+        settings.RAG_BM25_POSTINGS_BUDGET = args.postings_budget
     owner, _ = get_user_model().objects.get_or_create(username="rag-bench")
     make = sentence_maker(vocabulary(20_000, rng), rng)
     reuse = KnowledgeBase.objects.filter(name="rag-bench-search", chunk_count=args.chunks).first()
@@ -87,6 +94,8 @@ def main() -> None:
         knowledge_base_delete(kb=stale)
     if not args.skip_ingest:
         measure_ingestion(owner, make, rng, args)
+    if args.skip_search:
+        return
     kb = reuse or load_corpus(owner, make, rng, args)
     measure_search(kb, make, rng, args)
     if not args.keep:
@@ -94,18 +103,37 @@ def main() -> None:
 
 
 def measure_ingestion(owner, make, rng, args) -> None:  # type: ignore[no-untyped-def]
-    # 1. Ingestion through the real pipeline (file, extraction, chunking, hashing embeddings, one-statement insert).
+    # 1. Ingestion through the real pipeline: store the files as documents, extract, chunk, hashing embeddings,
+    #    chunks + postings + term statistics + HNSW insert. Batched as `rag_ingest` does it (--ingest-batch documents
+    #    per transaction), and one document at a time as the per-document Celery task does it.
+    sizes = [rng.randint(4, 6) for _ in range(args.ingest_docs)]
+    texts = ["\n\n".join(make(rng.randint(14, 24)) for _ in range(n * 6)) for n in sizes]
     kb = knowledge_base_create(owner=owner, name="rag-bench-ingest", chunk_size=120, chunk_overlap=20)
-    texts = ["\n\n".join(make(rng.randint(12, 30)) for _ in range(40)) for _ in range(args.ingest_docs)]
     started = time.perf_counter()
-    for i, text in enumerate(texts):
+    for first in range(0, len(texts), args.ingest_batch):
+        files = [(f"doc-{i}.txt", texts[i].encode()) for i in range(first, min(first + args.ingest_batch, len(texts)))]
+        uploads = documents_upload_many(kb=kb, files=files)
+        documents_process(document_ids=[u.document.pk for u in uploads if u.created])
+    elapsed = time.perf_counter() - started
+    kb.refresh_from_db()
+    print(
+        f"ingestion (batches of {args.ingest_batch}): {kb.document_count} documents, {kb.chunk_count} chunks in "
+        f"{elapsed:.1f}s = {kb.chunk_count / elapsed:.0f} chunks/s, load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    knowledge_base_delete(kb=kb)
+    kb = knowledge_base_create(owner=owner, name="rag-bench-ingest-single", chunk_size=120, chunk_overlap=20)
+    single = texts[: args.single_docs]
+    started = time.perf_counter()
+    for i, text in enumerate(single):
         result = document_create_text(kb=kb, title=f"doc {i}", text=text, enqueue=False)
         document_process(document_id=result.document.pk)
     elapsed = time.perf_counter() - started
     kb.refresh_from_db()
     print(
-        f"ingestion: {args.ingest_docs} documents, {kb.chunk_count} chunks in {elapsed:.1f}s "
-        f"= {kb.chunk_count / elapsed:.0f} chunks/s"
+        f"ingestion (one document per transaction): {len(single)} documents, {kb.chunk_count} chunks in "
+        f"{elapsed:.1f}s = {kb.chunk_count / elapsed:.0f} chunks/s, load {os.getloadavg()[0]:.1f}",
+        flush=True,
     )
     knowledge_base_delete(kb=kb)
 
@@ -115,27 +143,31 @@ def load_corpus(owner, make, rng, args) -> KnowledgeBase:  # type: ignore[no-unt
     kb = knowledge_base_create(owner=owner, name="rag-bench-search", chunk_size=120, chunk_overlap=20)
     index.hnsw_drop(kb)
     embedder = get_embedder(kb.embedding_backend, kb.embedding_model, kb.embedding_dimension)
-    per_doc = 100
+    per_doc, per_statement = 100, 10
     started = time.perf_counter()
-    for d in range(args.chunks // per_doc):
-        pieces = [
-            ChunkPiece(text=" ".join(make(rng.randint(8, 20)) for _ in range(4)), token_count=60)
-            for _ in range(per_doc)
-        ]
+    for d0 in range(0, args.chunks // per_doc, per_statement):
+        batch, texts = [], []
         with transaction.atomic():
-            document = Document.objects.create(
-                knowledge_base=kb,
-                title=f"synthetic {d}",
-                mime_type="text/plain",
-                sha256=f"{d:064x}",
-                file=f"rag/bench/{d}.txt",
-                status="ready",
+            for d in range(d0, min(d0 + per_statement, args.chunks // per_doc)):
+                pieces = [
+                    ChunkPiece(text=" ".join(make(rng.randint(8, 20)) for _ in range(4)), token_count=60)
+                    for _ in range(per_doc)
+                ]
+                document = Document.objects.create(
+                    knowledge_base=kb,
+                    title=f"synthetic {d}",
+                    mime_type="text/plain",
+                    sha256=f"{d:064x}",
+                    file=f"rag/bench/{d}.txt",
+                    status="ready",
+                )
+                batch.append((document.pk, pieces))
+                texts.extend(p.text for p in pieces)
+            index.chunks_insert_many(kb=kb, documents=batch, vectors=embedder.embed(texts))
+        if (d0 + per_statement) % 100 == 0:
+            print(
+                f"  loaded {(d0 + per_statement) * per_doc} chunks ({time.perf_counter() - started:.0f}s)", flush=True
             )
-            index.chunks_insert(
-                kb=kb, document_id=document.pk, pieces=pieces, vectors=embedder.embed([p.text for p in pieces])
-            )
-        if (d + 1) % 100 == 0:
-            print(f"  loaded {(d + 1) * per_doc} chunks ({time.perf_counter() - started:.0f}s)", flush=True)
     load = time.perf_counter() - started
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -164,7 +196,8 @@ def measure_search(kb, make, rng, args) -> None:  # type: ignore[no-untyped-def]
             timings.append((time.perf_counter() - t0) * 1000)
         print(
             f"{mode:<8} k=10 over {kb.chunk_count} chunks: P50 {statistics.median(timings):.1f} ms, "
-            f"P95 {percentile(timings, 95):.1f} ms, max {max(timings):.1f} ms ({len(timings)} queries)"
+            f"P95 {percentile(timings, 95):.1f} ms, max {max(timings):.1f} ms ({len(timings)} queries), "
+            f"load {os.getloadavg()[0]:.1f}"
         )
 
 

@@ -55,6 +55,9 @@ route on-call severity=critical system=database
 route data-team severity=warning system=database
 route data-team severity=warning system=cache
 route backend-team severity=warning system=worker
+route backend-team severity=warning system=erp
+route backend-team severity=warning system=chat
+route ops-team severity=warning system=security
 route ops-team severity=warning system=host
 route incident-webhook severity=info system=web
 

@@ -183,6 +183,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stock.match_orders",
         "schedule": env.float("SCHEDULE_STOCK_MATCH_SECONDS", default=300.0),
     },
+    "stock.run_autotraders": {
+        "task": "stock.run_autotraders",
+        "schedule": env.float("SCHEDULE_STOCK_AUTOTRADE_SECONDS", default=300.0),
+    },
 }
 
 # --- Systems ------------------------------------------------------------------------------------------------------

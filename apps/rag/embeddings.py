@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -88,37 +87,67 @@ _STOP = frozenset(
 @register("hashing")
 class HashingEmbedder(Embedder):
     """Signed feature hashing: words (weight 1), word bigrams (0.5) and character 3-5-grams of each word (0.3 each,
-    shared by spelling variants such as plurals), log-scaled counts, L2-normalised."""
+    shared by spelling variants such as plurals), log-scaled counts, L2-normalised.
 
-    def _features(self, text: str) -> dict[str, float]:
-        words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
-        feats: dict[str, float] = {}
-        for word in words:
-            feats["w:" + word] = feats.get("w:" + word, 0.0) + 1.0
-            padded = f"<{word}>"
-            if len(word) > 2:
-                for n in (3, 4, 5):
-                    for i in range(len(padded) - n + 1):
-                        key = "c:" + padded[i : i + n]
-                        feats[key] = feats.get(key, 0.0) + 0.3
-        for first, second in itertools.pairwise(words):
-            key = f"b:{first} {second}"
-            feats[key] = feats.get(key, 0.0) + 0.5
-        return feats
+    Each feature is identified by a 64-bit hash of its name; a word's features (the word and its character n-grams)
+    are hashed once and cached, and a text's counts are summed per feature with NumPy, so the cost per chunk is a
+    few array operations instead of a Python loop over thousands of features."""
+
+    @staticmethod
+    def _hash(feature: str) -> int:
+        return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
 
     @staticmethod
     @lru_cache(maxsize=200_000)
-    def _slot(feature: str, dimension: int) -> tuple[int, float]:
-        digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
-        value = int.from_bytes(digest, "little")
-        return value % dimension, 1.0 if (value >> 63) & 1 else -1.0
+    def _word_features(word: str) -> tuple[np.ndarray, np.ndarray]:
+        """Hashes and weights of a word's own features: the word itself and its character 3-5-grams."""
+        names, weights = ["w:" + word], [1.0]
+        if len(word) > 2:
+            padded = f"<{word}>"
+            for n in (3, 4, 5):
+                for i in range(len(padded) - n + 1):
+                    names.append("c:" + padded[i : i + n])
+                    weights.append(0.3)
+        hashes = np.fromiter((HashingEmbedder._hash(name) for name in names), dtype=np.uint64, count=len(names))
+        return hashes, np.asarray(weights, dtype=np.float64)
+
+    @staticmethod
+    @lru_cache(maxsize=200_000)
+    def _bigram(first: str, second: str) -> int:
+        return HashingEmbedder._hash(f"b:{first} {second}")
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        hashes: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
         for row, text in enumerate(texts):
-            for feature, count in self._features(text).items():
-                slot, sign = self._slot(feature, self.dimension)
-                matrix[row, slot] += sign * (1.0 + math.log(count) if count >= 1 else count)
+            words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+            if not words:
+                continue
+            parts = [self._word_features(word) for word in words]
+            bigrams = np.fromiter(
+                (self._bigram(first, second) for first, second in itertools.pairwise(words)),
+                dtype=np.uint64,
+                count=len(words) - 1,
+            )
+            hashes.extend([h for h, _ in parts] + [bigrams])
+            weights.extend([w for _, w in parts] + [np.full(len(bigrams), 0.5)])
+            rows.append(np.full(sum(len(h) for h, _ in parts) + len(bigrams), row, dtype=np.int64))
+        dim = self.dimension
+        if not rows:
+            return np.zeros((len(texts), dim), dtype=np.float32)
+        all_hashes, all_weights, all_rows = np.concatenate(hashes), np.concatenate(weights), np.concatenate(rows)
+        # Sum the weights of each (text, feature), then log-scale the sums and add them into the signed slots.
+        order = np.lexsort((all_hashes, all_rows))
+        all_hashes, all_weights, all_rows = all_hashes[order], all_weights[order], all_rows[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (all_hashes[1:] != all_hashes[:-1]) | (all_rows[1:] != all_rows[:-1])
+        counts = np.bincount(np.cumsum(first) - 1, weights=all_weights)
+        unique, feature_rows = all_hashes[first], all_rows[first]
+        values = np.where(counts >= 1, 1.0 + np.log(np.maximum(counts, 1.0)), counts)
+        signs = np.where((unique >> np.uint64(63)) & np.uint64(1), 1.0, -1.0)
+        cells = feature_rows * dim + (unique % np.uint64(dim)).astype(np.int64)
+        matrix = np.bincount(cells, weights=signs * values, minlength=len(texts) * dim).reshape(len(texts), dim)
         return _normalise(matrix)
 
 

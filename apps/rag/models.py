@@ -139,8 +139,12 @@ class Chunk(models.Model):
 class Posting(models.Model):
     """One lexeme of one chunk with its frequency: the inverted index BM25 is computed from."""
 
-    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="+", db_index=False)
-    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="+")
+    # No database foreign-key constraints: checking two constraints per posting cost more than the rest of the
+    # insert. Postings are written and removed only by services/index.py, together with their chunks.
+    knowledge_base = models.ForeignKey(
+        KnowledgeBase, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     lexeme = models.TextField()
     tf = models.PositiveIntegerField()
     chunk_length = models.PositiveIntegerField()
@@ -160,7 +164,7 @@ class Posting(models.Model):
 class Term(models.Model):
     """Document frequency of a lexeme within one knowledge base (number of chunks containing it)."""
 
-    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="+")
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     lexeme = models.TextField()
     df = models.PositiveIntegerField(default=0)
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 
 from apps.core.exceptions import NotFound, ValidationFailed
 
@@ -229,9 +229,16 @@ def _vector(kb: KnowledgeBase, query: str, limit: int, filters: Filters, ef_sear
     embedder = get_embedder(kb.embedding_backend, kb.embedding_model, kb.embedding_dimension)
     sql, params = vector_sql(kb, filters)
     params.update(vec=vector_literal(embedder.embed_query(query)), limit=limit)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {min(max(int(ef_search), limit, 10), 1000)}")
-        cursor.execute(sql, params)
+    ef = min(max(int(ef_search), limit, 10), 1000)
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef}")
+            cursor.execute(sql, params)
+        else:
+            # One round trip: outside a transaction the two statements of one query string run as one implicit
+            # transaction, so SET LOCAL applies to the search and ends with it.
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef}; {sql}", params)
+            cursor.nextset()
         rows = [(row[0], float(row[1])) for row in cursor.fetchall()]
     rows.sort(key=lambda row: (-row[1], row[0]))
     return rows

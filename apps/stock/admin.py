@@ -20,10 +20,22 @@ from apps.core.exceptions import ApplicationError
 
 from .backtest.chart import price_chart_svg
 from .choices import Timeframe
-from .models import BacktestRun, BacktestTrade, Fill, Instrument, Order, Portfolio, Position, PriceBar, Strategy, Sweep
+from .models import (
+    AutoTrader,
+    BacktestRun,
+    BacktestTrade,
+    Fill,
+    Instrument,
+    Order,
+    Portfolio,
+    Position,
+    PriceBar,
+    Strategy,
+    Sweep,
+)
 from .providers import provider_names
 from .selectors import bars_frame, portfolio_valuation, position_list
-from .services import paper, research
+from .services import autotrade, paper, research
 from .services.bars import bars_import
 
 READ, TRADE = "stock.read", "stock.trade"
@@ -338,3 +350,55 @@ class FillAdmin(ReadOnlyModelAdmin):
             .get_queryset(request)
             .filter(portfolio__in=objects_visible_to(request.user, Portfolio.objects.all()))
         )
+
+
+@admin.register(AutoTrader)
+class AutoTraderAdmin(ReadOnlyModelAdmin):
+    """Created through the API; switched on and off here (owners only, with stock.trade)."""
+
+    permission_read = READ
+    list_display = [
+        "id",
+        "portfolio",
+        "strategy",
+        "instrument",
+        "timeframe",
+        "quantity",
+        "enabled",
+        "last_outcome",
+        "last_bar_ts",
+        "last_order",
+    ]
+    list_filter = ["enabled", "last_outcome", "timeframe"]
+    list_select_related = ["portfolio", "strategy", "instrument", "last_order"]
+    actions = ["enable_traders", "disable_traders"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        from apps.core.permissions import objects_visible_to
+
+        return (
+            super()
+            .get_queryset(request)
+            .filter(portfolio__in=objects_visible_to(request.user, Portfolio.objects.all()))
+        )
+
+    def _switch(self, request: HttpRequest, queryset: Any, enabled: bool) -> None:
+        if not request.user.has_perm(TRADE):
+            self.message_user(request, "Switching auto-traders needs stock.trade.", messages.ERROR)
+            return
+        done = 0
+        for trader in queryset:
+            if trader.owner_id != request.user.pk:
+                self.message_user(request, f"#{trader.pk}: not your portfolio.", messages.WARNING)
+                continue
+            autotrade.autotrader_set_enabled(trader=trader, enabled=enabled, actor=request.user)
+            done += 1
+        self.message_user(request, f"{'Enabled' if enabled else 'Disabled'} {done} auto-trader(s).", messages.SUCCESS)
+
+    @admin.action(description="Enable selected auto-traders")
+    def enable_traders(self, request: HttpRequest, queryset: Any) -> None:
+        self._switch(request, queryset, True)
+
+    @admin.action(description="Disable selected auto-traders")
+    def disable_traders(self, request: HttpRequest, queryset: Any) -> None:
+        self._switch(request, queryset, False)

@@ -21,3 +21,11 @@ def run_sweep(sweep_id: int) -> str:
 @shared_task(name="stock.match_orders", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def match_orders(instrument_ids: list[int] | None = None) -> dict[str, int]:
     return paper.orders_match(instrument_ids=instrument_ids)
+
+
+@shared_task(name="stock.run_autotraders", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def run_autotraders() -> dict[str, int]:
+    """Beat job: every enabled auto-trader evaluates its latest bar once (a bar already evaluated is skipped)."""
+    from .services.autotrade import autotraders_run
+
+    return autotraders_run()

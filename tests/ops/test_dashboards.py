@@ -107,9 +107,19 @@ def _exposed_names(text: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def app_metrics(django_db_setup, django_db_blocker) -> set[str]:
+    import importlib.util
+    import pkgutil
+
     from django.core.cache import cache
     from django.test import Client
 
+    import apps
+
+    # Each system's metrics module registers its counters and gauges when the system is first used; import them all so
+    # the exposition lists every family (a labelled family with no sample yet still has its TYPE line).
+    for module in pkgutil.iter_modules(apps.__path__):
+        if importlib.util.find_spec(f"apps.{module.name}.metrics") is not None:
+            importlib.import_module(f"apps.{module.name}.metrics")
     with django_db_blocker.unblock():
         client = Client()
         client.get("/healthz")
@@ -120,6 +130,45 @@ def app_metrics(django_db_setup, django_db_blocker) -> set[str]:
         response = client.get("/metrics")
     assert response.status_code == 200
     return _exposed_names(response.content.decode())
+
+
+# Business metrics exported by the systems (apps/<system>/metrics.py, apps/core/metrics.py); the Business dashboard
+# and business_alerts.yml use them. Checked against the real exposition, so a renamed metric fails here first.
+BUSINESS_METRICS = {
+    "aistack_active_users",
+    "aistack_api_keys_active",
+    "aistack_business_metrics_age_seconds",
+    "aistack_business_metrics_failed",
+    "aistack_logins_total",
+    "erp_revenue_today",
+    "erp_overdue_receivables",
+    "erp_stock_outs",
+    "erp_reorder_suggestions",
+    "erp_sales_orders_created_total",
+    "erp_sales_orders_confirmed_total",
+    "rag_documents",
+    "rag_chunks",
+    "rag_documents_uploaded_total",
+    "rag_documents_ingested_total",
+    "rag_chunks_ingested_total",
+    "rag_ingestion_failures_total",
+    "rag_searches_total",
+    "rag_search_seconds_bucket",
+    "rag_ask_seconds_bucket",
+    "chat_requests_total",
+    "chat_prompt_tokens_total",
+    "chat_completion_tokens_total",
+    "chat_completion_seconds_bucket",
+    "chat_upstream_errors_total",
+    "chat_tool_calls_total",
+    "stock_backtests_total",
+    "stock_paper_orders",
+    "stock_portfolio_equity",
+}
+
+
+def test_business_metrics_are_exported(app_metrics):
+    assert BUSINESS_METRICS - app_metrics == set()
 
 
 def _panels(dashboard: dict) -> list[dict]:
@@ -140,7 +189,7 @@ def test_promql_parser_finds_metric_names():
 
 def test_dashboards_exist():
     titles = {json.loads(path.read_text())["title"] for path in DASHBOARDS}
-    assert {"AI Stack overview", "Celery", "PostgreSQL/Redis"} <= titles
+    assert {"AI Stack overview", "Business", "Celery", "PostgreSQL/Redis"} <= titles
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)

@@ -157,3 +157,40 @@ def test_each_base_has_its_own_hnsw_index(kb):
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [kb.hnsw_index_name])
         [definition] = cursor.fetchone()
     assert "hnsw" in definition and "vector_cosine_ops" in definition and f"knowledge_base_id = {kb.pk}" in definition
+
+
+def test_batch_upload_and_processing_match_the_single_document_path(kb, ingest, django_assert_max_num_queries):
+    from apps.rag.services.ingestion import documents_process, documents_upload_many
+
+    ingest(kb, title="Existing", text="Valves hold pressure.")
+    files = [
+        ("pumps.txt", b"The pump moves water. The pump needs a seal."),
+        ("seals.md", b"# Seals\n\nA seal keeps water in."),
+        ("copy.txt", b"The pump moves water. The pump needs a seal."),  # same content earlier in the batch
+        ("old.txt", b"Valves hold pressure."),  # already in the base
+        ("empty.txt", b"   "),
+    ]
+    uploads = documents_upload_many(kb=kb, files=files)
+    assert [u.created for u in uploads] == [True, True, False, False, False]
+    assert uploads[2].document is None and "earlier in this batch" in uploads[2].message
+    assert uploads[3].document.title == "Existing" and "already in this knowledge base" in uploads[3].message
+    assert uploads[4].document is None and uploads[4].message
+    assert AuditLog.objects.filter(target_type="rag.document", action="create").count() == 3
+    ids = [uploads[0].document.pk, uploads[1].document.pk]
+    with django_assert_max_num_queries(12):  # the statement count does not grow with documents or chunks
+        documents = documents_process(document_ids=ids)
+    assert [d.status for d in documents] == ["ready", "ready"]
+    assert [(d.chunks_done, d.chunks_total) for d in documents] == [(1, 1), (1, 1)]
+    pump = Chunk.objects.get(document_id=ids[0])
+    assert dict(Posting.objects.filter(chunk=pump).values_list("lexeme", "tf")) == {
+        "pump": 2,
+        "move": 1,
+        "water": 1,
+        "need": 1,
+        "seal": 1,
+    }
+    assert Term.objects.get(knowledge_base=kb, lexeme="seal").df == 2
+    assert Term.objects.get(knowledge_base=kb, lexeme="water").df == 2
+    kb.refresh_from_db()
+    assert (kb.document_count, kb.chunk_count) == (3, 3)
+    assert kb.lexeme_total == sum(Chunk.objects.filter(knowledge_base=kb).values_list("lexeme_count", flat=True))

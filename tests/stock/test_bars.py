@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import numpy as np
 import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.models import AuditLog
@@ -17,6 +19,7 @@ from apps.stock.selectors import bars_frame
 from apps.stock.services.bars import (
     bars_import,
     bars_load,
+    bars_load_many,
     bars_resample,
     bars_resample_store,
     bars_validate,
@@ -188,3 +191,29 @@ def test_import_command_with_progress() -> None:
     assert set(Instrument.objects.values_list("symbol", flat=True)) == {"NVDA", "2006", "ORCL"}
     with pytest.raises(CommandError):
         call_command("stock_import", str(ORCL), "--timeframe", "2d", stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_large_first_load_rebuilds_the_indexes_and_keeps_every_value(orcl_frame, settings) -> None:
+    settings.STOCK_BAR_REBUILD_MIN_ROWS = 1  # take the drop-copy-rebuild path on a small load
+    first, _ = instrument_get_or_create(symbol="AAA")
+    second, _ = instrument_get_or_create(symbol="BBB")
+    with_nulls = orcl_frame.copy()
+    with_nulls.loc[::7, "adj_close"] = np.nan  # sent as NULL in the binary COPY
+    result = bars_load_many(items=[(first, orcl_frame), (second, with_nulls)], timeframe="1d")
+    assert (result["inserted"], result["updated"]) == (2 * 5036, 0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'stock_pricebar' ORDER BY 1")
+        assert [r[0] for r in cursor.fetchall()] == ["stock_pricebar_pkey", "stock_pricebar_unique_ts"]
+    for instrument, source in ((first, orcl_frame), (second, with_nulls)):
+        stored = bars_frame(instrument=instrument, timeframe="1d")
+        for column in ("open", "high", "low", "close", "adj_close", "volume"):
+            np.testing.assert_array_equal(stored[column].to_numpy(), source[column].to_numpy(dtype="float64"))
+        assert (stored["ts"] == source["ts"]).all()
+    assert PriceBar.objects.filter(instrument=second, adj_close__isnull=True).count() == len(with_nulls.iloc[::7])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bar = PriceBar.objects.filter(instrument=first).first()
+        PriceBar.objects.create(instrument=first, timeframe="1d", ts=bar.ts, open=1, high=1, low=1, close=1, volume=0)
+    # the next load of the same instruments is an upsert, the table keeps its constraint
+    again = bars_load_many(items=[(first, orcl_frame.tail(3))], timeframe="1d")
+    assert (again["inserted"], again["updated"]) == (0, 3)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -19,15 +18,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.choices import AuditAction
-from apps.core.exceptions import ApplicationError, ValidationFailed
+from apps.core.exceptions import ValidationFailed
 from apps.core.services import audit_record, model_snapshot, snapshot_diff
 
 from .. import conf, metrics
 from ..choices import DocumentSource, DocumentStatus
-from ..chunking import chunk_sections
-from ..embeddings import get_embedder
-from ..extraction import ExtractionError, extract, mime_for
-from ..models import Chunk, Document, KnowledgeBase
+from ..extraction import extract, mime_for
+from ..models import Document, KnowledgeBase
 from . import index
 
 logger = logging.getLogger(__name__)
@@ -157,77 +154,15 @@ def document_enqueue(*, document: Document) -> None:
     transaction.on_commit(lambda: ingest_document.delay(pk))
 
 
-def _set_progress(document_id: int, **fields: Any) -> None:
-    Document.objects.filter(pk=document_id).update(updated_at=timezone.now(), **fields)
-
-
 def document_process(*, document_id: int) -> Document:
     """Extract, chunk, embed and index one document. Chunks replace the previous ones in one transaction; on any
     failure the document is marked failed with a readable reason and its previous index state is left intact."""
-    with transaction.atomic():
-        document = Document.objects.select_for_update().select_related("knowledge_base").get(pk=document_id)
-        if document.status == DocumentStatus.PROCESSING and document.updated_at > timezone.now() - timedelta(
-            minutes=conf.stuck_minutes()
-        ):
-            return document  # another worker has it
-        document.status = DocumentStatus.PROCESSING
-        document.error = ""
-        document.chunks_done = 0
-        document.attempts += 1
-        document.save(update_fields=["status", "error", "chunks_done", "attempts", "updated_at"])
-    kb = document.knowledge_base
-    try:
-        try:
-            with document.file.open("rb") as handle:
-                data = handle.read()
-        except (FileNotFoundError, OSError) as exc:
-            raise ExtractionError("The stored file is missing.", code="file_missing") from exc
-        sections = extract(data, mime_type=document.mime_type, filename=document.original_name)
-        pieces = chunk_sections(sections, size=kb.chunk_size, overlap=kb.chunk_overlap)
-        _set_progress(document_id, chunks_total=len(pieces))
-        embedder = get_embedder(kb.embedding_backend, kb.embedding_model, kb.embedding_dimension)
-        vectors = []
-        size = conf.embed_batch_size()
-        for start in range(0, len(pieces), size):
-            vectors.append(embedder.embed([p.text for p in pieces[start : start + size]]))
-            _set_progress(document_id, chunks_done=min(start + size, len(pieces)))
-        pages = sorted({p.page for p in sections if p.page is not None})
-        headings = sorted({s.heading for s in sections if s.heading})[:200]
-        with transaction.atomic():
-            if Chunk.objects.filter(document_id=document_id).exists():
-                index.chunks_delete(kb_id=kb.pk, document_id=document_id)
-            if pieces:
-                index.chunks_insert(kb=kb, document_id=document_id, pieces=pieces, vectors=np.vstack(vectors))
-            Document.objects.filter(pk=document_id).update(
-                status=DocumentStatus.READY,
-                chunks_done=len(pieces),
-                chunks_total=len(pieces),
-                processed_at=timezone.now(),
-                updated_at=timezone.now(),
-                metadata={
-                    **document.metadata,
-                    "pages": len(pages) or None,
-                    "sections": len(sections),
-                    "headings": headings,
-                    "characters": sum(len(s.text) for s in sections),
-                },
-            )
-    except Exception as exc:
-        reason = (
-            exc.message if isinstance(exc, ApplicationError) else f"Unexpected error: {exc.__class__.__name__}: {exc}"
-        )
-        if not isinstance(exc, ApplicationError):
-            logger.exception("Ingestion of document %s failed", document_id)
-        Document.objects.filter(pk=document_id).update(
-            status=DocumentStatus.FAILED, error=reason[:2000], updated_at=timezone.now()
-        )
-        metrics.INGESTION_FAILURES.inc()
-        audit_record(action=AuditAction.ACTION, target=document, message=f"Ingestion failed: {reason}"[:2000])
-    else:
-        metrics.DOCUMENTS_INGESTED.inc()
-        metrics.CHUNKS_INGESTED.inc(len(pieces))
-    document.refresh_from_db()
-    return document
+    from .ingestion import documents_process
+
+    documents = documents_process(document_ids=[document_id])
+    if not documents:
+        raise Document.DoesNotExist(f"Document {document_id} does not exist.")
+    return documents[0]
 
 
 def document_reprocess(*, document: Document, actor: Any = None) -> Document:

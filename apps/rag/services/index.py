@@ -44,15 +44,15 @@ def hnsw_drop(kb: KnowledgeBase) -> None:
 
 _INSERT = """
 WITH input AS (
-    SELECT t.ordinal, t.text, t.token_count, t.heading, t.page, t.embedding,
+    SELECT t.document_id, t.ordinal, t.text, t.token_count, t.heading, t.page, t.embedding,
            to_tsvector(%(config)s::regconfig, t.lex) AS tsv
-    FROM unnest(%(ordinals)s::int[], %(texts)s::text[], %(tokens)s::int[], %(headings)s::text[], %(pages)s::int[],
-                %(embeddings)s::text[], %(lex)s::text[])
-         AS t(ordinal, text, token_count, heading, page, embedding, lex)
+    FROM unnest(%(documents)s::bigint[], %(ordinals)s::int[], %(texts)s::text[], %(tokens)s::int[],
+                %(headings)s::text[], %(pages)s::int[], %(embeddings)s::text[], %(lex)s::text[])
+         AS t(document_id, ordinal, text, token_count, heading, page, embedding, lex)
 ), inserted AS (
     INSERT INTO rag_chunk (knowledge_base_id, document_id, ordinal, text, token_count, heading, page, embedding,
                            search_vector, lexeme_count)
-    SELECT %(kb)s, %(doc)s, ordinal, text, token_count, heading, page, embedding::vector, tsv,
+    SELECT %(kb)s, document_id, ordinal, text, token_count, heading, page, embedding::vector, tsv,
            (SELECT coalesce(sum(coalesce(array_length(u.positions, 1), 1)), 0) FROM unnest(tsv) u)
     FROM input
     RETURNING id, search_vector, lexeme_count
@@ -61,37 +61,46 @@ WITH input AS (
     SELECT %(kb)s, i.id, u.lexeme, coalesce(array_length(u.positions, 1), 1), i.lexeme_count
     FROM inserted i, unnest(i.search_vector) u
     RETURNING lexeme
+), terms AS (
+    INSERT INTO rag_term (knowledge_base_id, lexeme, df)
+    SELECT %(kb)s, lexeme, count(*) FROM postings GROUP BY lexeme ORDER BY lexeme
+    ON CONFLICT (knowledge_base_id, lexeme) DO UPDATE SET df = rag_term.df + EXCLUDED.df
 )
-INSERT INTO rag_term (knowledge_base_id, lexeme, df)
-SELECT %(kb)s, lexeme, count(*) FROM postings GROUP BY lexeme ORDER BY lexeme
-ON CONFLICT (knowledge_base_id, lexeme) DO UPDATE SET df = rag_term.df + EXCLUDED.df
+UPDATE rag_knowledgebase
+SET chunk_count = chunk_count + (SELECT count(*) FROM inserted),
+    lexeme_total = lexeme_total + (SELECT coalesce(sum(lexeme_count), 0) FROM inserted)
+WHERE id = %(kb)s
 """
 
 
-def chunks_insert(*, kb: KnowledgeBase, document_id: int, pieces: Sequence[ChunkPiece], vectors: np.ndarray) -> None:
-    """Insert a document's chunks, postings and term frequencies in one statement, then update the base's
-    statistics. Call inside a transaction."""
-    if not pieces:
+def chunks_insert_many(
+    *, kb: KnowledgeBase, documents: Sequence[tuple[int, Sequence[ChunkPiece]]], vectors: np.ndarray
+) -> None:
+    """Insert the chunks of several documents of one base (``vectors`` holds their embeddings in the same order)
+    with their postings, term frequencies and the base's statistics, all in one statement. Call inside a
+    transaction."""
+    rows = [(document_id, ordinal, piece) for document_id, pieces in documents for ordinal, piece in enumerate(pieces)]
+    if not rows:
         return
     params = {
         "config": kb.text_search_config,
         "kb": kb.pk,
-        "doc": document_id,
-        "ordinals": list(range(len(pieces))),
-        "texts": [p.text for p in pieces],
-        "tokens": [p.token_count for p in pieces],
-        "headings": [p.heading[:500] for p in pieces],
-        "pages": [p.page for p in pieces],
+        "documents": [document_id for document_id, _, _ in rows],
+        "ordinals": [ordinal for _, ordinal, _ in rows],
+        "texts": [p.text for _, _, p in rows],
+        "tokens": [p.token_count for _, _, p in rows],
+        "headings": [p.heading[:500] for _, _, p in rows],
+        "pages": [p.page for _, _, p in rows],
         "embeddings": [vector_literal(v) for v in vectors],
-        "lex": [lexical_text(p.text, kb.language) for p in pieces],
+        "lex": [lexical_text(p.text, kb.language) for _, _, p in rows],
     }
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, params)
-        cursor.execute("SELECT coalesce(sum(lexeme_count), 0) FROM rag_chunk WHERE document_id = %s", [document_id])
-        total = int(cursor.fetchone()[0])
-    KnowledgeBase.objects.filter(pk=kb.pk).update(
-        chunk_count=F("chunk_count") + len(pieces), lexeme_total=F("lexeme_total") + total
-    )
+
+
+def chunks_insert(*, kb: KnowledgeBase, document_id: int, pieces: Sequence[ChunkPiece], vectors: np.ndarray) -> None:
+    """Insert one document's chunks (see chunks_insert_many)."""
+    chunks_insert_many(kb=kb, documents=[(document_id, pieces)], vectors=vectors)
 
 
 def chunks_delete(*, kb_id: int, document_id: int) -> int:

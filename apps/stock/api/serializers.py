@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
 
 from ..choices import OrderSide, OrderType, Timeframe, TimeInForce
-from ..models import BacktestRun, BacktestTrade, Fill, Instrument, Order, Portfolio, Position, PriceBar, Strategy, Sweep
+from ..models import (
+    AutoTrader,
+    BacktestRun,
+    BacktestTrade,
+    Fill,
+    Instrument,
+    Order,
+    Portfolio,
+    Position,
+    PriceBar,
+    Strategy,
+    Sweep,
+)
 from ..services.research import RANKABLE
 from ..strategies import STRATEGY_KINDS
 
@@ -325,3 +338,38 @@ class FillSerializer(serializers.ModelSerializer):
 
 class JobAcceptedSerializer(serializers.Serializer):
     status = serializers.CharField()
+
+
+class AutoTraderSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+
+    class Meta:
+        model = AutoTrader
+        fields = [
+            "id",
+            "portfolio",
+            "strategy",
+            "instrument",
+            "symbol",
+            "timeframe",
+            "quantity",
+            "enabled",
+            "last_bar_ts",
+            "last_signal_at",
+            "last_outcome",
+            "last_reason",
+            "last_run_at",
+            "last_order",
+            "owner",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AutoTraderCreateSerializer(serializers.Serializer):
+    portfolio_id = serializers.IntegerField()
+    strategy_id = serializers.IntegerField()
+    symbol = serializers.CharField()
+    timeframe = serializers.ChoiceField(choices=Timeframe.choices, default="1d")
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=6, min_value=Decimal("0.000001"))
+    enabled = serializers.BooleanField(default=False)

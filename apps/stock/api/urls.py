@@ -16,6 +16,7 @@ router.register("stock/portfolios", views.PortfolioViewSet, basename="portfolio"
 router.register("stock/orders", views.OrderViewSet, basename="order")
 router.register("stock/positions", views.PositionViewSet, basename="position")
 router.register("stock/fills", views.FillViewSet, basename="fill")
+router.register("stock/autotraders", views.AutoTraderViewSet, basename="autotrader")
 
 urlpatterns = [
     path("stock/indicators/", views.IndicatorView.as_view(), name="indicators"),

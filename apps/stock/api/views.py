@@ -38,8 +38,8 @@ from ..filtersets import (
     SweepFilterSet,
 )
 from ..indicators import indicator_compute
-from ..models import BacktestRun, Fill, Instrument, Order, Portfolio, PriceBar, Strategy, Sweep
-from ..services import paper, research
+from ..models import AutoTrader, BacktestRun, Fill, Instrument, Order, Portfolio, PriceBar, Strategy, Sweep
+from ..services import autotrade, paper, research
 from ..strategies import STRATEGY_KINDS
 from . import serializers as s
 
@@ -377,3 +377,46 @@ class FillViewSet(PortfolioChildMixin, BaseReadOnlyViewSet):
     serializer_class = s.FillSerializer
     filterset_class = FillFilterSet
     required_permissions: ClassVar = {"read": READ}
+
+
+class AutoTraderViewSet(OwnedCreateListRetrieveViewSet):
+    """Auto-traders: a strategy attached to one of your portfolios places paper orders from its latest signal on the
+    beat schedule. Created disabled unless `enabled` is true; enable/disable with the actions."""
+
+    queryset = AutoTrader.objects.select_related("instrument").order_by("portfolio_id", "id")
+    serializer_class = s.AutoTraderSerializer
+    required_permissions: ClassVar = {"read": READ, "create": TRADE, "enable": TRADE, "disable": TRADE}
+    ordering_fields = ["created_at"]
+
+    @extend_schema(request=s.AutoTraderCreateSerializer, responses={201: s.AutoTraderSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = s.AutoTraderCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        portfolio = get_object_or_404(visible_portfolios(request), pk=data.pop("portfolio_id"))
+        strategy = get_object_or_404(
+            objects_visible_to(request.user, Strategy.objects.all()), pk=data.pop("strategy_id")
+        )
+        instrument = selectors.instrument_by_symbol(symbol=data.pop("symbol"))
+        with transaction.atomic():
+            trader = autotrade.autotrader_create(
+                actor=request.user, portfolio=portfolio, strategy=strategy, instrument=instrument, **data
+            )
+        return Response(s.AutoTraderSerializer(trader).data, status=status.HTTP_201_CREATED)
+
+    def _switch(self, request: Request, enabled: bool) -> Response:
+        trader = self.get_object()
+        if trader.owner_id != request.user.pk:
+            raise Forbidden("Only the portfolio's owner switches its auto-trader.")
+        trader = autotrade.autotrader_set_enabled(trader=trader, enabled=enabled, actor=request.user)
+        return Response(s.AutoTraderSerializer(trader).data)
+
+    @extend_schema(request=None, responses=s.AutoTraderSerializer)
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, pk: str | None = None) -> Response:
+        return self._switch(request, True)
+
+    @extend_schema(request=None, responses=s.AutoTraderSerializer)
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, pk: str | None = None) -> Response:
+        return self._switch(request, False)

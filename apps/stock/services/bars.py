@@ -13,6 +13,7 @@ from apps.core.choices import AuditAction
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.services import audit_record
 
+from .. import conf
 from ..choices import TIMEFRAME_OFFSETS, TIMEFRAME_ORDER, Timeframe
 from ..models import Instrument
 from ..providers import BAR_COLUMNS, get_provider
@@ -90,24 +91,55 @@ SELECT count(*), count(*) FILTER (WHERE inserted) FROM written
 """
 
 
-def _copy_text(frame: pd.DataFrame, instrument_id: int, timeframe: str) -> str:
-    """Tab-separated COPY text. Floats are written with their shortest exact repr (no precision lost)."""
-    # naive UTC: Django sets the connection's time zone to UTC, so PostgreSQL reads these as UTC instants
-    stamps = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC").tz_localize(None)
-    out = pd.DataFrame(
-        {
-            "instrument_id": instrument_id,
-            "timeframe": timeframe,
-            "ts": stamps,
-            "open": frame["open"].to_numpy(),
-            "high": frame["high"].to_numpy(),
-            "low": frame["low"].to_numpy(),
-            "close": frame["close"].to_numpy(),
-            "adj_close": frame["adj_close"].to_numpy(),
-            "volume": frame["volume"].round().astype("int64").to_numpy(),
-        }
-    )
-    return out.to_csv(sep="\t", header=False, index=False, na_rep="\\N")
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in microseconds since the Unix epoch
+COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+COPY_BINARY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_FLOAT_FIELDS = ("open", "high", "low", "close")
+
+
+def _row_dtype(timeframe_len: int, *, with_adj_close: bool) -> np.dtype:
+    """Big-endian record of one row in PostgreSQL's binary COPY format: field count, then (length, value) pairs."""
+    fields: list[tuple[str, str]] = [("n", ">i2"), ("id_len", ">i4"), ("instrument_id", ">i8")]
+    fields += [("tf_len", ">i4"), ("timeframe", f"S{timeframe_len}"), ("ts_len", ">i4"), ("ts", ">i8")]
+    for name in _FLOAT_FIELDS:
+        fields += [(f"{name}_len", ">i4"), (name, ">f8")]
+    fields.append(("adj_len", ">i4"))
+    if with_adj_close:
+        fields.append(("adj_close", ">f8"))
+    fields += [("volume_len", ">i4"), ("volume", ">i8")]
+    return np.dtype(fields)
+
+
+def _copy_binary(frame: pd.DataFrame, instrument_id: int, timeframe: str) -> bytes:
+    """Rows of one frame in binary COPY format, built from NumPy arrays (no per-row Python, no float formatting).
+    Floats travel as IEEE 754 doubles, so nothing is rounded. A missing adjusted close is sent as NULL."""
+    stamps = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC").as_unit("us").asi8 - _PG_EPOCH_US
+    adj = frame["adj_close"].to_numpy(dtype="float64")
+    has_adj = ~np.isnan(adj)
+    tf = timeframe.encode()
+    parts = []
+    for with_adj, mask in ((True, has_adj), (False, ~has_adj)):
+        count = int(mask.sum())
+        if not count:
+            continue
+        rows = np.empty(count, dtype=_row_dtype(len(tf), with_adj_close=with_adj))
+        rows["n"] = 9
+        rows["id_len"], rows["ts_len"], rows["volume_len"] = 8, 8, 8
+        rows["tf_len"] = len(tf)
+        rows["instrument_id"] = instrument_id
+        rows["timeframe"] = tf
+        rows["ts"] = stamps[mask]
+        for name in _FLOAT_FIELDS:
+            rows[f"{name}_len"] = 8
+            rows[name] = frame[name].to_numpy(dtype="float64")[mask]
+        if with_adj:
+            rows["adj_len"] = 8
+            rows["adj_close"] = adj[mask]
+        else:
+            rows["adj_len"] = -1
+        rows["volume"] = frame["volume"].to_numpy(dtype="float64")[mask].round().astype("int64")
+        parts.append(rows.tobytes())
+    return b"".join(parts)
 
 
 def _raw_cursor(django_cursor: Any) -> Any:
@@ -117,28 +149,69 @@ def _raw_cursor(django_cursor: Any) -> Any:
     return cursor
 
 
-def _copy_upsert(chunks: Iterable[str], *, instrument_ids: list[int], timeframe: str) -> dict[str, int]:
-    """Load COPY text. A first load of these instruments/timeframe goes straight into stock_pricebar with COPY (the
-    constraints still check every row); otherwise the rows go to a temporary stage table and are upserted."""
+def _copy_write(cursor: Any, statement: str, chunks: Iterable[bytes]) -> int:
+    """One binary COPY of all chunks; returns the number of rows PostgreSQL stored."""
+    with cursor.copy(statement) as copy:
+        copy.write(COPY_BINARY_HEADER)
+        for chunk in chunks:
+            copy.write(chunk)
+        copy.write(COPY_BINARY_TRAILER)
+    return cursor.rowcount
+
+
+_DROP_INDEXES = (
+    "ALTER TABLE stock_pricebar DROP CONSTRAINT stock_pricebar_unique_ts",
+    "ALTER TABLE stock_pricebar DROP CONSTRAINT stock_pricebar_pkey",
+)
+_BUILD_INDEXES = (
+    "ALTER TABLE stock_pricebar ADD CONSTRAINT stock_pricebar_pkey PRIMARY KEY (id)",
+    "ALTER TABLE stock_pricebar ADD CONSTRAINT stock_pricebar_unique_ts UNIQUE (instrument_id, timeframe, ts)",
+)
+
+
+def _rebuild_worthwhile(cursor: Any, rows: int) -> bool:
+    """A large first load goes in with the table's two B-tree indexes dropped and rebuilt (one sorted build instead
+    of an index insertion per row) when it is at least as large as the table already is."""
+    if rows < conf.bar_rebuild_min_rows():
+        return False
+    cursor.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'stock_pricebar'::regclass")
+    return rows >= cursor.fetchone()[0]
+
+
+def _copy_upsert(chunks: Iterable[bytes], *, rows: int, instrument_ids: list[int], timeframe: str) -> dict[str, int]:
+    """Load binary COPY rows (inside the caller's transaction).
+
+    A first load of these instruments/timeframe goes straight into stock_pricebar (the check constraints still test
+    every row). A large first load takes the table's exclusive lock, drops the primary key and unique indexes, copies
+    and rebuilds them before commit: the unique constraint is re-established over every row, so a duplicate anywhere
+    fails the whole load, and no reader ever sees the table without its indexes. Anything else goes to a temporary
+    stage table and is upserted."""
     connection.ensure_connection()
     with connection.cursor() as django_cursor:
         cursor = _raw_cursor(django_cursor)
+        rebuild = _rebuild_worthwhile(cursor, rows)
+        if rebuild:
+            # taken before the existence check, so no concurrent load can slip in between
+            cursor.execute("LOCK TABLE stock_pricebar IN ACCESS EXCLUSIVE MODE")
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM stock_pricebar WHERE instrument_id = ANY(%s) AND timeframe = %s)",
             [instrument_ids, timeframe],
         )
         if not cursor.fetchone()[0]:
-            rows = 0
-            with cursor.copy(f"COPY stock_pricebar ({_COLUMNS}) FROM STDIN") as copy:
-                for chunk in chunks:
-                    copy.write(chunk)
-                    rows += chunk.count("\n")
-            return {"rows": rows, "inserted": rows, "updated": 0}
+            statement = f"COPY stock_pricebar ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+            if not rebuild:
+                written = _copy_write(cursor, statement, chunks)
+                return {"rows": written, "inserted": written, "updated": 0}
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for ddl in _DROP_INDEXES:
+                cursor.execute(ddl)
+            written = _copy_write(cursor, statement, chunks)
+            for ddl in _BUILD_INDEXES:
+                cursor.execute(ddl)
+            return {"rows": written, "inserted": written, "updated": 0}
         cursor.execute("DROP TABLE IF EXISTS pg_temp.stock_bar_stage")
         cursor.execute(_STAGE_DDL)
-        with cursor.copy("COPY stock_bar_stage FROM STDIN") as copy:
-            for chunk in chunks:
-                copy.write(chunk)
+        _copy_write(cursor, "COPY stock_bar_stage FROM STDIN (FORMAT BINARY)", chunks)
         cursor.execute(_UPSERT)
         total, inserted = cursor.fetchone()
         cursor.execute("DROP TABLE stock_bar_stage")
@@ -171,7 +244,8 @@ def bars_load_many(
         _check(frame)
     with transaction.atomic():
         result = _copy_upsert(
-            (_copy_text(frame, instrument.pk, timeframe) for instrument, frame in items),
+            (_copy_binary(frame, instrument.pk, timeframe) for instrument, frame in items),
+            rows=sum(len(frame) for _, frame in items),
             instrument_ids=[instrument.pk for instrument, _ in items],
             timeframe=timeframe,
         )

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.core.exceptions import ApplicationError
 from apps.rag.extraction import MIME_BY_EXTENSION
 from apps.rag.models import KnowledgeBase
-from apps.rag.services import document_process, document_upload
+from apps.rag.services.ingestion import documents_process, documents_upload_many
 
 
 def progress_bar(done: int, total: int, width: int = 30) -> str:
@@ -26,6 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument("--kb", required=True, help="Knowledge base name.")
         parser.add_argument("--tag", action="append", default=[], help="Tag for every document (repeatable).")
+        parser.add_argument(
+            "--batch", type=int, default=50, help="Files stored and indexed together in one transaction."
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         kb = KnowledgeBase.objects.filter(name=opts["kb"]).first()
@@ -41,28 +44,36 @@ class Command(BaseCommand):
                 files.append(path)
             else:
                 raise CommandError(f"No such file or folder: {path}")
-        ready = failed = duplicates = 0
+        ready = failed = duplicates = done = 0
         interactive = sys.stdout.isatty()
-        for n, path in enumerate(files, start=1):
+        batch = max(1, opts["batch"])
+        for first in range(0, len(files), batch):
+            group = files[first : first + batch]
             try:
-                result = document_upload(
-                    kb=kb, filename=path.name, data=path.read_bytes(), tags=opts["tag"], enqueue=False
+                uploads = documents_upload_many(
+                    kb=kb, files=[(path.name, path.read_bytes()) for path in group], tags=opts["tag"]
                 )
             except ApplicationError as exc:
-                failed += 1
-                self.stderr.write(f"{path}: {exc.message}")
+                failed += len(group)
+                self.stderr.write(f"{group[0]}..{group[-1]}: {exc.message}")
                 continue
-            if not result.created:
-                duplicates += 1
-                self.stdout.write(f"{path}: {result.message}")
-            else:
-                document = document_process(document_id=result.document.pk)
+            for path, upload in zip(group, uploads, strict=True):
+                if upload.document is None:
+                    failed += 1
+                    self.stderr.write(f"{path}: {upload.message}")
+                elif not upload.created:
+                    duplicates += 1
+                    self.stdout.write(f"{path}: {upload.message}")
+            created = [(path, u.document) for path, u in zip(group, uploads, strict=True) if u.created and u.document]
+            processed = documents_process(document_ids=[document.pk for _, document in created])
+            for (path, _), document in zip(created, processed, strict=True):
                 if document.status == "ready":
                     ready += 1
                 else:
                     failed += 1
                     self.stderr.write(f"{path}: {document.error}")
-            line = f"{progress_bar(n, len(files))} {path.name[:40]}"
+            done += len(group)
+            line = f"{progress_bar(done, len(files))} {group[-1].name[:40]}"
             self.stdout.write(("\r" + line) if interactive else line, ending="" if interactive else "\n")
         if interactive:
             self.stdout.write("")
