@@ -9,7 +9,7 @@ import pytest
 from apps.rag.services import document_create_text
 from tests.rag.factories import KnowledgeBaseFactory
 
-TOOLS_FILE = Path(__file__).resolve().parents[2] / "apps" / "chat" / "integrations" / "openwebui_tools.py"
+TOOLS_FILE = Path(__file__).resolve().parents[2] / "integrations" / "openwebui" / "aistack_tools.py"
 
 
 def load_tools():
