@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from apps.core.exceptions import ValidationFailed
 
-from ..models import Product, TaxRate
-from .common import ZERO, as_decimal, line_amounts
+from ..models import Invoice, InvoiceLine, Product, TaxRate
+from .common import ZERO, as_decimal, line_amounts, next_number
 
 
 def _by_id(model, ids) -> dict[int, Any]:
@@ -87,3 +89,52 @@ def totals(lines: list[Any]) -> tuple[Decimal, Decimal, Decimal]:
     subtotal = sum((line["net_amount"] if isinstance(line, dict) else line.net_amount for line in lines), ZERO)
     tax = sum((line["tax_amount"] if isinstance(line, dict) else line.tax_amount for line in lines), ZERO)
     return subtotal, tax, subtotal + tax
+
+
+def order_actor(actor: Any) -> Any:
+    """The user to record as creator, or None for system work (tasks, commands without a user)."""
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def invoice_from_order(
+    *,
+    order: Any,
+    kind: str,
+    prefix: str,
+    links: dict[str, Any],
+    invoice_date: dt.date,
+    payment_terms_days: int,
+    actor: Any,
+) -> Invoice:
+    """A customer invoice or supplier bill copying a sales or purchase order's totals and lines (unposted).
+
+    ``links`` names the partner and the order on the invoice, e.g. {"customer": ..., "sales_order": order}."""
+    invoice = Invoice(
+        number=next_number(prefix),
+        kind=kind,
+        **links,
+        invoice_date=invoice_date,
+        due_date=invoice_date + timedelta(days=payment_terms_days),
+        subtotal=order.subtotal,
+        tax_total=order.tax_total,
+        total=order.total,
+        created_by=order_actor(actor),
+    )
+    invoice.save()
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice,
+                product_id=line.product_id,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                tax_rate_id=line.tax_rate_id,
+                net_amount=line.net_amount,
+                tax_amount=line.tax_amount,
+                **({"discount_percent": line.discount_percent} if hasattr(line, "discount_percent") else {}),
+            )
+            for line in order.lines.all()
+        ]
+    )
+    return invoice

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -15,7 +14,6 @@ from apps.core.exceptions import Conflict, ValidationFailed
 from ..choices import EntrySource, InvoiceKind, LocationKind, MoveKind, ProductKind, PurchaseOrderState
 from ..models import (
     Invoice,
-    InvoiceLine,
     PurchaseOrder,
     PurchaseOrderLine,
     Receipt,
@@ -26,13 +24,9 @@ from ..models import (
 from .common import ZERO, as_decimal, audit, next_number, q2, require_state
 from .finance import invoice_post, post_simple
 from .inventory import lock_products, move_apply, virtual_location, warehouse_stock_location
-from .orders import prepare_lines, totals
+from .orders import invoice_from_order, order_actor, prepare_lines, totals
 
 P = PurchaseOrderState
-
-
-def _actor(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def _write_lines(order: PurchaseOrder, prepared: list[dict[str, Any]]) -> None:
@@ -65,7 +59,7 @@ def purchase_order_create(
         expected_date=expected_date,
         supplier_reference=supplier_reference,
         notes=notes,
-        created_by=_actor(actor),
+        created_by=order_actor(actor),
     )
     order.save()
     _write_lines(order, prepared)
@@ -108,7 +102,7 @@ def purchase_order_approve(*, order: PurchaseOrder, actor: Any = None) -> Purcha
     require_state(order, [P.DRAFT], "approve")
     order.state = P.APPROVED
     order.approved_at = timezone.now()
-    order.approved_by = _actor(actor)
+    order.approved_by = order_actor(actor)
     order.save(update_fields=["state", "approved_at", "approved_by", "updated_at"])
     audit(actor=actor, target=order, message="Purchase order approved", changes={"state": [P.DRAFT, P.APPROVED]})
     return order
@@ -145,7 +139,7 @@ def purchase_order_receive(
     if not wanted:
         raise Conflict(f"Nothing left to receive on {order}.", code="invalid_transition")
     at = at or timezone.now()
-    receipt = Receipt(number=next_number("GRN"), order=order, received_at=at, created_by=_actor(actor))
+    receipt = Receipt(number=next_number("GRN"), order=order, received_at=at, created_by=order_actor(actor))
     receipt.save()
     products = lock_products(lines[pk].product_id for pk in wanted)
     location = warehouse_stock_location(order.warehouse_id)
@@ -206,33 +200,14 @@ def purchase_order_bill(
     order = PurchaseOrder.objects.select_for_update().select_related("supplier").get(pk=order.pk)
     require_state(order, [P.RECEIVED], "bill")
     bill_date = bill_date or timezone.localdate()
-    bill = Invoice(
-        number=next_number("BILL"),
+    bill = invoice_from_order(
+        order=order,
         kind=InvoiceKind.SUPPLIER,
-        supplier=order.supplier,
-        purchase_order=order,
+        prefix="BILL",
+        links={"supplier": order.supplier, "purchase_order": order},
         invoice_date=bill_date,
-        due_date=bill_date + timedelta(days=order.supplier.payment_terms_days),
-        subtotal=order.subtotal,
-        tax_total=order.tax_total,
-        total=order.total,
-        created_by=_actor(actor),
-    )
-    bill.save()
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=bill,
-                product_id=line.product_id,
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                tax_rate_id=line.tax_rate_id,
-                net_amount=line.net_amount,
-                tax_amount=line.tax_amount,
-            )
-            for line in order.lines.all()
-        ]
+        payment_terms_days=order.supplier.payment_terms_days,
+        actor=actor,
     )
     invoice_post(invoice=bill, actor=actor, grni_amount=_received_value(order))
     order.state = P.BILLED

@@ -4,7 +4,6 @@ cancel before any delivery releases the reservations."""
 from __future__ import annotations
 
 import datetime as dt
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +16,7 @@ from apps.core.exceptions import Conflict, ValidationFailed
 
 from .. import metrics
 from ..choices import EntrySource, InvoiceKind, InvoiceState, LocationKind, MoveKind, SalesOrderState
-from ..models import Customer, Delivery, DeliveryLine, Invoice, InvoiceLine, SalesOrder, SalesOrderLine, Warehouse
+from ..models import Customer, Delivery, DeliveryLine, Invoice, SalesOrder, SalesOrderLine, Warehouse
 from .common import ZERO, as_decimal, audit, next_number, q2, require_state
 from .finance import invoice_post, post_simple
 from .inventory import (
@@ -28,14 +27,10 @@ from .inventory import (
     virtual_location,
     warehouse_stock_location,
 )
-from .orders import prepare_lines, totals
+from .orders import invoice_from_order, order_actor, prepare_lines, totals
 
 S = SalesOrderState
 OPEN_ORDER_STATES = (S.CONFIRMED, S.PARTIALLY_DELIVERED, S.DELIVERED)
-
-
-def _actor(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def _write_lines(order: SalesOrder, prepared: list[dict[str, Any]]) -> None:
@@ -64,7 +59,7 @@ def sales_order_create(
         order_date=order_date or timezone.localdate(),
         customer_reference=customer_reference,
         notes=notes,
-        created_by=_actor(actor),
+        created_by=order_actor(actor),
     )
     order.full_clean()
     order.save()
@@ -184,7 +179,7 @@ def sales_order_deliver(
     if not wanted:
         raise Conflict(f"Nothing left to deliver on {order}.", code="invalid_transition")
     at = at or timezone.now()
-    delivery = Delivery(number=next_number("DN"), order=order, delivered_at=at, created_by=_actor(actor))
+    delivery = Delivery(number=next_number("DN"), order=order, delivered_at=at, created_by=order_actor(actor))
     delivery.save()
     products = lock_products(lines[pk].product_id for pk in wanted)
     location = warehouse_stock_location(order.warehouse_id)
@@ -245,34 +240,14 @@ def sales_order_invoice(*, order: SalesOrder, actor: Any = None, invoice_date: d
     order = SalesOrder.objects.select_for_update().select_related("customer").get(pk=order.pk)
     require_state(order, [S.DELIVERED], "invoice")
     invoice_date = invoice_date or timezone.localdate()
-    invoice = Invoice(
-        number=next_number("INV"),
+    invoice = invoice_from_order(
+        order=order,
         kind=InvoiceKind.CUSTOMER,
-        customer=order.customer,
-        sales_order=order,
+        prefix="INV",
+        links={"customer": order.customer, "sales_order": order},
         invoice_date=invoice_date,
-        due_date=invoice_date + timedelta(days=order.customer.payment_terms_days),
-        subtotal=order.subtotal,
-        tax_total=order.tax_total,
-        total=order.total,
-        created_by=_actor(actor),
-    )
-    invoice.save()
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                product_id=line.product_id,
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                discount_percent=line.discount_percent,
-                tax_rate_id=line.tax_rate_id,
-                net_amount=line.net_amount,
-                tax_amount=line.tax_amount,
-            )
-            for line in order.lines.all()
-        ]
+        payment_terms_days=order.customer.payment_terms_days,
+        actor=actor,
     )
     invoice_post(invoice=invoice, actor=actor)
     order.state = S.INVOICED
