@@ -1,6 +1,6 @@
 """
 title: AI Stack
-description: Search the AI Stack knowledge bases, look up ERP records and read stock quotes, with your AI Stack permissions.
+description: AI Stack knowledge search, ERP look-ups and stock quotes, with your AI Stack permissions.
 requirements: httpx, pydantic
 version: 1.0.0
 license: proprietary
