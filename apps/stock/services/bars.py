@@ -78,6 +78,7 @@ CREATE TEMP TABLE stock_bar_stage (
 
 _COLUMNS = "instrument_id, timeframe, ts, open, high, low, close, adj_close, volume"
 
+# Built once from the module constant _COLUMNS, no input (bandit B608: false positive).
 _UPSERT = f"""
 WITH written AS (
     INSERT INTO stock_pricebar ({_COLUMNS})
@@ -88,7 +89,7 @@ WITH written AS (
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*), count(*) FILTER (WHERE inserted) FROM written
-"""
+"""  # nosec B608
 
 
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in microseconds since the Unix epoch
