@@ -13,6 +13,14 @@ from tests.core.factories import UserFactory
 ROLE_NAMES = list(ROLES)
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty cache: rolled-back tests reuse ids, so cached reads must not outlive a test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

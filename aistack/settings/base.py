@@ -207,7 +207,7 @@ STOCK_MARKET_HOURS_UTC = env.str("STOCK_MARKET_HOURS_UTC", default="13:30-20:00"
 # --- Auth and security ----------------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "apps.core.backends.CachedPermissionsBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [
@@ -262,6 +262,8 @@ SIMPLE_JWT = {
 
 API_KEY_PREFIX = "ask"
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+# Upper bound on how long a cached read (permissions, API keys, hot API responses) lives; writes invalidate sooner.
+READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=300)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 AUDIT_MASKED_FIELDS = ["password", "secret", "token", "key_hash", "api_key", "access", "refresh", "private_key"]
 
@@ -285,7 +287,7 @@ BUSINESS_METRICS_MAX_AGE_SECONDS = env.int("BUSINESS_METRICS_MAX_AGE_SECONDS", d
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.core.auth.ApiKeyAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "apps.core.auth.CachedJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.DenyUndeclared"],
@@ -306,8 +308,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "apps.core.throttling.AnonRateThrottle",
+        "apps.core.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="60/min"),

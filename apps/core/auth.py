@@ -6,12 +6,18 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import Token
 
-from . import context
+from . import caching, context
+from .backends import with_permissions
 from .exceptions import error_response
 from .models import ApiKey
 from .services import api_key_authenticate
@@ -45,6 +51,34 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+
+class CachedJWTAuthentication(JWTAuthentication):
+    """simplejwt's JWT authentication with the user row and its permissions cached until any user or permission
+    changes (a deactivated user is refused on the next request)."""
+
+    def get_user(self, validated_token: Token) -> Any:
+        try:
+            user_id = validated_token[jwt_settings.USER_ID_CLAIM]
+        except KeyError as exc:
+            raise InvalidToken("Token contained no recognizable user identification") from exc
+        field = jwt_settings.USER_ID_FIELD
+        user = caching.cached(
+            f"jwtuser:{user_id}",
+            [caching.AUTH],
+            lambda: with_permissions(self.user_model.objects.filter(**{field: user_id}).first()),
+        )
+        if user is None:
+            raise exceptions.AuthenticationFailed("User not found", code="user_not_found")
+        if jwt_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
+            raise exceptions.AuthenticationFailed("User is inactive", code="user_inactive")
+        if jwt_settings.CHECK_REVOKE_TOKEN:  # pragma: no cover - not enabled in our settings
+            return super().get_user(validated_token)
+        return user
+
+
+class CachedJWTAuthenticationScheme(SimpleJWTScheme):  # type: ignore[no-untyped-call]
+    target_class = "apps.core.auth.CachedJWTAuthentication"
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]

@@ -19,7 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from . import context
+from . import caching, context
+from .backends import with_permissions
 from .choices import AuditAction, AuditOutcome
 from .crypto import constant_time_equals, generate_api_key, sha256_hex, split_api_key
 from .exceptions import ValidationFailed
@@ -232,7 +233,7 @@ def api_key_create(
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     """The usable key matching ``raw_key``, or None. Failures (unknown, revoked, expired) are audited."""
     prefix = split_api_key(raw_key, prefix=settings.API_KEY_PREFIX)
-    key = ApiKey.objects.select_related("owner").filter(prefix=prefix).first() if prefix is not None else None
+    key = _api_key_by_prefix(prefix) if prefix is not None else None
     if key is None or not constant_time_equals(key.key_hash, sha256_hex(raw_key)):
         audit_record(
             action=AuditAction.AUTH_FAILED, outcome=AuditOutcome.FAILURE, message="Unknown API key", api_key=None
@@ -253,6 +254,28 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     if key.last_used_at is None or now - key.last_used_at > resolution:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        caching.forget(_api_key_cache_key(key.prefix))
+    return key
+
+
+def _api_key_cache_key(prefix: str) -> str:
+    return f"apikey:{prefix}"
+
+
+def _api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The key row with its owner and the owner's permissions, cached until any key, user or permission changes
+    (revocation is immediate)."""
+    return caching.cached(
+        _api_key_cache_key(prefix),
+        [caching.AUTH],
+        lambda: _api_key_with_owner_permissions(prefix),
+    )
+
+
+def _api_key_with_owner_permissions(prefix: str) -> ApiKey | None:
+    key = ApiKey.objects.select_related("owner").filter(prefix=prefix).first()
+    if key is not None:
+        with_permissions(key.owner)
     return key
 
 

@@ -7,12 +7,18 @@ than a plain save goes to services, called from ``create_object`` / ``update_obj
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, ClassVar
 
 from django.db import models, transaction
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from rest_framework import mixins, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from . import caching
 from .choices import AuditAction
 from .permissions import ActionPermission, ObjectAccess, objects_visible_to, request_has_perm
 from .services import audit_model_change, model_snapshot
@@ -59,6 +65,58 @@ class AuditedWritesMixin:
         audit_model_change(
             request=self.request, action=AuditAction.ACTION, instance=instance, before=before, message=message
         )
+
+
+class CachedReadMixin:
+    """Caches the data of ``list`` and ``retrieve`` responses until a model in ``cache_models`` changes (see
+    ``apps.core.caching``). Authentication, permission checks and throttling still run on every request; only the
+    queries and serialization are skipped. The key is the full URL (query string included) and, for views whose
+    results depend on the caller (``cache_per_user``), the user; responses other than 200 are not cached."""
+
+    cache_models: ClassVar[tuple[type[models.Model], ...]] = ()
+    cache_per_user: ClassVar[bool] = False
+    request: Any
+
+    def _cached_read(self, handler: Any, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not self.cache_models:
+            return handler(request, *args, **kwargs)  # type: ignore[no-any-return]
+        renderer = request.accepted_renderer
+        as_json = renderer.format == "json"  # JSON is cached rendered; other formats (the browsable API) as data
+        scope = f"u{request.user.pk}" if self.cache_per_user else "all"
+        url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()[:32]
+        key = f"read:{type(self).__module__}.{type(self).__name__}:{scope}:{renderer.format}:{url}"
+        namespaces = [caching.model_namespace(m) for m in self.cache_models]
+        response: Response | None = None
+
+        def compute() -> Any:
+            nonlocal response
+            response = handler(request, *args, **kwargs)
+            if response.status_code != 200:
+                raise _NotCacheable
+            if as_json:
+                return renderer.render(response.data, request.accepted_media_type, self.get_renderer_context())  # type: ignore[attr-defined]
+            return response.data
+
+        try:
+            cached = caching.cached(key, namespaces, compute)
+        except _NotCacheable:
+            assert response is not None
+            return response
+        if response is not None and not as_json:
+            return response
+        if as_json:
+            return HttpResponse(cached, content_type=f"{request.accepted_media_type}")
+        return Response(cached)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return self._cached_read(super().list, request, *args, **kwargs)  # type: ignore[misc]
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return self._cached_read(super().retrieve, request, *args, **kwargs)  # type: ignore[misc]
+
+
+class _NotCacheable(Exception):
+    pass
 
 
 class BaseModelViewSet(AuditedWritesMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]

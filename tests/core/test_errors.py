@@ -10,10 +10,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
-from rest_framework.throttling import UserRateThrottle
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.models import ApiKey
+from apps.core.throttling import UserRateThrottle
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.viewsets import BaseModelViewSet
+from apps.core.viewsets import BaseModelViewSet, CachedReadMixin
 
 from ..filtersets import (
     CustomerFilterSet,
@@ -170,7 +170,8 @@ class SupplierViewSet(_MasterViewSet):
     ordering_fields = ["code", "name", "created_at"]
 
 
-class ProductViewSet(_MasterViewSet):
+class ProductViewSet(CachedReadMixin, _MasterViewSet):
+    cache_models = (Product,)
     queryset = Product.objects.order_by("sku")
     serializer_class = ProductSerializer
     filterset_class = ProductFilterSet

@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet
+from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, CachedReadMixin
 
 from ..filtersets import DeliveryFilterSet, SalesOrderFilterSet
 from ..models import Customer, Delivery, DeliveryLine, Product, SalesOrder, SalesOrderLine, TaxRate, Warehouse
@@ -122,7 +122,8 @@ def lines_quantities(data: dict[str, Any]) -> dict[int, Any] | None:
     return result
 
 
-class SalesOrderViewSet(ServiceUpdateMixin, BaseModelViewSet):
+class SalesOrderViewSet(CachedReadMixin, ServiceUpdateMixin, BaseModelViewSet):
+    cache_models = (SalesOrder, SalesOrderLine, Product)
     queryset = SalesOrder.objects.all()
     serializer_class = SalesOrderSerializer
     write_serializer_class = SalesOrderWriteSerializer

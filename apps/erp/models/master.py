@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django_cryptography.fields import encrypt
 
+from apps.core.caching import VersionedManager
 from apps.core.models import TimeStampedModel
 
 from ..choices import LocationKind, ProductKind
@@ -72,6 +73,8 @@ class Supplier(Partner):
 
 
 class Product(TimeStampedModel):
+    objects = VersionedManager()  # product reads are cached; every write path invalidates them
+
     sku = models.CharField("SKU", max_length=64, unique=True)
     name = models.CharField(max_length=200, db_index=True)
     kind = models.CharField(max_length=20, choices=ProductKind.choices, default=ProductKind.STOCKABLE)

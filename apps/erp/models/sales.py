@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.caching import VersionedManager
 from apps.core.models import TimeStampedModel
 
 from ..choices import SalesOrderState
@@ -12,6 +13,8 @@ from .master import Customer, Product, TaxRate, Warehouse
 
 
 class SalesOrder(TimeStampedModel):
+    objects = VersionedManager()
+
     number = models.CharField(max_length=30, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="sales_orders")
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
@@ -37,6 +40,8 @@ class SalesOrder(TimeStampedModel):
 
 
 class SalesOrderLine(models.Model):
+    objects = VersionedManager()
+
     order = models.ForeignKey(SalesOrder, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     description = models.CharField(max_length=255, blank=True)
