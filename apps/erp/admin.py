@@ -53,7 +53,7 @@ from .models import (
     TaxRate,
     Warehouse,
 )
-from .selectors.dashboard import dashboard_kpis
+from .selectors.dashboard import dashboard_kpis_cached
 from .services import finance, production, purchasing, sales
 from .services.imports import COLUMNS as IMPORT_COLUMNS
 from .services.imports import master_data_import
@@ -596,7 +596,7 @@ class ErpDashboardAdmin(_ErpLedgerAdmin):
         period = request.GET.get("period", DashboardPeriod.MONTH)
         if period not in DashboardPeriod.values:
             period = DashboardPeriod.MONTH
-        kpis = dashboard_kpis(period=period)
+        kpis = dashboard_kpis_cached(period=period)
         peak = max([row["net_sales"] or 0 for row in kpis["sales_series"]] or [0]) or 1
         series = [{**row, "percent": int((row["net_sales"] or 0) * 100 / peak)} for row in kpis["sales_series"]]
         states_peak = max(kpis["orders_by_state"].values() or [0]) or 1

@@ -157,3 +157,15 @@ def test_deactivated_user_is_refused_on_the_next_request(clerk, clerk_client):
 def test_a_cached_page_is_still_refused_to_a_caller_without_permission(clerk_client, api_client):
     assert clerk_client.get(PRODUCTS).status_code == 200  # the page is now cached
     assert api_client.get(PRODUCTS).status_code == 401
+
+
+def test_dashboard_follows_new_orders(role_client, manager_user, django_assert_max_num_queries):
+    manager = role_client("manager")
+    url = "/api/v1/erp/reports/dashboard/?period=year"
+    before = manager.get(url).json()
+    with django_assert_max_num_queries(0):
+        assert manager.get(url).json() == before
+    product = ProductFactory(sale_price=Decimal("10.00"))
+    sales.sales_order_create(customer=CustomerFactory(), lines=[{"product": product, "quantity": Decimal("1")}])
+    after = manager.get(url).json()
+    assert after["orders_total"] == before["orders_total"] + 1

@@ -18,7 +18,7 @@ from apps.core.permissions import RequirePermission
 
 from ..choices import DashboardPeriod, InvoiceKind
 from ..selectors import reports
-from ..selectors.dashboard import dashboard_kpis
+from ..selectors.dashboard import dashboard_kpis_cached
 from .common import CSVRenderer, ReportSerializer, plain
 
 
@@ -186,4 +186,4 @@ class DashboardView(_ReportView):
         return super().get(request)
 
     def build(self, params: dict[str, Any]) -> dict[str, Any]:
-        return dashboard_kpis(period=params["period"], ref=params.get("date"))
+        return dashboard_kpis_cached(period=params["period"], ref=params.get("date"))

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.caching import VersionedManager
 from apps.core.models import TimeStampedModel
 
 from ..choices import AccountType, EntrySource, InvoiceKind, InvoiceState, PaymentMethod
@@ -21,6 +22,8 @@ class Account(TimeStampedModel):
     type = models.CharField(max_length=20, choices=AccountType.choices, db_index=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     active = models.BooleanField(default=True)
+
+    objects = VersionedManager()
 
     class Meta:
         ordering = ["code"]
@@ -65,6 +68,8 @@ class JournalLine(models.Model):
     credit = money_field()
     description = models.CharField(max_length=255, blank=True)
 
+    objects = VersionedManager()
+
     class Meta:
         ordering = ["entry_id", "id"]
         constraints = [
@@ -105,6 +110,8 @@ class Invoice(TimeStampedModel):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = VersionedManager()
 
     class Meta:
         ordering = ["-invoice_date", "-id"]

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.caching import VersionedManager
+
 from ..choices import MoveKind
 from .fields import cost_field, qty_field
 from .master import Location, Product
@@ -63,6 +65,8 @@ class StockLevel(models.Model):
     on_hand = qty_field()
     reserved = qty_field()
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = VersionedManager()
 
     class Meta:
         ordering = ["product_id", "location_id"]

@@ -63,18 +63,20 @@ class Partner(TimeStampedModel):
 class Customer(Partner):
     credit_limit = money_field(validators=[MinValueValidator(ZERO)], help_text="0 means no limit.")
 
+    objects = VersionedManager()
+
     class Meta(Partner.Meta):
         constraints = [models.CheckConstraint(condition=models.Q(credit_limit__gte=0), name="erp_customer_credit_gte0")]
 
 
 class Supplier(Partner):
+    objects = VersionedManager()
+
     class Meta(Partner.Meta):
         pass
 
 
 class Product(TimeStampedModel):
-    objects = VersionedManager()  # product reads are cached; every write path invalidates them
-
     sku = models.CharField("SKU", max_length=64, unique=True)
     name = models.CharField(max_length=200, db_index=True)
     kind = models.CharField(max_length=20, choices=ProductKind.choices, default=ProductKind.STOCKABLE)
@@ -89,6 +91,8 @@ class Product(TimeStampedModel):
     tax_rate = models.ForeignKey(TaxRate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     default_supplier = models.ForeignKey(Supplier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     active = models.BooleanField(default=True, db_index=True)
+
+    objects = VersionedManager()  # product reads are cached; every write path invalidates them
 
     class Meta:
         ordering = ["sku"]
@@ -133,6 +137,8 @@ class Location(TimeStampedModel):
     kind = models.CharField(max_length=20, choices=LocationKind.choices, default=LocationKind.INTERNAL)
     is_default = models.BooleanField(default=False, help_text="The warehouse's main stock location.")
     active = models.BooleanField(default=True)
+
+    objects = VersionedManager()
 
     class Meta:
         ordering = ["code"]

@@ -13,8 +13,6 @@ from .master import Customer, Product, TaxRate, Warehouse
 
 
 class SalesOrder(TimeStampedModel):
-    objects = VersionedManager()
-
     number = models.CharField(max_length=30, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="sales_orders")
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
@@ -31,6 +29,8 @@ class SalesOrder(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = VersionedManager()
+
     class Meta:
         ordering = ["-order_date", "-id"]
         indexes = [models.Index(fields=["state", "order_date"])]
@@ -40,8 +40,6 @@ class SalesOrder(TimeStampedModel):
 
 
 class SalesOrderLine(models.Model):
-    objects = VersionedManager()
-
     order = models.ForeignKey(SalesOrder, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     description = models.CharField(max_length=255, blank=True)
@@ -53,6 +51,8 @@ class SalesOrderLine(models.Model):
     tax_amount = money_field()
     quantity_reserved = qty_field()
     quantity_delivered = qty_field()
+
+    objects = VersionedManager()
 
     class Meta:
         ordering = ["order_id", "id"]

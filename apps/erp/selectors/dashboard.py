@@ -10,8 +10,21 @@ from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
+from apps.core import caching
+
 from ..choices import DashboardPeriod, InvoiceKind, InvoiceState
-from ..models import Invoice, SalesOrder, SalesOrderLine
+from ..models import (
+    Account,
+    Customer,
+    Invoice,
+    JournalLine,
+    Location,
+    Product,
+    SalesOrder,
+    SalesOrderLine,
+    StockLevel,
+    Supplier,
+)
 from .inventory import reorder_suggestions, stock_outs_count
 from .reports import SALES_STATES, profit_and_loss
 
@@ -45,6 +58,31 @@ def overdue_receivables(as_of: dt.date | None = None) -> Decimal:
         s=Sum(F("total") - F("amount_paid"))
     )["s"]
     return value or ZERO
+
+
+# Everything the dashboard reads: a write to any of these makes the next dashboard fresh.
+DASHBOARD_MODELS = (
+    SalesOrder,
+    SalesOrderLine,
+    Product,
+    Customer,
+    Supplier,
+    Invoice,
+    JournalLine,
+    Account,
+    StockLevel,
+    Location,
+)
+
+
+def dashboard_kpis_cached(*, period: str = DashboardPeriod.MONTH, ref: dt.date | None = None) -> dict[str, Any]:
+    """``dashboard_kpis`` from the cache, recomputed after any write to the data it reads (and on a new day)."""
+    start, end = period_range(period, ref)
+    return caching.cached(
+        f"erp:dashboard:{period}:{start}:{end}:{timezone.localdate()}",
+        [caching.model_namespace(m) for m in DASHBOARD_MODELS],
+        lambda: dashboard_kpis(period=period, ref=ref),
+    )
 
 
 def dashboard_kpis(*, period: str = DashboardPeriod.MONTH, ref: dt.date | None = None) -> dict[str, Any]:

@@ -190,7 +190,10 @@ class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
     """Backtests: POST queues a run (202) -> poll GET .../{id}/ until `status` is succeeded; then trades, equity and
     chart."""
 
-    queryset = BacktestRun.objects.select_related("instrument").order_by("-created_at", "-id")
+    # The equity curve and chart are served by their own actions; the list and detail never load them.
+    queryset = (
+        BacktestRun.objects.select_related("instrument").defer("equity", "chart_svg").order_by("-created_at", "-id")
+    )
     serializer_class = s.BacktestRunSerializer
     filterset_class = BacktestRunFilterSet
     required_permissions: ClassVar = {"read": READ, "create": TRADE}
