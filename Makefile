@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 WORKERS ?= auto
 
 .PHONY: run test install migrate serve worker beat lint format db-start db-stop clean \
-	monitoring-check monitoring-smoke k8s-validate loadtest security
+	monitoring-check monitoring-smoke k8s-validate loadtest hotreads stress soak security
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -77,8 +77,18 @@ monitoring-check:
 monitoring-smoke: install
 	PYTHON=$(abspath $(PY)) bash monitoring/smoke.sh
 
+# Load and performance suite (benchmarks/; loopback only, bounded in time; numbers go to benchmarks/RESULTS.md).
 loadtest: install
 	bash benchmarks/loadtest.sh
+
+hotreads: install
+	bash benchmarks/hotreads.sh
+
+stress: install
+	bash benchmarks/stress.sh
+
+soak: install
+	bash benchmarks/soak.sh
 
 k8s-validate: install
 	PYTHON=$(abspath $(PY)) bash deploy/k8s/validate.sh

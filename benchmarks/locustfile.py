@@ -69,6 +69,7 @@ class RoleUser(FastHttpUser):
     def on_start(self) -> None:
         self.headers = {"X-API-Key": api_keys()[self.role], "Accept": "application/json"}
         self.ids: dict[str, list[int]] = {}
+        self.pages: dict[str, int] = {}
 
     def get(self, path: str, name: str | None = None) -> None:
         with self.client.get(path, headers=self.headers, name=name or path, catch_response=True) as response:
@@ -82,11 +83,18 @@ class RoleUser(FastHttpUser):
                 response.failure(f"HTTP {response.status_code}")
 
     def list_and_remember(self, path: str) -> None:
-        with self.client.get(path, headers=self.headers, name=path, catch_response=True) as response:
+        """A random page of the list (page 1 until the page count is known); remembers the ids it shows."""
+        page = random.randint(1, self.pages.get(path, 1))
+        url = f"{path}?page={page}" if page > 1 else path
+        with self.client.get(url, headers=self.headers, name=path, catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")
                 return
-            ids = [row["id"] for row in response.json().get("results", []) if "id" in row]
+            body = response.json()
+            rows = body.get("results", [])
+            if rows and "count" in body:
+                self.pages[path] = max(1, -(-body["count"] // len(rows))) if page == 1 else self.pages[path]
+            ids = [row["id"] for row in rows if "id" in row]
             if ids:
                 self.ids[path] = ids
 
