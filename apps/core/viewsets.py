@@ -68,45 +68,38 @@ class AuditedWritesMixin:
 
 
 class CachedReadMixin:
-    """Caches the data of ``list`` and ``retrieve`` responses until a model in ``cache_models`` changes (see
+    """Caches the rendered JSON of ``list`` and ``retrieve`` until a model in ``cache_models`` changes (see
     ``apps.core.caching``). Authentication, permission checks and throttling still run on every request; only the
-    queries and serialization are skipped. The key is the full URL (query string included) and, for views whose
-    results depend on the caller (``cache_per_user``), the user; responses other than 200 are not cached."""
+    queries, serialization and rendering are skipped. The key is the full URL (query string included) and, for views
+    whose results depend on the caller (``cache_per_user``), the user; responses other than 200 are not cached."""
 
     cache_models: ClassVar[tuple[type[models.Model], ...]] = ()
     cache_per_user: ClassVar[bool] = False
     request: Any
 
     def _cached_read(self, handler: Any, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not self.cache_models:
-            return handler(request, *args, **kwargs)  # type: ignore[no-any-return]
         renderer = request.accepted_renderer
-        as_json = renderer.format == "json"  # JSON is cached rendered; other formats (the browsable API) as data
+        if not self.cache_models or renderer.format != "json":  # the browsable API is rendered fresh
+            return handler(request, *args, **kwargs)  # type: ignore[no-any-return]
         scope = f"u{request.user.pk}" if self.cache_per_user else "all"
         url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()[:32]
-        key = f"read:{type(self).__module__}.{type(self).__name__}:{scope}:{renderer.format}:{url}"
-        namespaces = [caching.model_namespace(m) for m in self.cache_models]
+        key = f"read:{type(self).__module__}.{type(self).__name__}:{scope}:{url}"
         response: Response | None = None
 
-        def compute() -> Any:
+        def compute() -> str | bytes:
             nonlocal response
             response = handler(request, *args, **kwargs)
             if response.status_code != 200:
                 raise _NotCacheable
-            if as_json:
-                return renderer.render(response.data, request.accepted_media_type, self.get_renderer_context())  # type: ignore[attr-defined]
-            return response.data
+            context = self.get_renderer_context()  # type: ignore[attr-defined]
+            return renderer.render(response.data, request.accepted_media_type, context)
 
         try:
-            cached = caching.cached(key, namespaces, compute)
+            body = caching.cached(key, [caching.model_namespace(m) for m in self.cache_models], compute)
         except _NotCacheable:
             assert response is not None
             return response
-        if response is not None and not as_json:
-            return response
-        if as_json:
-            return HttpResponse(cached, content_type=f"{request.accepted_media_type}")
-        return Response(cached)
+        return HttpResponse(body, content_type=request.accepted_media_type)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
         return self._cached_read(super().list, request, *args, **kwargs)  # type: ignore[misc]
