@@ -10,10 +10,12 @@ generated from a Zipf-distributed synthetic vocabulary, so it needs no data set.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,11 +40,11 @@ from apps.rag.retrieval import rank  # noqa: E402
 from apps.rag.services import (  # noqa: E402
     document_create_text,
     document_process,
+    hnsw,
     index,
     knowledge_base_create,
     knowledge_base_delete,
 )
-from apps.rag.services.ingestion import documents_process, documents_upload_many  # noqa: E402
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "shi", "vo", "pe", "zu", "ar", "en", "ol", "is", "um", "ex"]
 
@@ -103,25 +105,28 @@ def main() -> None:
 
 
 def measure_ingestion(owner, make, rng, args) -> None:  # type: ignore[no-untyped-def]
-    # 1. Ingestion through the real pipeline: store the files as documents, extract, chunk, hashing embeddings,
-    #    chunks + postings + term statistics + HNSW insert. Batched as `rag_ingest` does it (--ingest-batch documents
-    #    per transaction), and one document at a time as the per-document Celery task does it.
+    # 1. Ingestion through the real pipeline: `rag_ingest` on a folder of text files (store the files as documents,
+    #    extract, chunk, hashing embeddings, chunks + postings + term statistics, HNSW index; --ingest-batch
+    #    documents per transaction, one bulk load for the whole run), then one document at a time as the
+    #    per-document Celery task does it.
     sizes = [rng.randint(4, 6) for _ in range(args.ingest_docs)]
     texts = ["\n\n".join(make(rng.randint(14, 24)) for _ in range(n * 6)) for n in sizes]
     kb = knowledge_base_create(owner=owner, name="rag-bench-ingest", chunk_size=120, chunk_overlap=20)
-    started = time.perf_counter()
-    for first in range(0, len(texts), args.ingest_batch):
-        files = [(f"doc-{i}.txt", texts[i].encode()) for i in range(first, min(first + args.ingest_batch, len(texts)))]
-        uploads = documents_upload_many(kb=kb, files=files)
-        documents_process(document_ids=[u.document.pk for u in uploads if u.created])
-    elapsed = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as folder:
+        for i, text in enumerate(texts):
+            Path(folder, f"doc-{i:05d}.txt").write_text(text)
+        started = time.perf_counter()
+        call_command("rag_ingest", folder, "--kb", kb.name, "--batch", str(args.ingest_batch), stdout=io.StringIO())
+        elapsed = time.perf_counter() - started
     kb.refresh_from_db()
     print(
-        f"ingestion (batches of {args.ingest_batch}): {kb.document_count} documents, {kb.chunk_count} chunks in "
-        f"{elapsed:.1f}s = {kb.chunk_count / elapsed:.0f} chunks/s, load {os.getloadavg()[0]:.1f}",
+        f"ingestion (rag_ingest, batches of {args.ingest_batch}): {kb.document_count} documents, {kb.chunk_count} "
+        f"chunks in {elapsed:.1f}s = {kb.chunk_count / elapsed:.0f} chunks/s, load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     knowledge_base_delete(kb=kb)
+    if not args.single_docs:
+        return
     kb = knowledge_base_create(owner=owner, name="rag-bench-ingest-single", chunk_size=120, chunk_overlap=20)
     single = texts[: args.single_docs]
     started = time.perf_counter()
@@ -141,7 +146,7 @@ def measure_ingestion(owner, make, rng, args) -> None:  # type: ignore[no-untype
 def load_corpus(owner, make, rng, args) -> KnowledgeBase:  # type: ignore[no-untyped-def]
     # 2. A 100k-chunk base, bulk-loaded with the same insert statement; the HNSW index is built after the load.
     kb = knowledge_base_create(owner=owner, name="rag-bench-search", chunk_size=120, chunk_overlap=20)
-    index.hnsw_drop(kb)
+    hnsw.hnsw_drop(kb)
     embedder = get_embedder(kb.embedding_backend, kb.embedding_model, kb.embedding_dimension)
     per_doc, per_statement = 100, 10
     started = time.perf_counter()
@@ -170,9 +175,8 @@ def load_corpus(owner, make, rng, args) -> KnowledgeBase:  # type: ignore[no-unt
             )
     load = time.perf_counter() - started
     started = time.perf_counter()
+    hnsw.hnsw_build(kb)
     with connection.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '1GB'")
-        index.hnsw_create(kb)
         cursor.execute("ANALYZE rag_chunk; ANALYZE rag_posting; ANALYZE rag_term")
     build = time.perf_counter() - started
     kb.refresh_from_db()

@@ -201,6 +201,14 @@ RAG_LLM_BASE_URL = env.str("RAG_LLM_BASE_URL", default=None)  # answers are extr
 RAG_LLM_MODEL = env.str("RAG_LLM_MODEL", default=None)
 RAG_LLM_API_KEY = env.str("RAG_LLM_API_KEY", default=None)
 RAG_MAX_UPLOAD_BYTES = env.int("RAG_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+# Documents from URLs: public addresses only unless allowed (an intranet wiki, say), time and redirects bounded.
+RAG_URL_ALLOW_PRIVATE = env.bool("RAG_URL_ALLOW_PRIVATE", default=False)
+RAG_URL_TIMEOUT = env.float("RAG_URL_TIMEOUT", default=20.0)
+RAG_URL_MAX_REDIRECTS = env.int("RAG_URL_MAX_REDIRECTS", default=5)
+# Bulk loads of at least this many chunks and this fraction of the base rebuild its HNSW index instead of inserting.
+RAG_HNSW_REBUILD_MIN_CHUNKS = env.int("RAG_HNSW_REBUILD_MIN_CHUNKS", default=1000)
+RAG_HNSW_REBUILD_FRACTION = env.float("RAG_HNSW_REBUILD_FRACTION", default=0.25)
+RAG_HNSW_BUILD_MEMORY = env.str("RAG_HNSW_BUILD_MEMORY", default="512MB")
 STOCK_RISK_FREE_RATE = env.float("STOCK_RISK_FREE_RATE", default=0.0)
 STOCK_MARKET_HOURS_UTC = env.str("STOCK_MARKET_HOURS_UTC", default="13:30-20:00")
 

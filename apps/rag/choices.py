@@ -38,6 +38,7 @@ class DocumentSource(models.TextChoices):
     UPLOAD = "upload", "Uploaded file"
     TEXT = "text", "Pasted text"
     API = "api", "API text"
+    URL = "url", "Fetched from a URL"
 
 
 class SearchMode(models.TextChoices):

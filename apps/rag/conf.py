@@ -82,3 +82,40 @@ def stuck_minutes() -> int:
 
 def max_attempts() -> int:
     return int(setting("RAG_MAX_ATTEMPTS", 3))
+
+
+def hnsw_rebuild_min_chunks() -> int:
+    """A load of at least this many chunks, and at least RAG_HNSW_REBUILD_FRACTION of the base, drops the base's
+    HNSW index and builds it again afterwards (services/hnsw.py). Below ~1,000 chunks the incremental inserts cost
+    about a second, less than the fixed costs of a rebuild: a concurrent build scans the whole chunk table (every
+    base) twice and waits for the transactions running at the time."""
+    return int(setting("RAG_HNSW_REBUILD_MIN_CHUNKS", 1000))
+
+
+def hnsw_rebuild_fraction() -> float:
+    """See hnsw_rebuild_min_chunks. Measured on this 2-core machine at load ~2 (benchmarks/RESULTS.md): building
+    the graph costs 0.14-0.23 ms per vector, inserting into an existing one 1.0-1.7 ms per vector (more as the
+    graph grows, and several times more under load), so rebuilding base + new is cheaper once the new chunks are
+    more than ~15-20 % of the base; 0.25 leaves a margin for the fixed costs of a rebuild."""
+    return float(setting("RAG_HNSW_REBUILD_FRACTION", 0.25))
+
+
+def hnsw_build_memory() -> str:
+    """maintenance_work_mem for an HNSW build: the graph is built in memory when it fits (~2 kB per 384-dimension
+    vector, ~200 MB for 100,000 chunks), much faster than on disk."""
+    return str(setting("RAG_HNSW_BUILD_MEMORY", "512MB"))
+
+
+def url_allow_private() -> bool:
+    """Whether documents may be fetched from URLs whose host resolves to a loopback, private or link-local address
+    (off by default: the server must not become a way into its own network)."""
+    return bool(setting("RAG_URL_ALLOW_PRIVATE", False))
+
+
+def url_timeout() -> float:
+    """Seconds a URL fetch may take in all (connection, redirects and body)."""
+    return float(setting("RAG_URL_TIMEOUT", 20.0))
+
+
+def url_max_redirects() -> int:
+    return int(setting("RAG_URL_MAX_REDIRECTS", 5))

@@ -84,6 +84,24 @@ _STOP = frozenset(
 )
 
 
+_ROW_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (2**64 / golden ratio)
+
+
+class _BigramHashes(dict[str, int]):
+    """Hashes of word bigrams ("first second"), computed on first use; emptied when it reaches its size limit."""
+
+    limit = 500_000
+
+    def __missing__(self, key: str) -> int:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = HashingEmbedder._hash("b:" + key)
+        return value
+
+
+_BIGRAMS = _BigramHashes()
+
+
 @register("hashing")
 class HashingEmbedder(Embedder):
     """Signed feature hashing: words (weight 1), word bigrams (0.5) and character 3-5-grams of each word (0.3 each,
@@ -111,39 +129,39 @@ class HashingEmbedder(Embedder):
         hashes = np.fromiter((HashingEmbedder._hash(name) for name in names), dtype=np.uint64, count=len(names))
         return hashes, np.asarray(weights, dtype=np.float64)
 
-    @staticmethod
-    @lru_cache(maxsize=200_000)
-    def _bigram(first: str, second: str) -> int:
-        return HashingEmbedder._hash(f"b:{first} {second}")
-
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         hashes: list[np.ndarray] = []
         weights: list[np.ndarray] = []
-        rows: list[np.ndarray] = []
+        lengths = np.zeros(len(texts), dtype=np.int64)
         for row, text in enumerate(texts):
             words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
             if not words:
                 continue
-            parts = [self._word_features(word) for word in words]
+            parts = list(map(self._word_features, words))
             bigrams = np.fromiter(
-                (self._bigram(first, second) for first, second in itertools.pairwise(words)),
+                map(_BIGRAMS.__getitem__, map(" ".join, itertools.pairwise(words))),
                 dtype=np.uint64,
                 count=len(words) - 1,
             )
             hashes.extend([h for h, _ in parts] + [bigrams])
             weights.extend([w for _, w in parts] + [np.full(len(bigrams), 0.5)])
-            rows.append(np.full(sum(len(h) for h, _ in parts) + len(bigrams), row, dtype=np.int64))
+            lengths[row] = sum(len(h) for h, _ in parts) + len(bigrams)
         dim = self.dimension
-        if not rows:
+        if not hashes:
             return np.zeros((len(texts), dim), dtype=np.float32)
-        all_hashes, all_weights, all_rows = np.concatenate(hashes), np.concatenate(weights), np.concatenate(rows)
-        # Sum the weights of each (text, feature), then log-scale the sums and add them into the signed slots.
-        order = np.lexsort((all_hashes, all_rows))
-        all_hashes, all_weights, all_rows = all_hashes[order], all_weights[order], all_rows[order]
+        all_hashes, all_weights = np.concatenate(hashes), np.concatenate(weights)
+        all_rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        # Sum the weights of each (text, feature), then log-scale the sums and add them into the signed slots. The
+        # (text, feature) pairs are grouped by sorting one 64-bit key mixing the row into the hash: two pairs share
+        # a key with probability 2**-64, as two features share a hash.
+        keys = all_hashes + all_rows.astype(np.uint64) * _ROW_MIX
+        order = np.argsort(keys)
+        keys = keys[order]
         first = np.ones(len(order), dtype=bool)
-        first[1:] = (all_hashes[1:] != all_hashes[:-1]) | (all_rows[1:] != all_rows[:-1])
-        counts = np.bincount(np.cumsum(first) - 1, weights=all_weights)
-        unique, feature_rows = all_hashes[first], all_rows[first]
+        first[1:] = keys[1:] != keys[:-1]
+        counts = np.bincount(np.cumsum(first) - 1, weights=all_weights[order])
+        picked = order[first]
+        unique, feature_rows = all_hashes[picked], all_rows[picked]
         values = np.where(counts >= 1, 1.0 + np.log(np.maximum(counts, 1.0)), counts)
         signs = np.where((unique >> np.uint64(63)) & np.uint64(1), 1.0, -1.0)
         cells = feature_rows * dim + (unique % np.uint64(dim)).astype(np.int64)

@@ -230,6 +230,18 @@ def _html(data: bytes, filename: str) -> list[Section]:
     return sections_from_headings(parser.stream)
 
 
+def html_title(data: bytes) -> str:
+    """The page's <title>, normalised ('' when there is none or the bytes are not text)."""
+    try:
+        text = decode_text(data)
+    except ExtractionError:
+        return ""
+    parser = _HTMLText()
+    parser.feed(text)
+    parser.close()
+    return normalize_text(" ".join(parser.title.split()))[:300]
+
+
 def _pdf(data: bytes, filename: str) -> list[Section]:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError

@@ -1,7 +1,7 @@
 """Knowledge bases, their documents and chunks, the BM25 term statistics, and recorded answers.
 
 Embeddings live in an untyped ``vector`` column because each knowledge base fixes its own dimension; every knowledge
-base gets its own partial HNSW index on ``(embedding::vector(dim))`` (see services/index.py), which keeps the
+base gets its own partial HNSW index on ``(embedding::vector(dim))`` (see services/hnsw.py), which keeps the
 nearest-neighbour graph per base so a k-NN search never has to filter other bases' vectors out.
 """
 
@@ -14,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from pgvector.django import VectorField
 
+from apps.core.caching import VersionedManager
 from apps.core.models import OwnedModel, PermissionHolder, TimeStampedModel
 from apps.core.roles import app_permissions
 
@@ -52,6 +53,8 @@ class KnowledgeBase(OwnedModel):
     document_count = models.PositiveIntegerField(default=0, editable=False)
     chunk_count = models.PositiveIntegerField(default=0, editable=False)
     lexeme_total = models.BigIntegerField(default=0, editable=False, help_text="Sum of chunk lengths in lexemes.")
+
+    objects = VersionedManager()  # searches are cached until a base or document changes
 
     class Meta(OwnedModel.Meta):
         ordering = ["name"]
@@ -98,6 +101,8 @@ class Document(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     processed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = VersionedManager()  # searches are cached until a base or document changes
 
     class Meta(TimeStampedModel.Meta):
         ordering = ["-created_at", "-id"]

@@ -4,6 +4,8 @@ may read are searched: the base list comes from the permission query, never from
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -12,15 +14,20 @@ from typing import Any
 
 from django.db import connection
 
+from apps.core import caching
 from apps.core.exceptions import NotFound, ValidationFailed
 
 from . import conf, metrics
 from .choices import SearchMode
 from .embeddings import get_embedder
 from .lexical import lexical_text
-from .models import KnowledgeBase
+from .models import Chunk, Document, KnowledgeBase
 from .selectors import knowledge_bases_readable
 from .services.index import vector_literal
+
+# A cached search is used until something it depends on changes: rights (users, groups, object grants, keys), the
+# bases' settings and statistics, their documents and their chunks.
+SEARCH_DEPENDS_ON = [caching.AUTH, *(caching.model_namespace(m) for m in (KnowledgeBase, Document, Chunk))]
 
 
 @dataclass
@@ -51,8 +58,9 @@ class Filters:
             doc_parts.append("d.created_at < %(f_before)s")
             params["f_before"] = self.created_before
         if doc_parts:
+            # Fixed SQL only; every filter value is a bound parameter (bandit B608 is a false positive here).
             parts.append(
-                f"EXISTS (SELECT 1 FROM rag_document d WHERE d.id = {alias}.document_id AND {' AND '.join(doc_parts)})"
+                f"EXISTS (SELECT 1 FROM rag_document d WHERE d.id = {alias}.document_id AND {' AND '.join(doc_parts)})"  # nosec B608
             )
         return " AND ".join(parts), params
 
@@ -150,7 +158,8 @@ def _bm25(
     if exact:
         phrase = "c.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, %(query)s)"
         condition = " AND ".join(part for part in (condition, phrase) if part)
-    restrict = f"WHERE EXISTS (SELECT 1 FROM rag_chunk c WHERE c.id = p.chunk_id AND {condition})" if condition else ""
+    # ``condition`` is Filters.sql's fixed SQL with bound values, never user text (bandit B608 is a false positive).
+    restrict = f"WHERE EXISTS (SELECT 1 FROM rag_chunk c WHERE c.id = p.chunk_id AND {condition})" if condition else ""  # nosec B608
     scoring = {
         "avgdl": max(kb.lexeme_total / kb.chunk_count, 1.0),
         "k1": float(kb.bm25_k1),
@@ -192,8 +201,9 @@ def _or_tsquery_sql() -> str:
 def _ts_rank(kb: KnowledgeBase, query: str, limit: int, filters: Filters) -> list[tuple[int, float]]:
     condition, params = filters.sql("c")
     params.update(kb=kb.pk, config=kb.text_search_config, query=lexical_text(query, kb.language), limit=limit)
+    # Fixed SQL plus Filters.sql's condition; the query and filter values are bound parameters (bandit B608).
     sql = (
-        "SELECT c.id, ts_rank(c.search_vector, q.tsq) AS score "
+        "SELECT c.id, ts_rank(c.search_vector, q.tsq) AS score "  # nosec B608
         f"FROM rag_chunk c, (SELECT {_or_tsquery_sql()} AS tsq) q "
         f"WHERE c.knowledge_base_id = %(kb)s AND c.search_vector @@ q.tsq {'AND ' + condition if condition else ''} "
         "ORDER BY score DESC, c.id LIMIT %(limit)s"
@@ -211,14 +221,15 @@ def vector_sql(kb: KnowledgeBase, filters: Filters) -> tuple[str, dict[str, Any]
     distance = f"c.embedding::vector({dim}) <=> %(vec)s::vector({dim})"
     # The base id is written as a literal so the planner matches the base's partial HNSW index.
     where = f"c.knowledge_base_id = {pk} AND c.embedding IS NOT NULL {'AND ' + condition if condition else ''}"
+    # Only ints (dim, pk) and Filters.sql's fixed SQL are interpolated; values are bound (bandit B608: false positive).
     if condition:
         sql = (
-            f"WITH c AS MATERIALIZED (SELECT c.id, c.embedding FROM rag_chunk c WHERE {where}) "
+            f"WITH c AS MATERIALIZED (SELECT c.id, c.embedding FROM rag_chunk c WHERE {where}) "  # nosec B608
             f"SELECT c.id, 1 - ({distance}) AS score FROM c ORDER BY {distance} LIMIT %(limit)s"
         )
     else:
         sql = (
-            f"SELECT c.id, 1 - ({distance}) AS score FROM rag_chunk c WHERE {where} ORDER BY {distance} LIMIT %(limit)s"
+            f"SELECT c.id, 1 - ({distance}) AS score FROM rag_chunk c WHERE {where} ORDER BY {distance} LIMIT %(limit)s"  # nosec B608
         )
     return sql, params
 
@@ -379,9 +390,33 @@ def search(
         raise ValidationFailed(f"k must be between 1 and {limit}.", details={"k": [f"Must be between 1 and {limit}."]})
     if mode not in SearchMode.values:
         raise ValidationFailed("Unknown search mode.", details={"mode": [f"Use one of {SearchMode.values}."]})
+    requested = sorted({int(pk) for pk in knowledge_base_ids}) if knowledge_base_ids else []
+    key = (
+        "rag:search:"
+        + hashlib.sha256(
+            json.dumps(
+                [user.pk, query, requested, mode, int(k), asdict(filters) if filters else None, ef_search], default=str
+            ).encode()
+        ).hexdigest()
+    )
+    hits = caching.cached(
+        key,
+        SEARCH_DEPENDS_ON,
+        lambda: _search(
+            user=user, query=query, requested=requested, mode=mode, k=int(k), filters=filters, ef_search=ef_search
+        ),
+    )
+    metrics.SEARCHES.labels(mode=mode).inc()
+    metrics.SEARCH_LATENCY.observe(time.perf_counter() - started)
+    return hits
+
+
+def _search(
+    *, user: Any, query: str, requested: list[int], mode: str, k: int, filters: Filters | None, ef_search: int | None
+) -> list[Hit]:
     readable = knowledge_bases_readable(user)
-    if knowledge_base_ids:
-        wanted = {int(pk) for pk in knowledge_base_ids}
+    if requested:
+        wanted = set(requested)
         kbs = list(readable.filter(pk__in=wanted).order_by("pk"))
         if len(kbs) != len(wanted):
             raise NotFound(
@@ -389,8 +424,6 @@ def search(
             )
     else:
         kbs = list(readable.order_by("pk"))
-    hits = rank(kbs, query, mode=mode, k=int(k), filters=filters, ef_search=ef_search)
+    hits = rank(kbs, query, mode=mode, k=k, filters=filters, ef_search=ef_search)
     _attach_details(hits, kbs, query)
-    metrics.SEARCHES.labels(mode=mode).inc()
-    metrics.SEARCH_LATENCY.observe(time.perf_counter() - started)
     return hits

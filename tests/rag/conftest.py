@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from apps.rag.services import document_create_text, document_upload
+from apps.rag.services import document_add_url, document_create_text, document_upload
 from tests.rag.factories import KnowledgeBaseFactory
 
 
@@ -34,6 +34,30 @@ def ingest(django_capture_on_commit_callbacks):
         return result.document
 
     return _ingest
+
+
+@pytest.fixture
+def ingest_url(django_capture_on_commit_callbacks):
+    """Fetch a URL into a base through the real service and the eager Celery task; returns the document."""
+
+    def _ingest(kb, url, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            result = document_add_url(kb=kb, url=url, **kwargs)
+        result.document.refresh_from_db()
+        return result.document
+
+    return _ingest
+
+
+@pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks):
+    """Call ``fn`` and run the on-commit callbacks it queued (the eager ingestion task)."""
+
+    def _run(fn, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return _run
 
 
 __all__ = ["override_settings"]

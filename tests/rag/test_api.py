@@ -21,15 +21,6 @@ def public_kb(role_users, ingest):
     return kb
 
 
-@pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks):
-    def _run(fn, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return _run
-
-
 def test_anonymous_is_rejected_everywhere():
     for method, path in [
         ("get", f"{BASE}/knowledge-bases/"),

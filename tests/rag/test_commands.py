@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 
 from apps.rag.evaluation import mrr_at, ndcg_at, recall_at
 from apps.rag.models import Chunk, Document, KnowledgeBase
+from apps.rag.services.hnsw import hnsw_status
 
 FIXTURES = Path(__file__).parent / "fixtures"
 pytestmark = pytest.mark.django_db
@@ -25,12 +26,15 @@ def test_metric_functions_by_hand():
     assert mrr_at(["x", "z", "a"], gains, 10) == pytest.approx(1 / 3)
 
 
-def test_rag_eval_on_a_tiny_beir_dataset_gives_the_hand_computed_metrics():
+@pytest.mark.parametrize("ingestion", [[], ["--batch", "3"]], ids=["one-by-one", "bulk-load"])
+def test_rag_eval_on_a_tiny_beir_dataset_gives_the_hand_computed_metrics(ingestion, settings):
+    settings.RAG_HNSW_REBUILD_MIN_CHUNKS, settings.RAG_HNSW_REBUILD_FRACTION = 1, 0.0  # bulk loads drop the index
     out = run(
         "rag_eval",
         "--corpus", str(FIXTURES / "beir" / "corpus.jsonl"),
         "--queries", str(FIXTURES / "beir" / "queries.jsonl"),
         "--qrels", str(FIXTURES / "beir" / "qrels.tsv"),
+        *ingestion,
     )  # fmt: skip
     rows = {
         line.split()[0]: [float(v) for v in line.split()[1:]]
@@ -81,6 +85,7 @@ def test_rag_reindex_changes_the_dimension_and_rebuilds_the_index(kb, ingest):
     kb.refresh_from_db()
     assert kb.embedding_dimension == 128
     assert len(Chunk.objects.get(knowledge_base=kb).embedding) == 128
+    assert hnsw_status([kb]) == {kb.pk: "ok"}  # the index was built again, for 128 dimensions
     from apps.rag.retrieval import search
 
     assert search(user=kb.owner, query="flutter", mode="vector")[0].vector_score > 0

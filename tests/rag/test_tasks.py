@@ -23,7 +23,7 @@ def test_consistency_retries_stuck_documents_fails_hopeless_ones_and_removes_orp
     orphan = default_storage.save("rag/999/ab/orphan.txt", __import__("io").BytesIO(b"left behind"))
     with django_capture_on_commit_callbacks(execute=True):
         result = check_consistency.delay().get()
-    assert result == {"retried": 1, "failed": 1, "orphans_removed": 1}
+    assert result == {"retried": 1, "failed": 1, "orphans_removed": 1, "indexes_built": 0}
     stuck.refresh_from_db()
     hopeless.refresh_from_db()
     assert stuck.status == "ready" and stuck.attempts == 2

@@ -82,6 +82,13 @@ class TextDocumentSerializer(serializers.Serializer):  # type: ignore[type-arg]
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
 
 
+class UrlDocumentSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    knowledge_base = serializers.IntegerField()
+    url = serializers.CharField(max_length=2000, help_text="An http:// or https:// URL of a page or file.")
+    title = serializers.CharField(max_length=300, required=False, default="", help_text="Default: the page title.")
+    tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
+
+
 class UploadResultSerializer(serializers.Serializer):  # type: ignore[type-arg]
     created = serializers.BooleanField()
     message = serializers.CharField()

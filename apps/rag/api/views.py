@@ -112,7 +112,8 @@ class DocumentViewSet(
     viewsets.GenericViewSet,  # type: ignore[type-arg]
 ):
     """Documents of the bases the caller may read. Upload is multipart (``files`` repeated, ``knowledge_base``,
-    optional ``tags``); ingestion runs in the background and its progress shows in ``status``/``progress``."""
+    optional ``tags``); ``text/`` takes pasted text and ``url/`` a page or file to fetch. Ingestion runs in the
+    background and its progress shows in ``status``/``progress``."""
 
     queryset = Document.objects.select_related("uploaded_by").order_by("-created_at", "-id")
     serializer_class = s.DocumentSerializer
@@ -168,6 +169,24 @@ class DocumentViewSet(
         kb = selectors.knowledge_base_for_write(user=request.user, kb_id=data["knowledge_base"])
         result = services.document_create_text(
             kb=kb, title=data["title"], text=data["text"], tags=data["tags"], uploaded_by=request.user
+        )
+        return _results_response([result])
+
+    @extend_schema(
+        request=s.UrlDocumentSerializer,
+        responses={202: s.UploadResponseSerializer},
+        description="Fetch a page or file from an http(s) URL and ingest it. The URL must resolve to a public address; "
+        "redirects, size and time are limited; the content type chooses the extractor. The final URL and fetch time "
+        "are in the document's metadata.",
+    )
+    @action(detail=False, methods=["post"], parser_classes=[SafeJSONParser])
+    def url(self, request: Request) -> Response:
+        serializer = s.UrlDocumentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        kb = selectors.knowledge_base_for_write(user=request.user, kb_id=data["knowledge_base"])
+        result = services.document_add_url(
+            kb=kb, url=data["url"], title=data["title"], tags=data["tags"], uploaded_by=request.user
         )
         return _results_response([result])
 

@@ -3,6 +3,7 @@
 from .answers import ask
 from .documents import (
     UploadResult,
+    document_add_url,
     document_create_text,
     document_delete,
     document_process,
@@ -22,6 +23,7 @@ from .knowledge_bases import (
 __all__ = [
     "UploadResult",
     "ask",
+    "document_add_url",
     "document_create_text",
     "document_delete",
     "document_process",

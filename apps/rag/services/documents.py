@@ -24,8 +24,9 @@ from apps.core.services import audit_record, model_snapshot, snapshot_diff
 from .. import conf, metrics
 from ..choices import DocumentSource, DocumentStatus
 from ..extraction import extract, mime_for
+from ..fetching import fetch_url
 from ..models import Document, KnowledgeBase
-from . import index
+from . import hnsw, index
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,34 @@ def document_create_text(
     )
 
 
+def document_add_url(
+    *,
+    kb: KnowledgeBase,
+    url: str,
+    uploaded_by: Any = None,
+    title: str = "",
+    tags: list[str] | None = None,
+    enqueue: bool = True,
+) -> UploadResult:
+    """Fetch a URL (fetching.py: public addresses only unless allowed, redirects and size limited, the content type
+    choosing the extractor) and add the content like an upload: checked, deduplicated by content hash, stored and
+    queued. The requested and final URL, the fetch time and the HTTP details go to the document's metadata; the
+    title defaults to the page's <title> or the file name. A URL that cannot be fetched or used raises a
+    ValidationFailed with a readable message and stores nothing."""
+    fetched = fetch_url(url)
+    return document_upload(
+        kb=kb,
+        filename=fetched.filename,
+        data=fetched.data,
+        uploaded_by=uploaded_by,
+        title=(title or "").strip() or fetched.title,
+        tags=tags,
+        source=DocumentSource.URL,
+        metadata=fetched.metadata(),
+        enqueue=enqueue,
+    )
+
+
 def document_enqueue(*, document: Document) -> None:
     from ..tasks import ingest_document
 
@@ -193,7 +222,8 @@ def document_delete(*, document: Document, actor: Any = None) -> None:
 
 def documents_check_consistency() -> dict[str, int]:
     """Nightly: documents stuck in processing are queued again (or failed after too many attempts); files under
-    the knowledge-base folder that no document references are removed."""
+    the knowledge-base folder that no document references are removed; a base left without its HNSW index (a bulk
+    load killed before it built the index again) gets it built."""
     cutoff = timezone.now() - timedelta(minutes=conf.stuck_minutes())
     retried = failed = 0
     for document in Document.objects.filter(status=DocumentStatus.PROCESSING, updated_at__lt=cutoff).order_by("id"):
@@ -216,13 +246,17 @@ def documents_check_consistency() -> dict[str, int]:
         if name not in referenced:
             default_storage.delete(name)
             removed += 1
-    if retried or failed or removed:
+    built = hnsw.hnsw_repair()
+    if retried or failed or removed or built:
         audit_record(
             action=AuditAction.ACTION,
             target_type="rag.document",
-            message=f"Consistency check: {retried} retried, {failed} failed, {removed} orphan files removed",
+            message=(
+                f"Consistency check: {retried} retried, {failed} failed, {removed} orphan files removed, "
+                f"{built} HNSW indexes built"
+            ),
         )
-    return {"retried": retried, "failed": failed, "orphans_removed": removed}
+    return {"retried": retried, "failed": failed, "orphans_removed": removed, "indexes_built": built}
 
 
 def _stored_files(folder: str) -> list[str]:

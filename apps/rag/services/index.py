@@ -1,5 +1,5 @@
-"""SQL that keeps the search structures of a knowledge base: its HNSW index, chunk rows with their tsvector, the
-postings and term document frequencies BM25 reads, and the base's chunk statistics."""
+"""SQL that keeps the search structures of a knowledge base: chunk rows with their tsvector, the postings and term
+document frequencies BM25 reads, and the base's chunk statistics (the HNSW index is in hnsw.py)."""
 
 from __future__ import annotations
 
@@ -9,37 +9,16 @@ import numpy as np
 from django.db import connection
 from django.db.models import F
 
+from apps.core import caching
+
 from ..chunking import ChunkPiece
 from ..lexical import lexical_text
-from ..models import KnowledgeBase
-
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
+from ..models import Chunk, KnowledgeBase
+from .hnsw import hnsw_drop
 
 
 def vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{value:.7g}" for value in vector.tolist()) + "]"
-
-
-def hnsw_create(kb: KnowledgeBase) -> None:
-    """The base's own HNSW (cosine) index: a partial index on the embedding cast to the base's dimension."""
-    dim, pk = int(kb.embedding_dimension), int(kb.pk)
-    with connection.cursor() as cursor:
-        # Deferred foreign-key checks pending in this transaction would block CREATE INDEX: run them now.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {kb.hnsw_index_name} ON rag_chunk "
-            f"USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
-            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE knowledge_base_id = {pk}"
-        )
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-
-
-def hnsw_drop(kb: KnowledgeBase) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute(f"DROP INDEX IF EXISTS {kb.hnsw_index_name}")
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 _INSERT = """
@@ -96,6 +75,7 @@ def chunks_insert_many(
     }
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, params)
+    caching.bump_models(Chunk)  # cached searches see the new chunks
 
 
 def chunks_insert(*, kb: KnowledgeBase, document_id: int, pieces: Sequence[ChunkPiece], vectors: np.ndarray) -> None:
@@ -133,6 +113,7 @@ def chunks_delete(*, kb_id: int, document_id: int) -> int:
         )
         removed, total = cursor.fetchone()
     if removed:
+        caching.bump_models(Chunk)
         KnowledgeBase.objects.filter(pk=kb_id).update(
             chunk_count=F("chunk_count") - removed, lexeme_total=F("lexeme_total") - total
         )
@@ -145,6 +126,7 @@ def knowledge_base_purge(*, kb: KnowledgeBase) -> None:
         cursor.execute("DELETE FROM rag_posting WHERE knowledge_base_id = %s", [kb.pk])
         cursor.execute("DELETE FROM rag_term WHERE knowledge_base_id = %s", [kb.pk])
         cursor.execute("DELETE FROM rag_chunk WHERE knowledge_base_id = %s", [kb.pk])
+    caching.bump_models(Chunk)
     hnsw_drop(kb)
 
 
@@ -155,3 +137,4 @@ def embeddings_update(*, chunk_ids: Sequence[int], vectors: np.ndarray) -> None:
             "FROM unnest(%s::bigint[], %s::text[]) AS v(id, embedding) WHERE c.id = v.id",
             [list(chunk_ids), [vector_literal(v) for v in vectors]],
         )
+    caching.bump_models(Chunk)

@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.choices import AuditAction
-from apps.core.exceptions import ApplicationError, ValidationFailed
+from apps.core.exceptions import ApplicationError, Conflict, ValidationFailed
 from apps.core.services import audit_record, model_snapshot, snapshot_diff
 
 from .. import conf, metrics
@@ -30,7 +30,7 @@ from ..chunking import ChunkPiece, chunk_sections
 from ..embeddings import get_embedder
 from ..extraction import ExtractionError, extract, mime_for
 from ..models import Document, KnowledgeBase
-from . import index
+from . import hnsw, index
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,9 @@ def _set_counts(rows: Sequence[tuple[int, int]], column: str) -> None:
     if not rows:
         return
     with connection.cursor() as cursor:
+        # ``column`` is one of two literal names passed by this module's callers (bandit B608: false positive).
         cursor.execute(
-            f"UPDATE rag_document d SET {column} = v.n, updated_at = now() "
+            f"UPDATE rag_document d SET {column} = v.n, updated_at = now() "  # nosec B608
             "FROM unnest(%s::bigint[], %s::int[]) AS v(id, n) WHERE d.id = v.id",
             [[pk for pk, _ in rows], [n for _, n in rows]],
         )
@@ -141,6 +142,20 @@ def _index(kb: KnowledgeBase, prepared: Sequence[Prepared], vectors: np.ndarray)
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # The base's embedding settings, held until commit: a re-index (which locks the row for update) waits
+            # for this insert, or this insert sees that the vectors it brings are for the previous model.
+            cursor.execute(
+                "SELECT embedding_backend, embedding_model, embedding_dimension FROM rag_knowledgebase "
+                "WHERE id = %s FOR KEY SHARE",
+                [kb.pk],
+            )
+            current = cursor.fetchone()
+            if current != (kb.embedding_backend, kb.embedding_model, kb.embedding_dimension):
+                raise Conflict(
+                    "The knowledge base was deleted or re-indexed with another embedding model while this document "
+                    "was being processed; re-process it.",
+                    code="embedding_changed",
+                )
             cursor.execute("SELECT DISTINCT document_id FROM rag_chunk WHERE document_id = ANY(%s)", [ids])
             indexed = [row[0] for row in cursor.fetchall()]
         for document_id in indexed:  # re-processing: the previous chunks go first
@@ -164,10 +179,17 @@ def _index(kb: KnowledgeBase, prepared: Sequence[Prepared], vectors: np.ndarray)
             )
 
 
-def documents_process(*, document_ids: Sequence[int]) -> list[Document]:
+def documents_process(
+    *, document_ids: Sequence[int], load: hnsw.BulkLoad | None = None, remaining_documents: int = 0
+) -> list[Document]:
     """Extract, chunk, embed and index several documents together (one embedding pass and one index statement per
     knowledge base). A document whose file cannot be read or extracted fails alone with a readable reason; a
     failure while embedding or indexing fails the documents of that base, and leaves their previous chunks intact.
+
+    ``load`` is a bulk load of one base spanning several calls (``rag_ingest``), with ``remaining_documents`` still
+    to come after this call; without one, each base's documents are a load of their own. Either way a load large
+    relative to its base is inserted with the base's HNSW index dropped and built again afterwards (hnsw.py); a
+    small one (a single upload into a big base) updates the index incrementally.
     Returns the documents (refreshed) in the order asked."""
     claimed = _claim(document_ids)
     prepared_by_kb: dict[int, list[Prepared]] = {}
@@ -180,15 +202,22 @@ def documents_process(*, document_ids: Sequence[int]) -> list[Document]:
             prepared_by_kb.setdefault(document.knowledge_base_id, []).append(item)
     for group in prepared_by_kb.values():
         kb = group[0].document.knowledge_base
+        chunks = sum(len(item.pieces) for item in group)
         try:
             _set_counts([(item.document.pk, len(item.pieces)) for item in group], "chunks_total")
             vectors = _embed(kb, group)
-            _index(kb, group, vectors)
+            if load is not None and load.kb.pk == kb.pk:
+                load.add(chunks=chunks, documents=len(group), remaining_documents=remaining_documents)
+                _index(kb, group, vectors)
+            else:
+                with hnsw.hnsw_bulk_load(kb) as own:
+                    own.add(chunks=chunks, documents=len(group))
+                    _index(kb, group, vectors)
         except Exception as exc:
             _fail([item.document for item in group], _reason(exc))
         else:
             metrics.DOCUMENTS_INGESTED.inc(len(group))
-            metrics.CHUNKS_INGESTED.inc(sum(len(item.pieces) for item in group))
+            metrics.CHUNKS_INGESTED.inc(chunks)
     by_id = Document.objects.select_related("knowledge_base").in_bulk(list(document_ids))
     return [by_id[pk] for pk in document_ids if pk in by_id]
 

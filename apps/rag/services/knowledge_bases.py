@@ -14,7 +14,7 @@ from .. import conf
 from ..choices import Visibility
 from ..embeddings import get_embedder
 from ..models import Chunk, Document, KnowledgeBase
-from . import index
+from . import hnsw, index
 
 EDITABLE = (
     "name",
@@ -44,7 +44,7 @@ def knowledge_base_create(*, owner: Any, name: str, actor: Any = None, **fields:
     kb = KnowledgeBase(owner=owner, name=(name or "").strip(), **fields)
     kb.full_clean()
     kb.save()
-    index.hnsw_create(kb)
+    hnsw.hnsw_create(kb)
     audit_record(
         action=AuditAction.CREATE, actor=actor or owner, target=kb, changes=snapshot_diff({}, model_snapshot(kb))
     )
@@ -114,18 +114,19 @@ def knowledge_base_reindex(
     embedding_dimension: int | None = None,
     progress: Any = None,
 ) -> int:
-    """Re-embed every chunk of the base (after a model change); the HNSW index is rebuilt for the new dimension.
-    Runs in one transaction, so searches see either the old or the new embeddings. Returns chunks re-embedded."""
+    """Re-embed every chunk of the base (after a model change) and build its HNSW index for the new dimension.
+    The embeddings and the model change are written in one transaction, so searches see either the old or the new
+    embeddings. The index is dropped before (concurrently, outside a transaction) and built again after it, also
+    when re-embedding fails; meanwhile searches of this base scan its vectors exactly. Returns chunks re-embedded."""
     backend = embedding_backend or kb.embedding_backend
     model = embedding_model or kb.embedding_model
     dimension = int(embedding_dimension or kb.embedding_dimension)
     embedder = get_embedder(backend, model, dimension)
-    with transaction.atomic():
+    with hnsw.hnsw_bulk_load(kb, force=True), transaction.atomic():
         kb = KnowledgeBase.objects.select_for_update().get(pk=kb.pk)
         before = model_snapshot(kb)
-        index.hnsw_drop(kb)
         ids_texts = list(Chunk.objects.filter(knowledge_base=kb).order_by("id").values_list("id", "text"))
-        size = conf.embed_batch_size()
+        size = conf.embed_batch_size() if backend != "hashing" else max(conf.embed_batch_size(), 4096)
         for start in range(0, len(ids_texts), size):
             batch = ids_texts[start : start + size]
             vectors = embedder.embed([text for _, text in batch])
@@ -135,7 +136,6 @@ def knowledge_base_reindex(
         kb.embedding_backend, kb.embedding_model, kb.embedding_dimension = backend, model, dimension
         kb.full_clean()
         kb.save(update_fields=["embedding_backend", "embedding_model", "embedding_dimension", "updated_at"])
-        index.hnsw_create(kb)
         audit_record(
             action=AuditAction.ACTION,
             actor=actor,

@@ -1,0 +1,64 @@
+"""Searches are cached per user until the rights, the bases, their documents or their chunks change."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.core.services import object_share, object_unshare
+from apps.rag.retrieval import search
+from apps.rag.services import document_delete, knowledge_base_update
+from tests.rag.factories import KnowledgeBaseFactory
+
+pytestmark = pytest.mark.django_db
+
+SEARCH = "/api/v1/rag/search/"
+
+
+def titles(hits):
+    return [h.document_title for h in hits]
+
+
+def test_a_repeated_search_needs_no_query(kb, ingest, client_for, django_assert_num_queries):
+    ingest(kb, title="Flutter", text="Panel flutter at supersonic speeds.")
+    client = client_for(kb.owner)
+    body = {"query": "panel flutter", "mode": "hybrid", "k": 5}
+    first = client.post(SEARCH, body, format="json")
+    assert first.status_code == 200 and first.json()["results"]
+    with django_assert_num_queries(0):
+        second = client.post(SEARCH, body, format="json")
+    assert second.json() == first.json()
+
+
+def test_new_and_deleted_documents_show_at_once(kb, ingest):
+    first = ingest(kb, title="First", text="Boundary layer transition on a flat plate.")
+    assert titles(search(user=kb.owner, query="boundary layer")) == ["First"]
+    ingest(kb, title="Second", text="Boundary layer suction delays transition.")
+    assert sorted(titles(search(user=kb.owner, query="boundary layer"))) == ["First", "Second"]
+    document_delete(document=first, actor=kb.owner)
+    assert titles(search(user=kb.owner, query="boundary layer")) == ["Second"]
+
+
+def test_granted_and_withdrawn_access_show_at_once(kb, ingest, make_user):
+    ingest(kb, title="Plan", text="Wing aerodynamic loads in gusts.")
+    guest = make_user(role="guest")
+    assert search(user=guest, query="wing loads") == []
+    object_share(obj=kb, to=guest, level="view")
+    assert titles(search(user=guest, query="wing loads")) == ["Plan"]
+    object_unshare(obj=kb, to=guest)
+    assert search(user=guest, query="wing loads") == []
+
+
+def test_visibility_change_shows_at_once(kb, ingest, make_user):
+    ingest(kb, title="Open", text="Shock wave interaction with a boundary layer.")
+    other = make_user(role="user")
+    assert search(user=other, query="shock wave") == []
+    knowledge_base_update(kb=kb, visibility="everyone")
+    assert titles(search(user=other, query="shock wave")) == ["Open"]
+
+
+def test_one_users_cached_results_never_reach_another(kb, ingest, make_user):
+    ingest(kb, title="Private", text="Heat transfer in laminar flow.")
+    assert titles(search(user=kb.owner, query="heat transfer")) == ["Private"]
+    stranger = make_user(role="user")
+    KnowledgeBaseFactory(owner=stranger, name="Empty")
+    assert search(user=stranger, query="heat transfer") == []
