@@ -66,7 +66,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os,urllib.request as r;h=os.environ.get('ALLOWED_HOSTS','').split(',')[0].strip().lstrip('*.') or 'localhost';r.urlopen(r.Request('http://127.0.0.1:8000/healthz',headers={'Host':h}),timeout=4)"]
 
 # gthread workers: a streamed chat answer (server-sent events) holds one thread, not a whole process, for its
-# duration; GUNICORN_THREADS threads per worker, a timeout long enough for slow upstream models.
+# duration; GUNICORN_THREADS threads per worker (4: measured in benchmarks/RESULTS.md, more threads per process add
+# GIL contention to the latency tail of fast reads), a timeout long enough for slow upstream models.
 # gunicorn workers share their Prometheus metrics through PROMETHEUS_MULTIPROC_DIR, emptied at every start, so that
 # /metrics reports the totals of all workers whichever worker answers the scrape.
-CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc && rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && exec gunicorn aistack.wsgi:application --bind 0.0.0.0:8000 --workers \"${GUNICORN_WORKERS:-3}\" --worker-class gthread --threads \"${GUNICORN_THREADS:-8}\" --timeout 180 --worker-tmp-dir /dev/shm --access-logfile - --error-logfile -"]
+CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc && rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && exec gunicorn aistack.wsgi:application --bind 0.0.0.0:8000 --workers \"${GUNICORN_WORKERS:-3}\" --worker-class gthread --threads \"${GUNICORN_THREADS:-4}\" --timeout 180 --worker-tmp-dir /dev/shm --access-logfile - --error-logfile -"]

@@ -62,9 +62,11 @@ start_server() {
 # Resident memory (KiB) of the gunicorn master and its workers.
 server_rss_kib() {
   local pids
-  pids="$server $(pgrep -P "$server" | tr '\n' ' ')"
-  # shellcheck disable=SC2086
-  ps -o rss= -p ${pids// /,} | awk '{s += $1} END {print s}'
+  pids="$(
+    echo "$server"
+    pgrep -P "$server" || true
+  )"
+  ps -o rss= -p "$(echo "$pids" | paste -sd, -)" | awk '{s += $1} END {print s + 0}'
 }
 
 load_average() {

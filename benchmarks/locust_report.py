@@ -28,6 +28,7 @@ def steps(path: str) -> None:
     """The last aggregated sample at each user count: locust's current RPS and its percentiles over the last 10 s."""
     last: dict[int, dict[str, str]] = {}
     first_total: dict[int, tuple[int, int]] = {}
+    samples: dict[int, int] = {}
     previous = (0, 0)
     for row in csv.DictReader(open(path, encoding="utf-8")):
         if row["Name"] != "Aggregated" or row["50%"] in ("N/A", ""):
@@ -35,8 +36,11 @@ def steps(path: str) -> None:
         users = int(row["User Count"])
         totals = (int(row["Total Request Count"]), int(row["Total Failure Count"]))
         first_total.setdefault(users, previous)
+        samples[users] = samples.get(users, 0) + 1
         last[users] = row
         previous = totals
+    # user counts seen for under three seconds are the spawn between two steps, not a step
+    last = {users: row for users, row in last.items() if samples[users] >= 3}
     print("| users | RPS | P50 ms | P95 ms | P99 ms | requests at this step | errors at this step |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for users, row in sorted(last.items()):

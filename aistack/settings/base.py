@@ -270,7 +270,9 @@ SIMPLE_JWT = {
 
 API_KEY_PREFIX = "ask"
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
-# Upper bound on how long a cached read (permissions, API keys, hot API responses) lives; writes invalidate sooner.
+# Cached reads (permissions, API keys, hot API responses, searches; apps/core/caching.py) need a cache shared by all
+# processes, so they are on by default only with Redis. READ_CACHE_SECONDS bounds an entry's life; writes end it sooner.
+READ_CACHE_ENABLED = env.bool("READ_CACHE_ENABLED", default=bool(REDIS_URL))
 READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=300)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 AUDIT_MASKED_FIELDS = ["password", "secret", "token", "key_hash", "api_key", "access", "refresh", "private_key"]

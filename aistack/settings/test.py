@@ -17,6 +17,8 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_comm
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "100000/min", "user": "100000/min"}
 # Tests choose their Redis explicitly (tests marked `redis`); by default the cache is local and Celery is eager.
 CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "aistack-test"}}
+# Each test runs in one process, so the local cache is shared by everything it does: read caching is tested on.
+READ_CACHE_ENABLED = True
 CELERY_BROKER_URL = "memory://"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_RESULT_BACKEND = None

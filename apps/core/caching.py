@@ -13,6 +13,9 @@ Writes change tokens through every path Django has:
 Tokens change immediately (so the writing transaction never reads its own stale cache) and again when the transaction
 commits (a reader that filled the cache from the old rows between the first change and the commit is invalidated).
 
+Read caching needs a cache shared by every process (Redis): with a per-process cache, a write in one process could
+not invalidate what another cached. ``READ_CACHE_ENABLED`` is therefore on by default only when ``REDIS_URL`` is set.
+
 The ``AUTH`` token covers who may do what: users, groups, permissions, API keys and object permissions. The
 permission backend and the authenticators cache their lookups under it.
 """
@@ -50,7 +53,7 @@ def _version_key(namespace: str) -> str:
 
 def bump(*namespaces: str) -> None:
     """Invalidate every cached read that depends on ``namespaces``, now and again when the transaction commits."""
-    if not namespaces:
+    if not namespaces or not settings.READ_CACHE_ENABLED:
         return
 
     def _replace() -> None:
@@ -83,6 +86,8 @@ def _read(keys: Iterable[str], value_key: str) -> tuple[dict[str, str], Any]:
 def cached(key: str, namespaces: Iterable[str], compute: Callable[[], T], *, timeout: int | None = None) -> T:
     """``compute()``'s result, cached at ``key`` for as long as none of ``namespaces`` changes (and at most
     ``timeout`` seconds, default ``READ_CACHE_SECONDS``)."""
+    if not settings.READ_CACHE_ENABLED:
+        return compute()
     versions, entry = _read(namespaces, key)
     if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == versions:
         return entry[1]  # type: ignore[no-any-return]

@@ -50,6 +50,15 @@ def test_cached_value_follows_its_model_version():
     assert caching.cached("t:one", namespaces, compute) == 2
 
 
+def test_without_a_shared_cache_nothing_is_cached(settings):
+    settings.READ_CACHE_ENABLED = False
+    calls = []
+    namespaces = [caching.model_namespace(Product)]
+    assert caching.cached("t:off", namespaces, lambda: calls.append(1) or len(calls)) == 1
+    assert caching.cached("t:off", namespaces, lambda: calls.append(1) or len(calls)) == 2
+    assert cache.get("t:off") is None
+
+
 def test_version_changes_again_when_the_transaction_commits(django_capture_on_commit_callbacks):
     key = "cachever:" + caching.model_namespace(Product)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
