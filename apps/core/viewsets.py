@@ -71,7 +71,8 @@ class CachedReadMixin:
     """Caches the rendered JSON of ``list`` and ``retrieve`` until a model in ``cache_models`` changes (see
     ``apps.core.caching``). Authentication, permission checks and throttling still run on every request; only the
     queries, serialization and rendering are skipped. The key is the full URL (query string included) and, for views
-    whose results depend on the caller (``cache_per_user``), the user; responses other than 200 are not cached."""
+    whose results depend on the caller (``cache_per_user``), the user; responses other than 200 are not cached. The
+    cached body carries its ETag, so a client revalidating with If-None-Match gets a 304 without a body."""
 
     cache_models: ClassVar[tuple[type[models.Model], ...]] = ()
     cache_per_user: ClassVar[bool] = False
@@ -86,20 +87,24 @@ class CachedReadMixin:
         key = f"read:{type(self).__module__}.{type(self).__name__}:{scope}:{url}"
         response: Response | None = None
 
-        def compute() -> str | bytes:
+        def compute() -> tuple[str | bytes, str]:
             nonlocal response
             response = handler(request, *args, **kwargs)
             if response.status_code != 200:
                 raise _NotCacheable
             context = self.get_renderer_context()  # type: ignore[attr-defined]
-            return renderer.render(response.data, request.accepted_media_type, context)
+            body = renderer.render(response.data, request.accepted_media_type, context)
+            raw = body.encode() if isinstance(body, str) else body
+            return body, f'"{hashlib.sha256(raw).hexdigest()[:32]}"'
 
         try:
-            body = caching.cached(key, [caching.model_namespace(m) for m in self.cache_models], compute)
+            body, etag = caching.cached(key, [caching.model_namespace(m) for m in self.cache_models], compute)
         except _NotCacheable:
             assert response is not None
             return response
-        return HttpResponse(body, content_type=request.accepted_media_type)
+        cached = HttpResponse(body, content_type=request.accepted_media_type)
+        cached["ETag"] = etag  # ConditionalGetMiddleware answers a matching If-None-Match with 304
+        return cached
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
         return self._cached_read(super().list, request, *args, **kwargs)  # type: ignore[misc]

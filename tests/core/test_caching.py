@@ -178,3 +178,19 @@ def test_dashboard_follows_new_orders(role_client, manager_user, django_assert_m
     sales.sales_order_create(customer=CustomerFactory(), lines=[{"product": product, "quantity": Decimal("1")}])
     after = manager.get(url).json()
     assert after["orders_total"] == before["orders_total"] + 1
+
+
+def test_unchanged_list_revalidates_with_304(clerk_client):
+    product = ProductFactory(name="Tagged")
+    first = clerk_client.get(PRODUCTS)
+    etag = first["ETag"]
+    assert etag
+    again = clerk_client.get(PRODUCTS, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304
+    assert again.content == b""
+    product.name = "Retagged"
+    product.save()
+    changed = clerk_client.get(PRODUCTS, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+    assert _names(changed)[product.sku]["name"] == "Retagged"
