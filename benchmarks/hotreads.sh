@@ -64,7 +64,7 @@ rng = random.Random(7)
 search = "/api/v1/rag/search/"
 write("search_repeated", [f"POST {search} " + json.dumps({"query": q, "mode": "lexical", "k": 10}) for q in repeated])
 for mode in ("lexical", "hybrid"):
-    unique = [" ".join(rng.sample(words, rng.randint(2, 5))) for _ in range(50000)]
+    unique = [" ".join(rng.sample(words, rng.randint(2, 5))) for _ in range(200000)]
     write(f"search_{mode}_unique", [f"POST {search} " + json.dumps({"query": q, "mode": mode, "k": 10}) for q in unique])
 PY
 cat "$out"/products_list.txt "$out"/products_detail.txt "$out"/orders_list.txt "$out"/orders_detail.txt \
@@ -90,11 +90,14 @@ summary="$out/summary.md"
 } >"$summary"
 for run in "${runs[@]}"; do
   label="${run%%|*}" file="$out/${run##*|}.txt"
-  # a short warm-up fills the caches and the connection pools, then the measured run
-  WRK_REQUESTS="$file" WRK_KEY="$key" wrk -t2 -c"$connections" -d3s -s benchmarks/wrk/requests.lua "$base_url" >/dev/null
+  # a short warm-up fills the caches and the connection pools, then the measured run; the two start at opposite points
+  # of the request list (WRK_OFFSET), so a list of distinct requests is not replayed from the warm-up's cache
+  lines="$(wc -l <"$file")"
+  WRK_OFFSET=0 WRK_THREADS=2 WRK_REQUESTS="$file" WRK_KEY="$key" wrk -t2 -c"$connections" -d3s \
+    -s benchmarks/wrk/requests.lua "$base_url" >/dev/null
   before="$(load_average | cut -d' ' -f1)"
-  line="$(WRK_REQUESTS="$file" WRK_KEY="$key" wrk -t2 -c"$connections" -d"$duration" -s benchmarks/wrk/requests.lua \
-    "$base_url" | grep '^RESULT')"
+  line="$(WRK_OFFSET=$((lines / 4)) WRK_THREADS=2 WRK_REQUESTS="$file" WRK_KEY="$key" wrk -t2 -c"$connections" \
+    -d"$duration" -s benchmarks/wrk/requests.lua "$base_url" | grep '^RESULT')"
   eval "${line#RESULT }"  # requests= seconds= rps= p50= p95= p99= max= errors=
   # shellcheck disable=SC2154
   ratio="$(python -c "print(f'{100 * $errors / max($requests, 1):.2f}%')")"

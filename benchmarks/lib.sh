@@ -40,10 +40,13 @@ json.dump(keys, open('$keys', 'w'))
   chmod 600 "$keys"
 }
 
-# gunicorn on 127.0.0.1:$port with Redis caching; stopped when the calling script exits. Sets $server (its pid).
+# gunicorn on 127.0.0.1:$port with Redis caching (its database emptied first); stopped when the calling script exits.
+# Sets $server (its pid).
 start_server() {
   local logdir="$1"
   export REDIS_URL="${LOADTEST_REDIS_URL:-redis://127.0.0.1:6379/3}"
+  # every run starts with an empty cache (a run must not be served what an earlier run cached)
+  python -c "import os, redis; redis.Redis.from_url(os.environ['REDIS_URL']).flushdb()"
   export PROMETHEUS_MULTIPROC_DIR="$logdir/prometheus-multiproc"
   rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
   local workers="${GUNICORN_WORKERS:-3}" klass="${GUNICORN_WORKER_CLASS:-gthread}" threads="${GUNICORN_THREADS:-4}"

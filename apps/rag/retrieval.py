@@ -22,7 +22,7 @@ from .choices import SearchMode
 from .embeddings import get_embedder
 from .lexical import lexical_text
 from .models import Chunk, Document, KnowledgeBase
-from .selectors import knowledge_bases_readable
+from .selectors import knowledge_bases_readable_list
 from .services.index import vector_literal
 
 # A cached search is used until something it depends on changes: rights (users, groups, object grants, keys), the
@@ -238,8 +238,11 @@ def _vector(kb: KnowledgeBase, query: str, limit: int, filters: Filters, ef_sear
     if kb.chunk_count <= 0:
         return []
     embedder = get_embedder(kb.embedding_backend, kb.embedding_model, kb.embedding_dimension)
+    vector = embedder.embed_query(query)
+    if not any(vector):  # nothing embeddable (only stop words, say): no direction, so no nearest neighbours
+        return []
     sql, params = vector_sql(kb, filters)
-    params.update(vec=vector_literal(embedder.embed_query(query)), limit=limit)
+    params.update(vec=vector_literal(vector), limit=limit)
     ef = min(max(int(ef_search), limit, 10), 1000)
     with connection.cursor() as cursor:
         if connection.in_atomic_block:
@@ -250,7 +253,8 @@ def _vector(kb: KnowledgeBase, query: str, limit: int, filters: Filters, ef_sear
             # transaction, so SET LOCAL applies to the search and ends with it.
             cursor.execute(f"SET LOCAL hnsw.ef_search = {ef}; {sql}", params)
             cursor.nextset()
-        rows = [(row[0], float(row[1])) for row in cursor.fetchall()]
+        # a chunk whose text embedded to the zero vector has no cosine similarity (NaN): it is not a neighbour
+        rows = [(row[0], float(row[1])) for row in cursor.fetchall() if row[1] is not None and math.isfinite(row[1])]
     rows.sort(key=lambda row: (-row[1], row[0]))
     return rows
 
@@ -414,16 +418,14 @@ def search(
 def _search(
     *, user: Any, query: str, requested: list[int], mode: str, k: int, filters: Filters | None, ef_search: int | None
 ) -> list[Hit]:
-    readable = knowledge_bases_readable(user)
+    kbs = knowledge_bases_readable_list(user)
     if requested:
         wanted = set(requested)
-        kbs = list(readable.filter(pk__in=wanted).order_by("pk"))
+        kbs = [kb for kb in kbs if kb.pk in wanted]
         if len(kbs) != len(wanted):
             raise NotFound(
                 "Knowledge base not found.", details={"knowledge_bases": sorted(wanted - {kb.pk for kb in kbs})}
             )
-    else:
-        kbs = list(readable.order_by("pk"))
     hits = rank(kbs, query, mode=mode, k=k, filters=filters, ef_search=ef_search)
     _attach_details(hits, kbs, query)
     return hits

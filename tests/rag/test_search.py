@@ -1,3 +1,5 @@
+import math
+
 import pytest
 from django.db import connection, transaction
 
@@ -194,3 +196,14 @@ def test_llm_answer_through_an_openai_compatible_endpoint(corpus, settings):
     assert [c["number"] for c in answer.citations] == [1]
     assert answer.citations[0]["chunk_id"] == answer.hits[0].chunk_id
     assert answer.citations[0]["document_id"] in {docs["flutter"].pk, docs["plural"].pk}
+
+
+def test_a_query_of_stop_words_only_has_no_vector_neighbours(corpus, client_for):
+    kb, _ = corpus
+    # the hashing embedder drops these words: the query vector is zero and has no cosine similarity to anything
+    assert search(user=kb.owner, query="of a", mode="vector") == []
+    for hit in search(user=kb.owner, query="of a in", mode="hybrid"):
+        assert all(math.isfinite(v) for v in (hit.score, hit.fused_score) if v is not None)
+        assert hit.vector_score is None or math.isfinite(hit.vector_score)
+    response = client_for(kb.owner).post("/api/v1/rag/search/", {"query": "of a", "mode": "hybrid"}, format="json")
+    assert response.status_code == 200
