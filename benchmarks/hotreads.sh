@@ -17,11 +17,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (Debian: apt-get insta
 duration="${DURATION:-15s}"
 duration_seconds "$duration" 120 >/dev/null
 connections="${CONNECTIONS:-32}"
-out="${OUT:-var/hotreads}"
-mkdir -p "$out"
-keys="$out/keys.json"
-prepare_database "$keys"
-start_server "$out"
+begin_run var/hotreads
 key="$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['user'])" "$keys")"
 
 # Request files: real ids and page numbers read from the API, search queries from the demo corpus' vocabulary.

@@ -36,7 +36,7 @@ for username in ('admin', 'manager', 'user', 'guest'):
     ApiKey.objects.filter(owner=owner, name='loadtest', revoked_at__isnull=True).update(revoked_at=timezone.now())
     keys[username] = api_key_create(owner=owner, name='loadtest')[1]
 json.dump(keys, open('$keys', 'w'))
-" 2>/dev/null
+" >/dev/null 2>&1
   chmod 600 "$keys"
 }
 
@@ -70,6 +70,17 @@ server_rss_kib() {
     pgrep -P "$server" || true
   )"
   ps -o rss= -p "$(echo "$pids" | paste -sd, -)" | awk '{s += $1} END {print s + 0}'
+}
+
+# The start of every load script: results folder $out ($OUT, default $1, emptied of earlier locust CSV files), the
+# seeded database with its keys in $keys, and the server.
+begin_run() {
+  out="${OUT:-$1}"
+  mkdir -p "$out"
+  rm -f "$out"/stats*.csv
+  keys="$out/keys.json"
+  prepare_database "$keys"
+  start_server "$out"
 }
 
 load_average() {

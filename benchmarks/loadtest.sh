@@ -14,12 +14,7 @@ set -euo pipefail
 duration="${DURATION:-60s}"
 seconds="$(duration_seconds "$duration" 300)"
 users="${USERS:-40}"
-out="${OUT:-var/loadtest}"
-mkdir -p "$out"
-rm -f "$out"/stats*.csv
-keys="$out/keys.json"
-prepare_database "$keys"
-start_server "$out"
+begin_run var/loadtest
 
 load_before="$(load_average)"
 echo "== locust: $users users for $duration (load average before: $load_before)"

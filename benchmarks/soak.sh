@@ -11,12 +11,7 @@ seconds="$(duration_seconds "$duration" 600)"
 [ "$seconds" -ge 180 ] || { echo "a soak needs at least 180s (one minute of warm-up, two to compare)" >&2; exit 2; }
 users="${USERS:-20}"
 limit="${MEMORY_GROWTH_LIMIT:-10}"
-out="${OUT:-var/soak}"
-mkdir -p "$out"
-rm -f "$out"/stats*.csv
-keys="$out/keys.json"
-prepare_database "$keys"
-start_server "$out"
+begin_run var/soak
 
 echo "seconds,rss_kib" >"$out/memory.csv"
 load_before="$(load_average)"

@@ -10,12 +10,7 @@ set -euo pipefail
 
 step_seconds="$(duration_seconds "${STEP_SECONDS:-20}s" 60)"
 export STEP_SECONDS="$step_seconds"
-out="${OUT:-var/stress}"
-mkdir -p "$out"
-rm -f "$out"/stats*.csv
-keys="$out/keys.json"
-prepare_database "$keys"
-start_server "$out"
+begin_run var/stress
 rss_before="$(server_rss_kib)"
 load_before="$(load_average)"
 echo "== locust stress ramp 10 -> 1000 users, ${step_seconds}s per step (load average before: $load_before)"
