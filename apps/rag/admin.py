@@ -1,5 +1,6 @@
-"""Back office of the knowledge base: bases (counts, sharing through guardian), documents (status, progress, error,
-re-process), a chunk browser, recorded answers, and a "try a search" page showing the hybrid score parts."""
+"""Back office of the knowledge base: bases (counts, sharing through guardian), documents (add by upload, URL or
+pasted text; status, progress, error, re-process), a chunk browser, recorded answers, and a "try a search" page
+showing the hybrid score parts."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from guardian.admin import GuardedModelAdminMixin
@@ -17,10 +20,44 @@ from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin
 from apps.core.exceptions import ApplicationError
 
 from . import services
-from .choices import SearchMode
+from .choices import DocumentSource, SearchMode
 from .models import Answer, Chunk, Document, KnowledgeBase
 from .retrieval import search
-from .selectors import knowledge_bases_readable
+from .selectors import knowledge_bases_readable, knowledge_bases_writable
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        cleaned = []
+        for upload in files:
+            cleaned.append(super().clean(upload, initial))
+        return cleaned
+
+
+class DocumentAddForm(forms.Form):
+    """One way in per submission: files, a URL, or pasted text."""
+
+    knowledge_base = forms.ModelChoiceField(queryset=KnowledgeBase.objects.none())
+    files = MultipleFileField(required=False, help_text="One or more files (txt, md, html, pdf, docx, csv, json).")
+    url = forms.URLField(required=False, assume_scheme="https", label="URL", help_text="A page or file to fetch.")
+    title = forms.CharField(max_length=300, required=False, help_text="For a URL or pasted text (optional).")
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False, label="Pasted text")
+    tags = forms.CharField(max_length=500, required=False, help_text="Comma-separated.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        given = [name for name in ("files", "url", "text") if data.get(name)]
+        if len(given) != 1:
+            raise forms.ValidationError("Give exactly one of: files, a URL, or pasted text.")
+        data["tags"] = [t.strip() for t in (data.get("tags") or "").split(",") if t.strip()]
+        return data
 
 
 class SearchForm(forms.Form):
@@ -73,8 +110,6 @@ class KnowledgeBaseAdmin(GuardedModelAdminMixin, BaseModelAdmin):
 
     def search_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         form = SearchForm(request.GET or None)
         form.fields["knowledge_base"].queryset = knowledge_bases_readable(request.user).order_by("name")
@@ -122,8 +157,31 @@ class DocumentAdmin(BaseModelAdmin):
     def progress_display(self, obj: Document) -> str:
         return f"{obj.chunks_done}/{obj.chunks_total}"
 
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False  # documents arrive by upload (API, rag_ingest), not as admin forms
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        """Add documents to a base the user may change: upload files, fetch a URL or paste text; each is ingested
+        by the same services as the API (deduplicated by content, queued for ingestion)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = DocumentAddForm(request.POST or None, request.FILES or None)
+        form.fields["knowledge_base"].queryset = knowledge_bases_writable(request.user).order_by("name")
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                results = _add_documents(request.user, data)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                for result in results:
+                    level = messages.SUCCESS if result.created else messages.WARNING
+                    messages.add_message(request, level, f"{result.document.title}: {result.message}")
+                return redirect("admin:rag_document_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add documents",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/rag/document_add.html", context)
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
         services.document_delete(document=obj, actor=request.user)
@@ -135,6 +193,23 @@ class DocumentAdmin(BaseModelAdmin):
             services.document_reprocess(document=document, actor=request.user)
             count += 1
         messages.success(request, f"Queued {count} document(s) for re-processing.")
+
+
+def _add_documents(user: Any, data: dict[str, Any]) -> list[services.documents.UploadResult]:
+    kb, tags, title = data["knowledge_base"], data["tags"], data.get("title") or ""
+    if data.get("url"):
+        return [services.document_add_url(kb=kb, url=data["url"], title=title, tags=tags, uploaded_by=user)]
+    if data.get("text"):
+        text_title = title or "Pasted text"
+        return [
+            services.document_create_text(
+                kb=kb, title=text_title, text=data["text"], tags=tags, uploaded_by=user, source=DocumentSource.TEXT
+            )
+        ]
+    return [
+        services.document_upload(kb=kb, filename=f.name, data=f.read(), tags=tags, uploaded_by=user)
+        for f in data["files"]
+    ]
 
 
 @admin.register(Chunk)

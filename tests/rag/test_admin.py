@@ -68,3 +68,69 @@ def test_guest_staff_can_search_but_not_edit(client, corpus):
     )
     assert client.get("/admin/rag/knowledgebase/add/").status_code == 403
     assert Document.objects.count() == 1
+
+
+ADD = "/admin/rag/document/add/"
+
+
+def test_admin_adds_files_text_and_a_url(admin_client, admin_user, settings, django_capture_on_commit_callbacks):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.rag.loopback import file_server
+
+    kb = KnowledgeBaseFactory(owner=admin_user, name="Desk")
+    assert admin_client.get(ADD).status_code == 200
+    files = [
+        SimpleUploadedFile("a.md", b"# Wings\n\nFlutter of thin wings.", content_type="text/markdown"),
+        SimpleUploadedFile("b.txt", b"Boundary layer transition notes.", content_type="text/plain"),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(ADD, {"knowledge_base": kb.pk, "files": files, "tags": "aero, notes"})
+    assert response.status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(ADD, {"knowledge_base": kb.pk, "title": "Memo", "text": "Shock waves over a wedge."})
+    settings.RAG_URL_ALLOW_PRIVATE = True
+    page = b"<html><head><title>Panel flutter</title></head><body><p>Panels flutter at Mach 2.</p></body></html>"
+    with file_server({"/page.html": (200, {"Content-Type": "text/html"}, page)}) as (base, _):
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_client.post(ADD, {"knowledge_base": kb.pk, "url": f"{base}/page.html"})
+    documents = {d.title: d for d in Document.objects.filter(knowledge_base=kb)}
+    assert set(documents) >= {"Memo", "Panel flutter"} and len(documents) == 4
+    assert all(d.status == "ready" for d in documents.values())
+    assert documents["Memo"].source == "text"
+    assert documents["Panel flutter"].source == "url"
+    assert sorted(Document.objects.get(original_name="b.txt").tags) == ["aero", "notes"]
+    # the same file again is not added twice, and says so
+    with django_capture_on_commit_callbacks(execute=True):
+        again = admin_client.post(
+            ADD,
+            {"knowledge_base": kb.pk, "files": [SimpleUploadedFile("b.txt", b"Boundary layer transition notes.")]},
+            follow=True,
+        )
+    assert Document.objects.filter(knowledge_base=kb).count() == 4
+    assert any("already" in str(m).lower() for m in again.context["messages"])
+
+
+def test_admin_add_refuses_bad_input_without_writing(admin_client, admin_user):
+    kb = KnowledgeBaseFactory(owner=admin_user, name="Desk")
+    both = admin_client.post(ADD, {"knowledge_base": kb.pk, "text": "x", "url": "https://example.com/a"})
+    assert both.status_code == 200 and "exactly one" in both.content.decode()
+    refused = admin_client.post(ADD, {"knowledge_base": kb.pk, "url": "http://127.0.0.1:9/secret"})
+    assert refused.status_code == 200
+    assert Document.objects.count() == 0
+
+
+def test_admin_add_offers_only_bases_the_user_may_change(client, make_user):
+    clerk = make_user(role="user", is_staff=True)
+    own = KnowledgeBaseFactory(owner=clerk, name="Mine")
+    theirs = KnowledgeBaseFactory(owner=make_user(role="user"), name="Theirs", visibility="everyone")
+    client.force_login(clerk)
+    page = client.get(ADD)
+    assert page.status_code == 200
+    choices = {c.instance.pk for c, _ in page.context["form"].fields["knowledge_base"].choices if c}
+    assert choices == {own.pk}
+    response = client.post(ADD, {"knowledge_base": theirs.pk, "text": "Injected", "title": "X"})
+    assert response.status_code == 200 and Document.objects.count() == 0
+    guest = make_user(role="guest", is_staff=True)
+    client.force_login(guest)
+    assert client.get(ADD).status_code == 403
