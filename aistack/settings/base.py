@@ -176,6 +176,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "erp.snapshot_kpis",
         "schedule": crontab(minute="45", hour=env.str("SCHEDULE_ERP_KPI_HOUR", default="2")),
     },
+    "erp.purge_idempotency_keys": {
+        "task": "erp.purge_idempotency_keys",
+        "schedule": crontab(minute="50", hour=env.str("SCHEDULE_ERP_KPI_HOUR", default="2")),
+    },
     "rag.check_consistency": {
         "task": "rag.check_consistency",
         "schedule": env.float("SCHEDULE_RAG_CONSISTENCY_SECONDS", default=24 * 3600.0),
@@ -193,6 +197,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- Systems ------------------------------------------------------------------------------------------------------
 # Each system reads its own settings with defaults in apps/<system>/conf.py; these are the ones worth an env var.
 ERP_REORDER_AUTO_DRAFT = env.bool("ERP_REORDER_AUTO_DRAFT", default=True)
+ERP_IDEMPOTENCY_KEY_HOURS = env.int("ERP_IDEMPOTENCY_KEY_HOURS", default=48)
 RAG_EMBEDDING_BACKEND = env.str("RAG_EMBEDDING_BACKEND", default="hashing")  # hashing | openai | sentence-transformers
 RAG_EMBEDDING_MODEL = env.str("RAG_EMBEDDING_MODEL", default="hashing-v1")
 RAG_EMBEDDING_DIMENSION = env.int("RAG_EMBEDDING_DIMENSION", default=384)

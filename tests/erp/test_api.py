@@ -319,3 +319,28 @@ def test_list_query_counts_are_bounded(role_client, django_assert_max_num_querie
     for path in ["sales-orders", "stock-levels", "stock-moves", "journal-entries", "products", "customers"]:
         with django_assert_max_num_queries(12):
             assert client.get(f"{BASE}/{path}/").status_code == 200
+
+
+def test_nightly_purge_forgets_old_idempotency_keys(role_client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.erp.tasks import purge_idempotency_keys
+
+    product = ProductFactory()
+    client = role_client("user")
+    payload = _order_payload(product)
+    assert client.post(f"{BASE}/sales-orders/", payload, HTTP_IDEMPOTENCY_KEY="old-1").status_code == 201
+    assert client.post(f"{BASE}/sales-orders/", payload, HTTP_IDEMPOTENCY_KEY="new-1").status_code == 201
+    settings.ERP_IDEMPOTENCY_KEY_HOURS = 24
+    IdempotencyKey.objects.filter(key="old-1").update(created_at=timezone.now() - timedelta(hours=25))
+    assert purge_idempotency_keys.delay().get() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new-1"]
+    # after the purge the old key is a new request again; the recent one still replays
+    orders = SalesOrder.objects.count()
+    again = client.post(f"{BASE}/sales-orders/", payload, HTTP_IDEMPOTENCY_KEY="old-1")
+    assert again.status_code == 201 and not again.has_header("Idempotent-Replayed")
+    assert SalesOrder.objects.count() == orders + 1
+    replay = client.post(f"{BASE}/sales-orders/", payload, HTTP_IDEMPOTENCY_KEY="new-1")
+    assert replay["Idempotent-Replayed"] == "true"

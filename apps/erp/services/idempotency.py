@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework.response import Response
 
 from apps.core.exceptions import Conflict, ValidationFailed
 
+from .. import conf
 from ..models import IdempotencyKey
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
@@ -64,3 +67,11 @@ def idempotent_call(*, request: Any, endpoint: str, handler: Callable[[], Respon
 class _Failed(Exception):
     def __init__(self, response: Response) -> None:
         self.response = response
+
+
+def idempotency_keys_purge(*, older_than_hours: int | None = None) -> int:
+    """Delete stored Idempotency-Keys older than ``ERP_IDEMPOTENCY_KEY_HOURS`` (a retry after that is a new request,
+    as with the payment APIs that popularised the header); returns how many were removed."""
+    hours = conf.idempotency_key_hours() if older_than_hours is None else older_than_hours
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - timedelta(hours=hours)).delete()
+    return deleted
