@@ -15,6 +15,13 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from guardian.admin import GuardedModelAdminMixin
+from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin
 from apps.core.exceptions import ApplicationError
@@ -26,7 +33,7 @@ from .retrieval import search
 from .selectors import knowledge_bases_readable, knowledge_bases_writable
 
 
-class MultipleFileInput(forms.ClearableFileInput):
+class MultipleFileInput(UnfoldAdminFileFieldWidget):
     allow_multiple_selected = True
 
 
@@ -44,12 +51,25 @@ class MultipleFileField(forms.FileField):
 class DocumentAddForm(forms.Form):
     """One way in per submission: files, a URL, or pasted text."""
 
-    knowledge_base = forms.ModelChoiceField(queryset=KnowledgeBase.objects.none())
+    knowledge_base = forms.ModelChoiceField(queryset=KnowledgeBase.objects.none(), widget=UnfoldAdminSelectWidget)
     files = MultipleFileField(required=False, help_text="One or more files (txt, md, html, pdf, docx, csv, json).")
-    url = forms.URLField(required=False, assume_scheme="https", label="URL", help_text="A page or file to fetch.")
-    title = forms.CharField(max_length=300, required=False, help_text="For a URL or pasted text (optional).")
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), required=False, label="Pasted text")
-    tags = forms.CharField(max_length=500, required=False, help_text="Comma-separated.")
+    url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="URL",
+        help_text="A page or file to fetch.",
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "https://"}),
+    )
+    title = forms.CharField(
+        max_length=300,
+        required=False,
+        help_text="For a URL or pasted text (optional).",
+        widget=UnfoldAdminTextInputWidget,
+    )
+    text = forms.CharField(widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}), required=False, label="Pasted text")
+    tags = forms.CharField(
+        max_length=500, required=False, help_text="Comma-separated.", widget=UnfoldAdminTextInputWidget
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -61,10 +81,12 @@ class DocumentAddForm(forms.Form):
 
 
 class SearchForm(forms.Form):
-    query = forms.CharField(max_length=2000)
-    knowledge_base = forms.ModelChoiceField(queryset=KnowledgeBase.objects.none(), required=False)
-    mode = forms.ChoiceField(choices=SearchMode.choices, initial=SearchMode.HYBRID)
-    k = forms.IntegerField(min_value=1, max_value=50, initial=10)
+    query = forms.CharField(max_length=2000, widget=UnfoldAdminTextInputWidget)
+    knowledge_base = forms.ModelChoiceField(
+        queryset=KnowledgeBase.objects.none(), required=False, widget=UnfoldAdminSelectWidget
+    )
+    mode = forms.ChoiceField(choices=SearchMode.choices, initial=SearchMode.HYBRID, widget=UnfoldAdminSelectWidget)
+    k = forms.IntegerField(min_value=1, max_value=50, initial=10, widget=UnfoldAdminIntegerFieldWidget)
 
 
 @admin.register(KnowledgeBase)
