@@ -187,16 +187,16 @@ class DocumentAdmin(BaseModelAdmin):
         form = DocumentAddForm(request.POST or None, request.FILES or None)
         form.fields["knowledge_base"].queryset = knowledge_bases_writable(request.user).order_by("name")
         if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                results = _add_documents(request.user, data)
-            except ApplicationError as exc:
-                form.add_error(None, exc.message)
-            else:
+            results, failures = _add_documents(request.user, form.cleaned_data)
+            if results:
                 for result in results:
                     level = messages.SUCCESS if result.created else messages.WARNING
                     messages.add_message(request, level, f"{result.document.title}: {result.message}")
+                for failure in failures:  # the other files were added; say which ones were not
+                    messages.error(request, failure)
                 return redirect("admin:rag_document_changelist")
+            for failure in failures:  # nothing was stored: show the form again with the reasons
+                form.add_error(None, failure)
         context = {
             **self.admin_site.each_context(request),
             "title": "Add documents",
@@ -217,21 +217,48 @@ class DocumentAdmin(BaseModelAdmin):
         messages.success(request, f"Queued {count} document(s) for re-processing.")
 
 
-def _add_documents(user: Any, data: dict[str, Any]) -> list[services.documents.UploadResult]:
+def _add_documents(user: Any, data: dict[str, Any]) -> tuple[list[services.documents.UploadResult], list[str]]:
+    """Add what the form carries; each file on its own, so that one bad file does not stop the others. Returns the
+    results and the reasons for what was refused."""
     kb, tags, title = data["knowledge_base"], data["tags"], data.get("title") or ""
     if data.get("url"):
-        return [services.document_add_url(kb=kb, url=data["url"], title=title, tags=tags, uploaded_by=user)]
-    if data.get("text"):
-        text_title = title or "Pasted text"
-        return [
-            services.document_create_text(
-                kb=kb, title=text_title, text=data["text"], tags=tags, uploaded_by=user, source=DocumentSource.TEXT
+        jobs = [
+            (
+                data["url"],
+                lambda: services.document_add_url(kb=kb, url=data["url"], title=title, tags=tags, uploaded_by=user),
             )
         ]
-    return [
-        services.document_upload(kb=kb, filename=f.name, data=f.read(), tags=tags, uploaded_by=user)
-        for f in data["files"]
-    ]
+    elif data.get("text"):
+        jobs = [
+            (
+                title or "Pasted text",
+                lambda: services.document_create_text(
+                    kb=kb,
+                    title=title or "Pasted text",
+                    text=data["text"],
+                    tags=tags,
+                    uploaded_by=user,
+                    source=DocumentSource.TEXT,
+                ),
+            )
+        ]
+    else:
+        jobs = [
+            (
+                f.name,
+                lambda f=f: services.document_upload(
+                    kb=kb, filename=f.name, data=f.read(), tags=tags, uploaded_by=user
+                ),
+            )
+            for f in data["files"]
+        ]
+    results, failures = [], []
+    for label, job in jobs:
+        try:
+            results.append(job())
+        except ApplicationError as exc:
+            failures.append(f"{label}: {exc.message}")
+    return results, failures
 
 
 @admin.register(Chunk)

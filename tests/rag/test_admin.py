@@ -134,3 +134,18 @@ def test_admin_add_offers_only_bases_the_user_may_change(client, make_user):
     guest = make_user(role="guest", is_staff=True)
     client.force_login(guest)
     assert client.get(ADD).status_code == 403
+
+
+def test_admin_add_keeps_good_files_and_names_the_refused_one(admin_client, admin_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    kb = KnowledgeBaseFactory(owner=admin_user, name="Desk")
+    files = [
+        SimpleUploadedFile("tool.exe", b"MZ binary", content_type="application/octet-stream"),
+        SimpleUploadedFile("good.txt", b"Heat transfer in laminar flow.", content_type="text/plain"),
+    ]
+    response = admin_client.post(ADD, {"knowledge_base": kb.pk, "files": files}, follow=True)
+    assert response.status_code == 200
+    assert list(Document.objects.values_list("original_name", flat=True)) == ["good.txt"]
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith("tool.exe:") for m in shown), shown

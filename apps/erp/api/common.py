@@ -104,6 +104,10 @@ class ServiceWriteMixin:
         serializer.is_valid(raise_exception=True)
         return serializer
 
+    def respond_with(self, instance: Any) -> Response:
+        """The object as the list/detail endpoints show it, reloaded after an action changed it."""
+        return Response(self.get_serializer(self.get_queryset().get(pk=instance.pk)).data)
+
     def create(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         def handler() -> Response:
             serializer = self._write()

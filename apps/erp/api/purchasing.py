@@ -149,13 +149,10 @@ class PurchaseOrderViewSet(ServiceUpdateMixin, BaseModelViewSet):
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().partial_update(request, *args, **kwargs)
 
-    def _refresh(self, order: PurchaseOrder) -> Response:
-        return Response(self.get_serializer(self.get_queryset().get(pk=order.pk)).data)
-
     @extend_schema(request=None, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        return self._refresh(services.purchase_order_approve(order=self.get_object(), actor=request.user))
+        return self.respond_with(services.purchase_order_approve(order=self.get_object(), actor=request.user))
 
     @extend_schema(request=DeliverSerializer, responses={201: ReceiptSerializer})
     @action(detail=True, methods=["post"])
@@ -178,7 +175,7 @@ class PurchaseOrderViewSet(ServiceUpdateMixin, BaseModelViewSet):
     @extend_schema(request=None, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        return self._refresh(services.purchase_order_cancel(order=self.get_object(), actor=request.user))
+        return self.respond_with(services.purchase_order_cancel(order=self.get_object(), actor=request.user))
 
 
 class ReceiptViewSet(BaseReadOnlyViewSet):

@@ -171,14 +171,11 @@ class SalesOrderViewSet(CachedReadMixin, ServiceUpdateMixin, BaseModelViewSet):
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().partial_update(request, *args, **kwargs)
 
-    def _refresh(self, order: SalesOrder) -> Response:
-        return Response(self.get_serializer(self.get_queryset().get(pk=order.pk)).data)
-
     @extend_schema(request=None, responses=SalesOrderSerializer)
     @action(detail=True, methods=["post"])
     def confirm(self, request: Request, pk: str | None = None) -> Response:
         """Reserve the stock (never beyond what is available) and check the customer's credit limit."""
-        return self._refresh(services.sales_order_confirm(order=self.get_object(), actor=request.user))
+        return self.respond_with(services.sales_order_confirm(order=self.get_object(), actor=request.user))
 
     @extend_schema(request=DeliverSerializer, responses={201: DeliverySerializer})
     @action(detail=True, methods=["post"])
@@ -202,7 +199,7 @@ class SalesOrderViewSet(CachedReadMixin, ServiceUpdateMixin, BaseModelViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel before any delivery; releases the reservations."""
-        return self._refresh(services.sales_order_cancel(order=self.get_object(), actor=request.user))
+        return self.respond_with(services.sales_order_cancel(order=self.get_object(), actor=request.user))
 
 
 class DeliveryViewSet(BaseReadOnlyViewSet):
