@@ -9,11 +9,12 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import TabularInline
+from unfold.decorators import action
 
 from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin
 from apps.core.exceptions import ApplicationError
@@ -57,6 +58,7 @@ class InstrumentAdmin(BaseModelAdmin):
     search_fields = ["symbol", "name"]
     readonly_fields = ["price_chart"]
     actions = ["deactivate"]
+    actions_list = ["import_bars"]
 
     @admin.display(description="Price (daily close)")
     def price_chart(self, obj: Instrument) -> str:
@@ -80,17 +82,12 @@ class InstrumentAdmin(BaseModelAdmin):
 
                 audit_model_change(request=request, action="update", instance=instrument, before=before)
 
-    def get_urls(self) -> list[Any]:
-        custom = [
-            path("import-bars/", self.admin_site.admin_view(self.import_bars_view), name="stock_instrument_import_bars")
-        ]
-        return custom + super().get_urls()
+    def has_import_bars_permission(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request)
 
-    def import_bars_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_add_permission(request):
-            from django.core.exceptions import PermissionDenied
-
-            raise PermissionDenied
+    @action(description="Import bars", url_path="import-bars", permissions=["import_bars"], icon="upload_file")
+    def import_bars(self, request: HttpRequest) -> HttpResponse:
+        """The "Import bars" button of the instrument list: upload a file, validated and loaded all or nothing."""
         form = BarImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -171,9 +168,23 @@ class BacktestTradeInline(TabularInline):
     model = BacktestTrade
     extra = 0
     can_delete = False
-    fields = ["seq", "side", "quantity", "entry_ts", "entry_price", "exit_ts", "exit_price", "commission", "pnl"]
+    fields = [
+        "seq",
+        "instrument",
+        "side",
+        "quantity",
+        "entry_ts",
+        "entry_price",
+        "exit_ts",
+        "exit_price",
+        "commission",
+        "pnl",
+    ]
     readonly_fields = fields
     max_num = 0
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("instrument")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -190,12 +201,16 @@ class RunAdminMixin:
 @admin.register(BacktestRun)
 class BacktestRunAdmin(RunAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
     permission_read, permission_write = READ, TRADE
-    list_display = ["id", "owner", "instrument", "status", "total_return", "sharpe", "max_drawdown", "created_at"]
+    list_display = ["id", "owner", "symbols", "status", "total_return", "sharpe", "max_drawdown", "created_at"]
     list_filter = ["status", "timeframe"]
     list_select_related = ["instrument", "owner"]
     inlines = [BacktestTradeInline]
-    readonly_fields = ["metrics_table", "chart"]
+    readonly_fields = ["symbols", "metrics_table", "chart"]
     exclude = ["equity", "chart_svg"]
+
+    @admin.display(description="instruments")
+    def symbols(self, obj: BacktestRun) -> str:
+        return ", ".join((obj.config or {}).get("symbols") or [obj.instrument.symbol])
 
     def _metric(self, obj: BacktestRun, name: str) -> str:
         value = (obj.metrics or {}).get(name)

@@ -36,10 +36,15 @@ def paper_volume_participation() -> Decimal:
 
 
 def market_hours_utc() -> tuple[str, str]:
-    """Regular session (UTC, weekdays) checked for intraday orders."""
+    """Regular session (UTC, weekdays) of exchanges without an entry in apps.stock.markets (intraday orders)."""
     value = str(_get("STOCK_MARKET_HOURS_UTC", "13:30-20:00"))
     start, end = value.split("-")
     return start.strip(), end.strip()
+
+
+def market_sessions() -> dict[str, dict[str, object]]:
+    """Extra or overriding exchange sessions: MIC -> {"tz": "Europe/Madrid", "sessions": ["09:00-17:30"]}."""
+    return dict(_get("STOCK_MARKET_SESSIONS", {}) or {})
 
 
 def sweep_max_combinations() -> int:

@@ -39,7 +39,9 @@ class StrategyFilterSet(BaseFilterSet):
 
 class BacktestRunFilterSet(BaseFilterSet):
     strategy_id = django_filters.NumberFilter(field_name="strategy_id")
-    instrument_id = django_filters.NumberFilter(field_name="instrument_id")
+    instrument_id = django_filters.NumberFilter(
+        field_name="instruments__id", help_text="Runs that include this instrument (alone or in a portfolio)."
+    )
 
     class Meta:
         model = BacktestRun

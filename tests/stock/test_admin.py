@@ -60,3 +60,12 @@ def test_backtest_and_portfolio_change_pages(admin_client, admin_user, index_200
     html = admin_client.get(f"/admin/stock/portfolio/{portfolio.pk}/change/").content.decode()
     assert "equity" in html and "unrealized" in html
     assert admin_client.get("/admin/stock/order/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_instrument_list_offers_the_import_button(admin_client, client, make_user) -> None:
+    html = admin_client.get("/admin/stock/instrument/").content.decode()
+    assert "/admin/stock/instrument/import-bars/" in html and "Import bars" in html
+    client.force_login(make_user(role="guest", is_staff=True))
+    listing = client.get("/admin/stock/instrument/")
+    assert listing.status_code == 200 and "/admin/stock/instrument/import-bars/" not in listing.content.decode()

@@ -190,6 +190,57 @@ def test_backtest_bad_input_writes_nothing(role_client, index_2006, payload, sta
     assert not BacktestRun.objects.exists()
 
 
+def test_backtest_on_several_instruments_is_one_portfolio(role_client, role_users, index_2006, run_on_commit) -> None:
+    from apps.stock.services.bars import bars_import
+
+    from .conftest import ORCL
+
+    bars_import(source=ORCL, symbol="ORCL", timeframe="1d")
+    client = role_client("user")
+    payload = {
+        "symbols": ["idx", "ORCL"],
+        "kind": "sma_cross",
+        "params": {"fast": 5, "slow": 20},
+        "start": "2006-01-01T00:00:00Z",
+        "end": "2006-12-31T00:00:00Z",
+        "initial_cash": 100000,
+        "sizing": {"model": "percent", "percent": 50},
+    }
+    response = run_on_commit(client.post, f"{API}/backtests/", payload, format="json")
+    assert response.status_code == 202, response.content
+    run_id = response.json()["id"]
+    body = client.get(f"{API}/backtests/{run_id}/").json()
+    assert body["status"] == "succeeded", body
+    assert body["symbols"] == ["IDX", "ORCL"] and body["metrics"]["instruments"] == 2
+    trades = client.get(f"{API}/backtests/{run_id}/trades/", {"page_size": 200}).json()["results"]
+    assert {t["symbol"] for t in trades} == {"IDX", "ORCL"}
+    assert [t["seq"] for t in trades] == list(range(1, len(trades) + 1))
+    assert [t["entry_ts"] for t in trades] == sorted(t["entry_ts"] for t in trades)
+    equity = client.get(f"{API}/backtests/{run_id}/equity/").json()
+    assert equity[-1]["equity"] == pytest.approx(body["metrics"]["final_equity"], abs=0.01)
+    orcl_id = BacktestRun.objects.get(pk=run_id).instruments.get(symbol="ORCL").pk
+    assert [r["id"] for r in client.get(f"{API}/backtests/", {"instrument_id": orcl_id}).json()["results"]] == [run_id]
+    chart = client.get(f"{API}/backtests/{run_id}/chart/")
+    assert chart.status_code == 200 and b"IDX, ORCL" in chart.content
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"symbols": ["IDX", "NOPE"]}, 404, "unknown_symbol"),
+        ({"symbols": ["IDX", "idx"]}, 400, "invalid"),
+        ({"symbols": []}, 400, "invalid"),
+        ({"symbols": ["IDX"], "symbol": "IDX"}, 400, "invalid"),
+        ({"symbols": ["IDX", "EMPTY"]}, 400, "no_bars"),
+    ],
+)
+def test_backtest_symbols_bad_input_writes_nothing(role_client, index_2006, payload, status, code) -> None:
+    InstrumentFactory(symbol="EMPTY")
+    response = role_client("user").post(f"{API}/backtests/", {"kind": "buy_and_hold", **payload}, format="json")
+    assert_error_body(response, status, code)
+    assert not BacktestRun.objects.exists()
+
+
 def test_sweep_flow_ranked(role_client, index_2006, run_on_commit) -> None:
     client = role_client("manager")
     payload = {

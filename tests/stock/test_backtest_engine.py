@@ -236,3 +236,53 @@ def test_changing_bars_after_t_never_changes_decisions_at_t(closes, opens_seed, 
     assert before.decisions[: t + 1].tolist() == after.decisions[: t + 1].tolist()
     # and everything booked up to the close of bar t is identical (fills happen at the open of t+1 at the earliest)
     np.testing.assert_array_equal(before.equity[: t + 1], after.equity[: t + 1])
+
+
+# --- Several instruments: one portfolio of equal sleeves -------------------------------------------------------------
+
+
+def test_portfolio_backtest_splits_cash_and_sums_sleeves_by_day() -> None:
+    from apps.stock.backtest.engine import run_portfolio_backtest
+
+    early = bars([10, 11, 12, 13, 14, 15], [10, 11, 12, 13, 14, 15], start="2020-01-01")
+    late = bars([20, 22, 18], [21, 19, 17], start="2020-01-03")  # starts two days later, ends a day earlier
+    cfg = config_from_input(
+        {
+            "initial_cash": 1000,
+            "sizing": {"model": "fixed", "quantity": 10},
+            "commission": {"model": "fixed", "amount": 1},
+        }
+    )
+    result = run_portfolio_backtest({"A": early, "B": late}, HOLD, {}, cfg)
+    half = config_from_input({**cfg.as_dict(), "initial_cash": 500})
+    alone_a = run_backtest(early, HOLD, {}, half, with_metrics=False)
+    alone_b = run_backtest(late, HOLD, {}, half, with_metrics=False)
+    assert [str(d) for d in result.days] == [f"2020-01-0{i}" for i in range(1, 7)]
+    # B is carried at its initial 500 before its first bar and at its last value after its last bar
+    expected = [alone_a.equity[0] + 500, alone_a.equity[1] + 500]
+    expected += [alone_a.equity[i] + alone_b.equity[i - 2] for i in (2, 3, 4)]
+    expected += [alone_a.equity[5] + alone_b.equity[2]]
+    np.testing.assert_allclose(result.equity, expected)
+    assert result.equity[0] == 1000
+    assert result.final_value == pytest.approx(alone_a.equity[-1] + alone_b.equity[-1])
+    # bought at the open of each instrument's second bar: A on Jan 2 (11), B on Jan 4 (22)
+    assert [(t["instrument"], t["seq"], t["entry_price"]) for t in result.trades] == [("A", 1, 11.0), ("B", 2, 22.0)]
+    assert result.position.tolist() == [0, 1, 1, 1, 1, 1]
+    assert result.metrics["instruments"] == 2
+    assert result.metrics["final_equity"] == pytest.approx(result.final_value)
+    assert result.metrics["open_trades"] == 2
+
+
+def test_portfolio_of_one_equals_the_single_instrument_backtest(orcl_frame) -> None:
+    from apps.stock.backtest.engine import run_portfolio_backtest
+
+    data = BarData(orcl_frame)
+    kind = get_kind("sma_cross")
+    cfg = config_from_input(
+        {"commission": {"model": "percent", "rate": 0.001}, "sizing": {"model": "percent", "percent": 90}}
+    )
+    single = run_backtest(data, kind, {"fast": 10, "slow": 30}, cfg)
+    portfolio = run_portfolio_backtest({"ORCL": data}, kind, {"fast": 10, "slow": 30}, cfg)
+    assert portfolio.final_value == pytest.approx(single.final_value, abs=1e-9)
+    assert {k: v for k, v in portfolio.metrics.items() if k != "instruments"} == pytest.approx(single.metrics)
+    assert len(portfolio.trades) == len(single.trades)

@@ -269,3 +269,68 @@ def test_concurrent_orders_never_spend_the_same_cash_twice() -> None:
     portfolio.refresh_from_db()
     assert portfolio.reserved_cash == Order.objects.get().reserved_cash == Decimal("5985.00")
     assert portfolio.available_cash >= 0
+
+
+@pytest.mark.parametrize(
+    ("exchange", "asset_class", "utc", "expected"),
+    [
+        ("XNYS", "equity", dt.datetime(2024, 1, 5, 14, 0), False),  # 09:00 EST: before the open
+        ("XNYS", "equity", dt.datetime(2024, 1, 5, 14, 30), True),  # 09:30 EST: the open
+        ("XNYS", "equity", dt.datetime(2024, 1, 5, 20, 30), True),  # 15:30 EST
+        ("XNYS", "equity", dt.datetime(2024, 1, 5, 21, 0), False),  # 16:00 EST: the close
+        ("XNAS", "equity", dt.datetime(2024, 7, 1, 13, 30), True),  # 09:30 EDT (daylight saving time)
+        ("XNAS", "equity", dt.datetime(2024, 7, 1, 20, 30), False),  # 16:30 EDT
+        ("XNYS", "equity", dt.datetime(2024, 1, 6, 15, 0), False),  # Saturday
+        ("XTKS", "equity", dt.datetime(2024, 1, 5, 2, 0), True),  # 11:00 JST
+        ("XTKS", "equity", dt.datetime(2024, 1, 5, 3, 0), False),  # 12:00 JST: lunch break
+        ("XLON", "equity", dt.datetime(2024, 7, 1, 7, 30), True),  # 08:30 BST
+        ("XNYS", "crypto", dt.datetime(2024, 1, 6, 3, 0), True),  # crypto trades around the clock
+        ("ZZZZ", "equity", dt.datetime(2024, 1, 5, 13, 45), True),  # unknown: STOCK_MARKET_HOURS_UTC 13:30-20:00
+        ("ZZZZ", "equity", dt.datetime(2024, 1, 5, 20, 15), False),
+    ],
+)
+def test_market_hours_follow_each_exchange_in_local_time(exchange, asset_class, utc, expected) -> None:
+    from apps.stock.markets import market_is_open
+
+    now = utc.replace(tzinfo=dt.UTC)
+    assert market_is_open(exchange=exchange, asset_class=asset_class, now=now) is expected
+
+
+def test_market_sessions_setting_adds_exchanges(settings) -> None:
+    from apps.stock.markets import market_is_open
+
+    settings.STOCK_MARKET_SESSIONS = {"XMAD": {"tz": "Europe/Madrid", "sessions": ["09:00-17:30"]}}
+    assert market_is_open(exchange="XMAD", asset_class="equity", now=dt.datetime(2024, 1, 5, 16, 0, tzinfo=dt.UTC))
+    assert not market_is_open(exchange="XMAD", asset_class="equity", now=dt.datetime(2024, 1, 5, 17, 0, tzinfo=dt.UTC))
+
+
+def test_intraday_order_outside_the_local_session_writes_nothing(setup) -> None:
+    user, instrument, portfolio = setup
+    PriceBarFactory(instrument=instrument, timeframe="5m", ts=dt.datetime(2024, 1, 5, 14, 0, tzinfo=dt.UTC))
+    early = dt.datetime(2024, 1, 5, 14, 15, tzinfo=dt.UTC)  # 09:15 in New York: the exchange is not open yet
+    with pytest.raises(ValidationFailed) as exc:
+        paper.order_place(
+            portfolio=portfolio, actor=user, instrument=instrument, side="buy", quantity=1, timeframe="5m", now=early
+        )
+    assert exc.value.code == "market_closed" and exc.value.details["exchange"] == "XNYS"
+    assert not Order.objects.exists()
+    portfolio.refresh_from_db()
+    assert portfolio.reserved_cash == 0
+
+
+def test_partially_filled_order_cancels_and_releases_the_rest(setup, settings) -> None:
+    settings.STOCK_PAPER_VOLUME_PARTICIPATION = "0.1"
+    user, instrument, portfolio = setup
+    order = paper.order_place(portfolio=portfolio, actor=user, instrument=instrument, side="buy", quantity=30)
+    new_bar(instrument, 1, 100, 101, 99, 100, volume=100)  # 10 % of 100 = 10 of 30
+    order = paper.order_match(order_id=order.pk)
+    assert (order.status, order.filled_quantity) == ("partially_filled", 10)
+    order = paper.order_cancel(order=order, actor=user)
+    assert (order.status, order.filled_quantity, order.reserved_cash) == ("cancelled", 10, 0)
+    portfolio.refresh_from_db()
+    assert portfolio.reserved_cash == 0 and portfolio.cash == Decimal("9000.00")
+    assert Position.objects.get(portfolio=portfolio).quantity == 10
+    new_bar(instrument, 2, 100, 101, 99, 100, volume=1000)
+    assert paper.order_match(order_id=order.pk).filled_quantity == 10  # a cancelled order never fills again
+    with pytest.raises(Conflict):
+        paper.order_cancel(order=order, actor=user)

@@ -118,14 +118,32 @@ class RunSettingsSerializer(serializers.Serializer):
 
 
 class BacktestCreateSerializer(RunSettingsSerializer):
+    symbol = serializers.CharField(required=False, help_text="One instrument; or give `symbols`.")
+    symbols = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        min_length=1,
+        max_length=50,
+        help_text="Several instruments, run as equal sleeves of one portfolio (the cash split equally).",
+    )
     strategy_id = serializers.IntegerField(required=False)
     kind = serializers.CharField(required=False, help_text=KIND_HELP)
     params = serializers.JSONField(required=False)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("symbol")) == ("symbols" in attrs):
+            raise serializers.ValidationError({"symbol": ["Give either `symbol` or `symbols`."]})
+        return attrs
+
 
 class BacktestRunSerializer(serializers.ModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    symbols = serializers.SerializerMethodField()
     status = serializers.CharField(read_only=True, help_text=RUN_STATUS_HELP)
+
+    def get_symbols(self, obj: BacktestRun) -> list[str]:
+        """Every instrument of the run (several: one portfolio of equal sleeves), from the run's snapshot."""
+        return list((obj.config or {}).get("symbols") or [obj.instrument.symbol])
 
     class Meta:
         model = BacktestRun
@@ -135,6 +153,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
             "strategy",
             "instrument",
             "symbol",
+            "symbols",
             "timeframe",
             "start",
             "end",
@@ -150,10 +169,14 @@ class BacktestRunSerializer(serializers.ModelSerializer):
 
 
 class BacktestTradeSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True, allow_null=True, default=None)
+
     class Meta:
         model = BacktestTrade
         fields = [
             "seq",
+            "instrument",
+            "symbol",
             "side",
             "quantity",
             "entry_ts",

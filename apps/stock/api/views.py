@@ -188,7 +188,7 @@ def _accepted(data: Any) -> Response:
 
 class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
     """Backtests: POST queues a run (202) -> poll GET .../{id}/ until `status` is succeeded; then trades, equity and
-    chart."""
+    chart. `symbol` runs one instrument; `symbols` runs several as equal sleeves of one portfolio."""
 
     # The equity curve and chart are served by their own actions; the list and detail never load them.
     queryset = (
@@ -216,7 +216,7 @@ class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
     @action(detail=True, methods=["get"])
     def trades(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
-        queryset = run.trades.order_by("seq")
+        queryset = run.trades.select_related("instrument").order_by("seq")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(s.BacktestTradeSerializer(page, many=True).data)
 

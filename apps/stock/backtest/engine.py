@@ -5,7 +5,8 @@ market order fills at the open of bar t+1 (or at the close of bar t with ``fill_
 bar has no next bar and is not executed. Slippage moves the fill price against the trader by ``slippage_bps``;
 commission is charged on each fill by the configured model. Sizing: ``fixed`` quantity, ``percent`` of equity or
 ``all_in``, measured at the decision bar's close, in whole units, and capped at the fill to what the cash affords
-(no leverage). The position is closed before a reversal.
+(no leverage). The position is closed before a reversal. Several instruments run as equal sleeves of one portfolio
+(``run_portfolio_backtest``).
 
 Everything per bar is NumPy; the only Python loops run over position *changes* (a few per hundred bars), plus, for
 rule sets whose next state depends on the current one and whose events collide, over bars that carry an event.
@@ -14,7 +15,7 @@ rule sets whose next state depends on the current one and whose events collide, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 from ..indicators import ffill
 from ..strategies import BarData, Events, StrategyKind
 from .config import BacktestConfig
-from .performance import performance_metrics
+from .performance import daily_equity, performance_metrics
 
 
 @dataclass
@@ -201,4 +202,69 @@ def run_backtest(
             trades=result.trades,
             position=result.position,
         )
+    return result
+
+
+@dataclass
+class PortfolioBacktestResult:
+    """A backtest over several instruments: one sleeve per instrument, combined day by day."""
+
+    days: np.ndarray  # datetime64[D], the union of the sleeves' trading days
+    equity: np.ndarray  # combined equity at the end of each day
+    position: np.ndarray  # 1 where any sleeve held a position at the end of the day
+    sleeves: dict[Any, BacktestResult]
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    final_value: float = 0.0
+
+
+def run_portfolio_backtest(
+    datas: dict[Any, BarData],
+    kind: StrategyKind,
+    params: dict[str, Any],
+    config: BacktestConfig,
+    *,
+    with_metrics: bool = True,
+) -> PortfolioBacktestResult:
+    """Run ``kind`` on several instruments at once. The initial cash is split equally into one sleeve per instrument
+    (keys of ``datas``); each sleeve trades its instrument by the single-instrument rules (sizing is relative to the
+    sleeve's own equity), and the portfolio's equity on each day is the sum of the sleeves' equities, a sleeve being
+    carried at its last value on days its instrument did not trade (and at its initial cash before its first bar).
+    Trades carry ``instrument`` (the key) and are numbered by entry time across the portfolio."""
+    if not datas:
+        raise ValueError("A portfolio backtest needs at least one instrument.")
+    sleeve_config = replace(config, initial_cash=config.initial_cash / len(datas))
+    sleeves = {key: run_backtest(data, kind, params, sleeve_config, with_metrics=False) for key, data in datas.items()}
+    per_day = {}
+    for key, data in datas.items():
+        days, values = daily_equity(data.days, sleeves[key].equity)
+        _, held = daily_equity(data.days, sleeves[key].position)
+        per_day[key] = (days, values, held)
+    all_days = np.unique(np.concatenate([days for days, _, _ in per_day.values()]))
+    equity = np.zeros(len(all_days))
+    exposed = np.zeros(len(all_days), dtype=bool)
+    for days, values, held in per_day.values():
+        at = np.searchsorted(days, all_days, side="right") - 1  # the sleeve's last day on or before each day
+        known = at >= 0
+        equity += np.where(known, values[np.maximum(at, 0)], sleeve_config.initial_cash)
+        exposed |= known & (held[np.maximum(at, 0)] != 0)
+    trades = []
+    for key, sleeve in sleeves.items():
+        trades.extend({**trade, "instrument": key} for trade in sleeve.trades)
+    trades.sort(key=lambda t: (t["entry_ts"], str(t["instrument"])))
+    for seq, trade in enumerate(trades, start=1):
+        trade["seq"] = seq
+    result = PortfolioBacktestResult(
+        days=all_days,
+        equity=equity,
+        position=exposed.astype("int8"),
+        sleeves=sleeves,
+        trades=trades,
+        final_value=float(equity[-1]),
+    )
+    if with_metrics:
+        result.metrics = performance_metrics(
+            days=all_days, equity=equity, initial=config.initial_cash, trades=trades, position=result.position
+        )
+        result.metrics["instruments"] = len(datas)
     return result

@@ -45,7 +45,11 @@ class RunBase(OwnedModel):
 
 
 class BacktestRun(RunBase):
+    """A backtest of one strategy on one or more instruments. ``instrument`` is the first of ``instruments``; several
+    instruments run as equal sleeves of one portfolio (apps.stock.backtest.engine.run_portfolio_backtest)."""
+
     strategy = models.ForeignKey(Strategy, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    instruments = models.ManyToManyField(Instrument, related_name="+", blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     equity = models.JSONField(default=list, blank=True, help_text="Daily [date, equity, drawdown] rows.")
     chart_svg = models.TextField(blank=True)
@@ -61,6 +65,7 @@ class BacktestTrade(models.Model):
     """One round trip of a backtest (a position opened and closed, or still open at the end)."""
 
     run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="trades")
+    instrument = models.ForeignKey(Instrument, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     seq = models.PositiveIntegerField()
     side = models.CharField(max_length=5)
     quantity = models.FloatField()

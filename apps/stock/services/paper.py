@@ -21,6 +21,7 @@ from apps.core.services import audit_record, object_share
 
 from .. import conf
 from ..choices import INTRADAY, OPEN_ORDER_STATUSES, OrderSide, OrderStatus, OrderType, Timeframe, TimeInForce
+from ..markets import market_is_open
 from ..models import Fill, Instrument, Order, Portfolio, Position, PriceBar
 from ..selectors import latest_bar, portfolio_valuation
 
@@ -83,14 +84,6 @@ def portfolio_share(*, portfolio: Portfolio, to: Any, actor: Any, level: str = "
 # --- Orders ---------------------------------------------------------------------------------------------------------
 
 
-def _market_open(now: dt.datetime) -> bool:
-    if now.weekday() >= 5:
-        return False
-    start, end = conf.market_hours_utc()
-    hhmm = now.astimezone(dt.UTC).strftime("%H:%M")
-    return start <= hhmm < end
-
-
 def _open_sell_quantity(portfolio: Portfolio, instrument: Instrument) -> Decimal:
     rows = Order.objects.filter(
         portfolio=portfolio, instrument=instrument, side=OrderSide.SELL, status__in=OPEN_ORDER_STATUSES
@@ -136,8 +129,14 @@ def order_place(
     if not instrument.is_active:
         raise ValidationFailed(f"{instrument.symbol} is not active.", code="inactive_instrument")
     now = now or timezone.now()
-    if timeframe in INTRADAY and not _market_open(now):
-        raise ValidationFailed("The market is closed for intraday orders.", code="market_closed")
+    if timeframe in INTRADAY and not market_is_open(
+        exchange=instrument.exchange, asset_class=instrument.asset_class, now=now
+    ):
+        raise ValidationFailed(
+            f"The {instrument.exchange} market is closed for intraday orders.",
+            code="market_closed",
+            details={"exchange": instrument.exchange, "now": now.isoformat()},
+        )
     bar = latest_bar(instrument=instrument, timeframe=timeframe)
     if bar is None:
         raise ValidationFailed(f"No {timeframe} bars for {instrument.symbol}.", code="no_bars")

@@ -18,7 +18,7 @@ from apps.core.services import audit_record
 from .. import conf
 from ..backtest.chart import equity_chart_svg
 from ..backtest.config import config_from_input
-from ..backtest.engine import run_backtest
+from ..backtest.engine import run_backtest, run_portfolio_backtest
 from ..backtest.performance import daily_equity, drawdown
 from ..choices import RunStatus, Timeframe
 from ..metrics import BACKTESTS
@@ -83,6 +83,49 @@ def _selection(
     return instrument, len(bars)
 
 
+MAX_BACKTEST_INSTRUMENTS = 50
+
+
+def _instruments_selection(
+    *,
+    symbol: str | None,
+    symbols: list[str] | None,
+    instrument: Instrument | None,
+    instruments: list[Instrument] | None,
+    timeframe: str,
+    start: Any,
+    end: Any,
+) -> tuple[list[Instrument], int]:
+    """The instruments of a backtest (one, or several as a portfolio), each with bars in the range; total bars."""
+    if symbols is not None and symbol:
+        raise ValidationFailed(
+            "Give either a symbol or a list of symbols.", details={"symbols": ["Not together with symbol."]}
+        )
+    if instruments is None and instrument is not None:
+        instruments = [instrument]
+    if instruments is None and symbols is not None:
+        if not isinstance(symbols, list) or not symbols or not all(isinstance(x, str) for x in symbols):
+            raise ValidationFailed("Invalid symbols.", details={"symbols": ["A non-empty list of symbols."]})
+        if len(symbols) > MAX_BACKTEST_INSTRUMENTS:
+            raise ValidationFailed(
+                "Too many instruments.", details={"symbols": [f"At most {MAX_BACKTEST_INSTRUMENTS}."]}
+            )
+        normalized = [x.strip().upper() for x in symbols]
+        repeated = sorted({x for x in normalized if normalized.count(x) > 1})
+        if repeated:
+            raise ValidationFailed("Repeated symbols.", details={"symbols": [f"Repeated: {', '.join(repeated)}."]})
+        instruments = [instrument_by_symbol(symbol=x) for x in normalized]
+    if instruments is None:
+        selected, bars = _selection(symbol=symbol, instrument=None, timeframe=timeframe, start=start, end=end)
+        return [selected], bars
+    if not instruments:
+        raise ValidationFailed("Invalid symbols.", details={"symbols": ["A non-empty list of symbols."]})
+    total = 0
+    for item in instruments:
+        total += _selection(symbol=None, instrument=item, timeframe=timeframe, start=start, end=end)[1]
+    return instruments, total
+
+
 def backtest_create(
     *,
     owner: Any,
@@ -90,33 +133,52 @@ def backtest_create(
     kind: str | None = None,
     params: Any = None,
     symbol: str | None = None,
+    symbols: list[str] | None = None,
     instrument: Instrument | None = None,
+    instruments: list[Instrument] | None = None,
     timeframe: str = "1d",
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     settings: dict[str, Any] | None = None,
     enqueue: bool = True,
 ) -> BacktestRun:
-    """Validate everything now (a 400 writes nothing), store a pending run, and queue ``stock.run_backtest``."""
+    """Validate everything now (a 400 writes nothing), store a pending run, and queue ``stock.run_backtest``.
+    ``symbols`` (or ``instruments``) selects several instruments, run as equal sleeves of one portfolio."""
     if strategy is not None:
         kind, params = strategy.kind, strategy.params if params is None else params
     if not kind:
         raise ValidationFailed("Give a strategy or a kind.", details={"kind": ["This field is required."]})
     validated = get_kind(kind).validate(params)
     config = config_from_input(settings or {})
-    instrument, bar_count = _selection(symbol=symbol, instrument=instrument, timeframe=timeframe, start=start, end=end)
-    run = BacktestRun(
-        owner=owner,
-        strategy=strategy,
+    selected, bar_count = _instruments_selection(
+        symbol=symbol,
+        symbols=symbols,
         instrument=instrument,
+        instruments=instruments,
         timeframe=timeframe,
         start=start,
         end=end,
-        config={"kind": kind, "params": validated, "bars": bar_count, **config.as_dict()},
+    )
+    run = BacktestRun(
+        owner=owner,
+        strategy=strategy,
+        instrument=selected[0],
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        config={
+            "kind": kind,
+            "params": validated,
+            "bars": bar_count,
+            "instrument_ids": [item.pk for item in selected],
+            "symbols": [item.symbol for item in selected],
+            **config.as_dict(),
+        },
     )
     run.full_clean()
     with transaction.atomic():
         run.save()
+        run.instruments.set(selected)
         audit_record(action=AuditAction.CREATE, actor=owner, target=run, message="Backtest queued")
         if enqueue:
             from ..tasks import run_backtest as task
@@ -134,27 +196,41 @@ def backtest_execute(*, run_id: int) -> BacktestRun:
         run.status, run.started_at = RunStatus.RUNNING, timezone.now()
         run.save(update_fields=["status", "started_at", "updated_at"])
     try:
-        frame = bars_for_run(instrument=run.instrument, timeframe=run.timeframe, start=run.start, end=run.end)
-        config = config_from_input({k: v for k, v in run.config.items() if k not in ("kind", "params", "bars")})
+        config = config_from_input({k: v for k, v in run.config.items() if k not in RUN_SELECTION_KEYS})
         kind = get_kind(run.config["kind"])
-        data = BarData(frame)
-        result = run_backtest(data, kind, kind.validate(run.config["params"]), config)
-        days, values = daily_equity(data.days, result.equity)
+        params = kind.validate(run.config["params"])
+        ids = run.config.get("instrument_ids") or [run.instrument_id]
+        by_id = Instrument.objects.in_bulk(ids)
+        selected = [by_id[pk] for pk in ids]
+        datas = {
+            item.pk: BarData(bars_for_run(instrument=item, timeframe=run.timeframe, start=run.start, end=run.end))
+            for item in selected
+        }
+        if len(selected) == 1:
+            data = datas[selected[0].pk]
+            result = run_backtest(data, kind, params, config)
+            days, values = daily_equity(data.days, result.equity)
+            metrics, trades = result.metrics, result.trades
+        else:
+            combined = run_portfolio_backtest(datas, kind, params, config)
+            days, values, metrics, trades = combined.days, combined.equity, combined.metrics, combined.trades
         dd = drawdown(np.concatenate([[config.initial_cash], values]))[1:]
         day_labels = [str(d) for d in days]
+        symbols = ", ".join(item.symbol for item in selected)
         with transaction.atomic():
-            run.metrics = result.metrics
+            run.metrics = metrics
             run.equity = [
                 [d, round(float(v), 2), round(float(x), 6)] for d, v, x in zip(day_labels, values, dd, strict=True)
             ]
             run.chart_svg = equity_chart_svg(
-                day_labels, values.tolist(), title=f"{run.instrument.symbol} {kind.name} {run.config['params']}"
+                day_labels, values.tolist(), title=f"{symbols} {kind.name} {run.config['params']}"
             )
             run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
             run.save()
             BacktestTrade.objects.filter(run=run).delete()
             BacktestTrade.objects.bulk_create(
-                [BacktestTrade(run=run, **_trade_fields(t)) for t in result.trades], batch_size=1000
+                [BacktestTrade(run=run, **_trade_fields(t, default_instrument=run.instrument_id)) for t in trades],
+                batch_size=1000,
             )
             audit_record(action=AuditAction.ACTION, target=run, message="Backtest finished")
     except Exception as exc:
@@ -167,8 +243,12 @@ def backtest_execute(*, run_id: int) -> BacktestRun:
     return run
 
 
-def _trade_fields(trade: dict[str, Any]) -> dict[str, Any]:
+RUN_SELECTION_KEYS = ("kind", "params", "bars", "instrument_ids", "symbols")
+
+
+def _trade_fields(trade: dict[str, Any], *, default_instrument: int) -> dict[str, Any]:
     return {
+        "instrument_id": trade.get("instrument", default_instrument),
         "seq": trade["seq"],
         "side": trade["side"],
         "quantity": float(trade["quantity"]),

@@ -1,4 +1,5 @@
-"""manage.py stock_import FILES... [--symbol X] [--timeframe 1d] [--exchange XNYS] [--provider csv] [--columns JSON]"""
+"""manage.py stock_import FILES... [--symbol X] [--timeframe 1d] [--exchange XNYS] [--provider csv] [--columns JSON]
+[--resample-to 1h --resample-to 1d]"""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.exceptions import ApplicationError
-from apps.stock.choices import Timeframe
+from apps.stock.choices import TIMEFRAME_ORDER, Timeframe
+from apps.stock.models import Instrument
 from apps.stock.providers import provider_names
-from apps.stock.services.bars import bars_import
+from apps.stock.services.bars import bars_import, bars_resample_store
 
 
 class Command(BaseCommand):
@@ -29,6 +31,13 @@ class Command(BaseCommand):
         parser.add_argument("--provider", default="csv", choices=provider_names())
         parser.add_argument("--columns", help='JSON mapping, e.g. {"ts": "Datetime", "adj_close": ""}')
         parser.add_argument("--tz", default="UTC", help="Zone of naive timestamps in the files.")
+        parser.add_argument(
+            "--resample-to",
+            action="append",
+            default=[],
+            choices=Timeframe.values,
+            help="Also build bars of this higher timeframe from the imported ones (repeatable).",
+        )
 
     def _bar(self, done: int, total: int, label: str) -> str:
         width = 30
@@ -36,6 +45,10 @@ class Command(BaseCommand):
         return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}"
 
     def handle(self, *args: Any, **options: Any) -> None:
+        targets = sorted(set(options["resample_to"]), key=TIMEFRAME_ORDER.index)
+        lower = [t for t in targets if TIMEFRAME_ORDER.index(t) <= TIMEFRAME_ORDER.index(options["timeframe"])]
+        if lower:
+            raise CommandError(f"--resample-to needs timeframes above {options['timeframe']}, got {lower}.")
         try:
             columns = json.loads(options["columns"]) if options["columns"] else None
         except json.JSONDecodeError as exc:
@@ -63,6 +76,16 @@ class Command(BaseCommand):
                 f"{path.name} -> {result['symbol']}: {result['rows']} bars "
                 f"({result['inserted']} new, {result['updated']} updated)"
             )
+            for target in targets:
+                try:
+                    resampled = bars_resample_store(
+                        instrument=Instrument.objects.get(pk=result["instrument_id"]),
+                        from_timeframe=options["timeframe"],
+                        to_timeframe=target,
+                    )
+                except ApplicationError as exc:
+                    raise CommandError(f"{path}: resampling to {target}: {exc.message}") from None
+                label += f", {resampled['rows']} {target} bars"
             self.stdout.write(self._bar(done, len(files), label))
         elapsed = time.perf_counter() - started
         self.stdout.write(self.style.SUCCESS(f"Imported {total_rows} bars in {elapsed:.2f}s"))
