@@ -206,6 +206,8 @@ RAG_OPENAI_API_KEY = env.str("RAG_OPENAI_API_KEY", default=None)
 RAG_LLM_BASE_URL = env.str("RAG_LLM_BASE_URL", default=None)  # answers are extractive until an LLM is configured
 RAG_LLM_MODEL = env.str("RAG_LLM_MODEL", default=None)
 RAG_LLM_API_KEY = env.str("RAG_LLM_API_KEY", default=None)
+RAG_LLM_CHAT_MODEL = env.str("RAG_LLM_CHAT_MODEL", default=None)  # a chat-centre model slug: answers go through it
+RAG_OPENAI_PROVIDER = env.str("RAG_OPENAI_PROVIDER", default=None)  # a chat-centre provider name serving /v1/embeddings
 RAG_MAX_UPLOAD_BYTES = env.int("RAG_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
 # Documents from URLs: public addresses only unless allowed (an intranet wiki, say), time and redirects bounded.
 RAG_URL_ALLOW_PRIVATE = env.bool("RAG_URL_ALLOW_PRIVATE", default=False)
@@ -217,6 +219,7 @@ RAG_HNSW_REBUILD_FRACTION = env.float("RAG_HNSW_REBUILD_FRACTION", default=0.25)
 RAG_HNSW_BUILD_MEMORY = env.str("RAG_HNSW_BUILD_MEMORY", default="512MB")
 STOCK_RISK_FREE_RATE = env.float("STOCK_RISK_FREE_RATE", default=0.0)
 STOCK_MARKET_HOURS_UTC = env.str("STOCK_MARKET_HOURS_UTC", default="13:30-20:00")
+STOCK_MARKET_SESSIONS = env.json("STOCK_MARKET_SESSIONS", default={})
 
 # --- Auth and security ----------------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -53,6 +53,18 @@ def http_backoff() -> float:
     return float(setting("RAG_HTTP_BACKOFF", 0.5))
 
 
+def openai_provider() -> str | None:
+    """Name of a chat-centre provider record whose base URL, encrypted API key, headers and timeout the ``openai``
+    embedding backend uses instead of RAG_OPENAI_BASE_URL / RAG_OPENAI_API_KEY."""
+    return setting("RAG_OPENAI_PROVIDER", None)
+
+
+def llm_chat_model() -> str | None:
+    """Slug of the chat-centre model that writes generated answers (see llm.py); takes precedence over
+    RAG_LLM_BASE_URL / RAG_LLM_MODEL."""
+    return setting("RAG_LLM_CHAT_MODEL", None)
+
+
 def llm_base_url() -> str | None:
     return setting("RAG_LLM_BASE_URL", None)
 

@@ -13,6 +13,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
@@ -169,12 +170,20 @@ class HashingEmbedder(Embedder):
         return _normalise(matrix)
 
 
-def post_json(url: str, payload: dict[str, Any], *, api_key: str | None, what: str) -> dict[str, Any]:
+def post_json(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    api_key: str | None,
+    what: str,
+    headers: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
     """POST JSON with retries and exponential backoff on connection errors, timeouts, 429 and 5xx. Other 4xx and
     exhausted retries raise EmbeddingError (503) with a readable message."""
     import httpx
 
-    headers = {"Content-Type": "application/json"}
+    headers = {**(headers or {}), "Content-Type": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     attempts = conf.http_retries() + 1
@@ -182,7 +191,7 @@ def post_json(url: str, payload: dict[str, Any], *, api_key: str | None, what: s
     last = ""
     for attempt in range(attempts):
         try:
-            response = httpx.post(url, json=payload, headers=headers, timeout=conf.http_timeout())
+            response = httpx.post(url, json=payload, headers=headers, timeout=timeout or conf.http_timeout())
         except httpx.TransportError as exc:
             last = f"{what} at {url} is unreachable ({exc.__class__.__name__}: {exc})"
         else:
@@ -199,21 +208,62 @@ def post_json(url: str, payload: dict[str, Any], *, api_key: str | None, what: s
     raise EmbeddingError(last + f" (after {attempts} attempts)")
 
 
+@dataclass
+class Endpoint:
+    base_url: str
+    api_key: str | None
+    headers: dict[str, str]
+    timeout: float | None
+    label: str
+
+
+def openai_endpoint() -> Endpoint:
+    """Where the ``openai`` backend sends its requests: the chat-centre provider record named by RAG_OPENAI_PROVIDER
+    (base URL, API key encrypted at rest, extra headers, timeout), else RAG_OPENAI_BASE_URL / RAG_OPENAI_API_KEY."""
+    name = conf.openai_provider()
+    if name:
+        from apps.chat.models import Provider
+
+        provider = Provider.objects.filter(name=name, enabled=True).exclude(base_url="").first()
+        if provider is None:
+            raise EmbeddingError(
+                f"RAG_OPENAI_PROVIDER names the provider '{name}', which does not exist, is disabled or has no base "
+                "URL.",
+                code="not_configured",
+            )
+        return Endpoint(
+            provider.base_url,
+            provider.api_key or None,
+            dict(provider.extra_headers or {}),
+            float(provider.timeout),
+            f"Embedding endpoint of provider '{provider.name}'",
+        )
+    base = conf.openai_base_url()
+    if not base:
+        raise EmbeddingError(
+            "The openai embedding backend needs RAG_OPENAI_BASE_URL or RAG_OPENAI_PROVIDER.", code="not_configured"
+        )
+    return Endpoint(base, conf.openai_api_key(), {}, None, "Embedding endpoint")
+
+
 @register("openai")
 class OpenAIEmbedder(Embedder):
-    """An OpenAI-compatible /v1/embeddings endpoint; RAG_OPENAI_BASE_URL ends in /v1."""
+    """An OpenAI-compatible /v1/embeddings endpoint (see ``openai_endpoint``); the base URL ends in /v1."""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        base = conf.openai_base_url()
-        if not base:
-            raise EmbeddingError("RAG_OPENAI_BASE_URL is not configured.", code="not_configured")
-        url = base.rstrip("/") + "/embeddings"
+        endpoint = openai_endpoint()
+        url = endpoint.base_url.rstrip("/") + "/embeddings"
         rows: list[list[float]] = []
         size = conf.embed_batch_size()
         for start in range(0, len(texts), size):
             batch = list(texts[start : start + size])
             body = post_json(
-                url, {"model": self.model, "input": batch}, api_key=conf.openai_api_key(), what="Embedding endpoint"
+                url,
+                {"model": self.model, "input": batch},
+                api_key=endpoint.api_key,
+                what=endpoint.label,
+                headers=endpoint.headers,
+                timeout=endpoint.timeout,
             )
             try:
                 data = sorted(body["data"], key=lambda item: item.get("index", 0))

@@ -29,5 +29,10 @@ def segment(text: str) -> str:
     return " ".join(word for word in (w.strip() for w in words) if word)
 
 
+def jieba_tokens(text: str) -> list[tuple[str, int, int]]:
+    """(word, start, end) of each word of ``text`` as jieba cuts it (precise mode: words do not overlap)."""
+    return list(_jieba().tokenize(text))
+
+
 def lexical_text(text: str, language: str) -> str:
     return segment(text) if language == "zh" or _HAS_CJK.search(text) else text

@@ -1,30 +1,103 @@
-"""The OpenAI-compatible chat client used for generated answers (RAG_LLM_BASE_URL, RAG_LLM_MODEL,
-RAG_LLM_API_KEY). Until the chat centre's provider layer exists this is the one LLM call of the knowledge base."""
+"""The language model behind generated answers, through the chat centre's provider layer.
+
+Which model answers, first match wins:
+
+1. the chat-centre model named in the ask request (``model``: a slug the asking user may use, else 404);
+2. the chat-centre model named by ``RAG_LLM_CHAT_MODEL`` (its provider's base URL, encrypted API key, headers and
+   timeout come from the provider record);
+3. an OpenAI-compatible endpoint from the settings (``RAG_LLM_BASE_URL``, ``RAG_LLM_MODEL``, ``RAG_LLM_API_KEY``).
+
+A chat-centre model on the built-in provider, or no model at all, means an extractive answer. Every upstream call
+goes through the chat centre's client (retries with backoff, a request budget, errors mapped to 502/504/429).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from apps.core.exceptions import Unavailable
+
 from . import conf
-from .embeddings import EmbeddingError, post_json
 
 
-class LLMError(EmbeddingError):
+class LLMError(Unavailable):
     default_code = "llm_unavailable"
 
 
+@dataclass
+class Generator:
+    """A configured upstream model: ``name`` is what the answer records, ``upstream_model`` what is sent."""
+
+    name: str
+    upstream_model: str
+    client: Any
+    max_tokens: int | None = None
+
+    def chat(self, messages: list[dict[str, str]], *, temperature: float = 0.1) -> str:
+        payload: dict[str, Any] = {"model": self.upstream_model, "messages": messages, "temperature": temperature}
+        if self.max_tokens:
+            payload["max_tokens"] = self.max_tokens
+        body = self.client.chat(payload)
+        try:
+            return str(body["choices"][0]["message"]["content"] or "").strip()
+        except (KeyError, IndexError, TypeError) as exc:
+            raise LLMError(f"{self.name}: the answer has no choices[0].message.content.") from exc
+
+
+def _from_chat_model(model: Any) -> Generator | None:
+    from apps.chat.choices import ProviderKind
+    from apps.chat.client import OpenAIClient
+
+    if model.provider.kind == ProviderKind.BUILTIN:
+        return None
+    return Generator(
+        name=model.slug,
+        upstream_model=model.upstream_model or model.slug,
+        client=OpenAIClient.for_provider(model.provider),
+        max_tokens=model.max_tokens,
+    )
+
+
+def _configured_chat_model(slug: str) -> Any:
+    """The chat-centre model chosen for the knowledge base in the settings (enabled, with an enabled provider). It
+    answers for every reader of the knowledge base, so the chat centre's per-group model visibility does not apply."""
+    from apps.chat.models import ChatModel
+
+    model = ChatModel.objects.select_related("provider").filter(slug=slug, enabled=True, provider__enabled=True).first()
+    if model is None:
+        raise LLMError(
+            f"RAG_LLM_CHAT_MODEL names the chat model '{slug}', which does not exist or is disabled.",
+            code="llm_not_configured",
+        )
+    return model
+
+
+def generator_for(*, user: Any, model: str = "") -> Generator | None:
+    """The model that writes the answer for ``user`` (None: answer extractively). See the module documentation."""
+    if model:
+        from apps.chat.selectors import chat_model_for
+
+        return _from_chat_model(chat_model_for(user=user, slug=model))
+    slug = conf.llm_chat_model()
+    if slug:
+        return _from_chat_model(_configured_chat_model(slug))
+    if conf.llm_base_url() and conf.llm_model():
+        from apps.chat.client import OpenAIClient
+
+        return Generator(
+            name=str(conf.llm_model()),
+            upstream_model=str(conf.llm_model()),
+            client=OpenAIClient(
+                base_url=str(conf.llm_base_url()),
+                api_key=conf.llm_api_key() or "",
+                timeout=conf.http_timeout(),
+                label="The language model endpoint",
+            ),
+        )
+    return None
+
+
 def configured() -> bool:
-    return bool(conf.llm_base_url() and conf.llm_model())
-
-
-def chat(messages: list[dict[str, str]], *, temperature: float = 0.1) -> str:
-    url = str(conf.llm_base_url()).rstrip("/") + "/chat/completions"
-    payload: dict[str, Any] = {"model": conf.llm_model(), "messages": messages, "temperature": temperature}
-    try:
-        body = post_json(url, payload, api_key=conf.llm_api_key(), what="Language model endpoint")
-    except EmbeddingError as exc:
-        raise LLMError(exc.message, code="llm_unavailable") from exc
-    try:
-        return str(body["choices"][0]["message"]["content"]).strip()
-    except (KeyError, IndexError, TypeError) as exc:
-        raise LLMError("The language model's answer has no choices[0].message.content.") from exc
+    """Whether answers are generated by default (a model in the settings, not the built-in engine)."""
+    return bool(conf.llm_chat_model() or (conf.llm_base_url() and conf.llm_model()))

@@ -5,8 +5,10 @@ may read are searched: the base list comes from the permission query, never from
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -19,8 +21,9 @@ from apps.core.exceptions import NotFound, ValidationFailed
 
 from . import conf, metrics
 from .choices import SearchMode
+from .chunking import CJK
 from .embeddings import get_embedder
-from .lexical import lexical_text
+from .lexical import lexical_text, segment
 from .models import Chunk, Document, KnowledgeBase
 from .selectors import knowledge_bases_readable_list
 from .services.index import vector_literal
@@ -339,13 +342,35 @@ def rank(
 
 _DETAILS = """
 SELECT c.id, c.ordinal, c.heading, c.page, c.text, d.id, d.title, kb.name,
-       CASE WHEN %(highlight)s THEN ts_headline(%(config)s::regconfig, c.text, q.tsq,
-            'StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "')
-       ELSE left(c.text, 240) END
+       CASE WHEN %(highlight)s THEN ts_headline(%(config)s::regconfig, c.text, q.tsq, %(headline)s) ELSE '' END
 FROM rag_chunk c JOIN rag_document d ON d.id = c.document_id JOIN rag_knowledgebase kb ON kb.id = c.knowledge_base_id,
      (SELECT {tsq} AS tsq) q
 WHERE c.id = ANY(%(ids)s)
 """
+
+# ts_headline marks matches with two control characters, which text normalisation removes from every chunk, so the
+# snippet can be HTML-escaped first and the marks turned into <mark> tags afterwards.
+_START, _STOP = "\x02", "\x03"
+_HEADLINE = f'StartSel={_START}, StopSel={_STOP}, MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
+_CJK_WORD = re.compile(f"[{CJK}]")
+
+
+def _marked_html(text: str) -> str:
+    """Snippet text HTML-escaped, with the match marks as <mark> tags: safe to render as HTML."""
+    return html.escape(text, quote=False).replace(_START, "<mark>").replace(_STOP, "</mark>")
+
+
+def cjk_snippet(text: str, query: str, width: int = 120) -> str:
+    """A highlight snippet for Chinese text (ts_headline needs spaces between words): the query segmented with
+    jieba, its words of two or more characters (or Latin words) marked, in a window around the first match."""
+    words = {w for w in segment(query).split() if len(w) > 1 or not _CJK_WORD.match(w)}
+    words = {w for w in words if any(ch.isalnum() for ch in w)}
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+    first = pattern.search(text) if words else None
+    start = max(0, first.start() - width // 5) if first else 0
+    window = text[start : start + width]
+    marked = pattern.sub(lambda m: f"{_START}{m.group(0)}{_STOP}", window) if words else window
+    return ("… " if start else "") + _marked_html(marked) + (" …" if start + width < len(text) else "")
 
 
 def _attach_details(hits: list[Hit], kbs: list[KnowledgeBase], query: str) -> None:
@@ -360,6 +385,7 @@ def _attach_details(hits: list[Hit], kbs: list[KnowledgeBase], query: str) -> No
             "config": kb.text_search_config,
             "query": lexical_text(query, kb.language),
             "highlight": kb.language != "zh",
+            "headline": _HEADLINE,
         }
         with connection.cursor() as cursor:
             cursor.execute(_DETAILS.format(tsq=_or_tsquery_sql()), params)
@@ -367,7 +393,8 @@ def _attach_details(hits: list[Hit], kbs: list[KnowledgeBase], query: str) -> No
         for hit in group:
             row = rows[hit.chunk_id]
             hit.ordinal, hit.heading, hit.page, hit.text = row[1], row[2], row[3], row[4]
-            hit.document_id, hit.document_title, hit.knowledge_base, hit.snippet = row[5], row[6], row[7], row[8]
+            hit.document_id, hit.document_title, hit.knowledge_base = row[5], row[6], row[7]
+            hit.snippet = _marked_html(row[8]) if params["highlight"] else cjk_snippet(hit.text, query)
 
 
 def search(

@@ -17,7 +17,14 @@ def loopback_server(handler_fn):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            calls.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+            calls.append(
+                {
+                    "path": self.path,
+                    "body": body,
+                    "auth": self.headers.get("Authorization"),
+                    "headers": dict(self.headers),
+                }
+            )
             status, payload = handler_fn(self.path, body, calls)
             data = json.dumps(payload).encode()
             self.send_response(status)

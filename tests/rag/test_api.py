@@ -154,6 +154,50 @@ def test_bad_uploads_are_clear_400s(role_client, role_users, name, data, code):
     assert Document.objects.count() == 0
 
 
+def test_one_bad_file_refuses_the_whole_upload_and_stores_nothing(role_client, role_users, media_root):
+    kb = KnowledgeBaseFactory(owner=role_users["user"], name="All or nothing")
+    files = [
+        SimpleUploadedFile("good.html", (FIXTURES / "sample.html").read_bytes(), content_type="text/html"),
+        SimpleUploadedFile("locked.pdf", (FIXTURES / "encrypted.pdf").read_bytes(), content_type="application/pdf"),
+    ]
+    response = role_client("user").post(
+        f"{BASE}/documents/", {"knowledge_base": kb.pk, "files": files}, format="multipart"
+    )
+    error = assert_error_body(response, 400, "encrypted_document")
+    assert error["details"]["file"] == "locked.pdf"
+    assert "locked.pdf" in error["message"] and "No file of this request was stored" in error["message"]
+    assert not Document.objects.exists()
+    assert not (media_root / "rag").exists() or not any(p.is_file() for p in (media_root / "rag").rglob("*"))
+    kb.refresh_from_db()
+    assert kb.document_count == 0
+
+
+def test_files_over_the_size_limit_are_refused(role_client, role_users, settings):
+    settings.RAG_MAX_UPLOAD_BYTES = 1024
+    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Limited")
+    big = SimpleUploadedFile("big.txt", b"word " * 400, content_type="text/plain")
+    response = role_client("user").post(
+        f"{BASE}/documents/", {"knowledge_base": kb.pk, "files": [big]}, format="multipart"
+    )
+    error = assert_error_body(response, 400, "file_too_large")
+    assert error["details"]["limit"] == 1024
+    assert not Document.objects.exists()
+
+
+def test_the_same_content_twice_in_one_upload_is_stored_once(role_client, role_users, run_on_commit):
+    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Twice")
+    data = (FIXTURES / "sample.md").read_bytes()
+    files = [SimpleUploadedFile("a.md", data), SimpleUploadedFile("b.md", data)]
+    response = run_on_commit(
+        role_client("user").post, f"{BASE}/documents/", {"knowledge_base": kb.pk, "files": files}, format="multipart"
+    )
+    assert response.status_code == 202
+    first, second = response.json()["results"]
+    assert (first["created"], second["created"]) == (True, False)
+    assert second["document"]["id"] == first["document"]["id"] and "already" in second["message"]
+    assert Document.objects.get().status == "ready"
+
+
 def test_search_and_ask_bad_input(role_client, public_kb):
     client = role_client("guest")
     assert_error_body(client.post(f"{BASE}/search/", {"query": ""}), 400)

@@ -2,7 +2,7 @@ import re
 
 from apps.rag.chunking import chunk_sections, count_units
 from apps.rag.extraction import Section
-from apps.rag.lexical import segment
+from apps.rag.lexical import jieba_tokens, segment
 
 
 def words(n, start=0):
@@ -44,14 +44,28 @@ def test_headings_and_pages_are_never_merged():
     assert [(c.text, c.heading, c.page) for c in chunks] == [("Alpha text.", "A", None), ("Beta text.", "B", 3)]
 
 
-def test_chinese_is_measured_in_characters_with_overlap():
+def test_chinese_is_measured_in_characters_with_overlap_and_cut_between_words():
     text = "机器学习是人工智能的一个分支它使计算机能够从数据中学习"
     assert count_units(text) == len(text)
+    # jieba: 机器 学习 是 人工智能 的 一个 分支 它 使 计算机 能够 从 数据 中 学习
+    word_starts = {start for _, start, _ in jieba_tokens(text)} | {len(text)}
     chunks = chunk_sections([Section(text=text)], size=10, overlap=2)
-    assert all(c.token_count <= 10 for c in chunks)
-    assert chunks[0].text == text[:10]
-    assert chunks[1].text.startswith(text[8:10])
-    assert "".join(c.text[2:] if i else c.text for i, c in enumerate(chunks)) == text
+    assert [c.text for c in chunks] == ["机器学习是人工智能的", "的一个分支它使计算机", "计算机能够从数据中", "中学习"]
+    assert all(c.token_count == len(c.text) <= 10 for c in chunks)
+    position = 0
+    for previous, chunk in zip([None, *chunks], chunks, strict=False):
+        start = text.index(chunk.text, max(position - 10, 0))
+        assert start in word_starts and start + len(chunk.text) in word_starts  # no word is cut
+        if previous is not None:
+            assert 0 < position - start <= 3  # the overlap: about 2 characters, on a word boundary
+        position = start + len(chunk.text)
+    assert position == len(text)
+
+
+def test_chinese_cut_prefers_sentence_ends():
+    text = "深度学习使用多层神经网络。它学习数据的表示。"
+    chunks = chunk_sections([Section(text=text)], size=16, overlap=0)
+    assert [c.text for c in chunks] == ["深度学习使用多层神经网络。", "它学习数据的表示。"]
 
 
 def test_mixed_chinese_and_english_units():

@@ -52,6 +52,24 @@ def test_rag_eval_on_a_tiny_beir_dataset_gives_the_hand_computed_metrics(ingesti
     assert not KnowledgeBase.objects.exists() and not Document.objects.exists()
 
 
+@pytest.mark.parametrize("ingestion", [[], ["--batch", "2"]], ids=["one-by-one", "bulk-load"])
+def test_rag_eval_keeps_every_id_of_identical_documents(tmp_path, ingestion):
+    (tmp_path / "corpus.jsonl").write_text(
+        '{"_id": "a", "title": "", "text": "Heat flux on a cone."}\n'
+        '{"_id": "b", "title": "", "text": "Heat flux on a cone."}\n'
+        '{"_id": "c", "title": "", "text": "Shock waves at Mach two."}\n'
+    )
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q", "text": "heat flux"}\n')
+    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq\tb\t1\n")
+    out = run(
+        "rag_eval", "--corpus", str(tmp_path / "corpus.jsonl"), "--queries", str(tmp_path / "queries.jsonl"),
+        "--qrels", str(tmp_path / "qrels.tsv"), "--modes", "lexical", *ingestion,
+    )  # fmt: skip
+    [row] = [line.split() for line in out.splitlines() if line.startswith("lexical")]
+    # "a" and "b" are one stored document ranked first; "b" comes second in the ranking: nDCG 1/log2(3), MRR 1/2
+    assert [float(v) for v in row[1:]] == pytest.approx([0.6309, 1.0, 1.0, 0.5], abs=1e-4)
+
+
 def test_rag_eval_refuses_missing_files(tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         run("rag_eval", "--corpus", str(tmp_path / "x"), "--queries", "y", "--qrels", "z")

@@ -56,6 +56,28 @@ def test_openai_backend_dimension_mismatch_and_client_errors(settings):
     assert len(calls) == 1  # a client error is not retried
 
 
+@pytest.mark.django_db
+def test_openai_backend_uses_a_chat_centre_provider_record(settings):
+    from django.db import connection
+
+    from tests.chat.factories import ProviderFactory
+
+    settings.RAG_OPENAI_BASE_URL, settings.RAG_OPENAI_API_KEY = "http://127.0.0.1:9/v1", "sk-settings"
+    with loopback_server(_fake_embeddings) as (url, calls):
+        provider = ProviderFactory(name="Embedder", base_url=url, api_key="sk-record", extra_headers={"X-Org": "ops"})
+        settings.RAG_OPENAI_PROVIDER = "Embedder"
+        vectors = get_embedder("openai", "tiny", 4).embed(["abc"])
+    assert vectors.shape == (1, 4)
+    assert calls[-1]["auth"] == "Bearer sk-record" and calls[-1]["headers"]["X-Org"] == "ops"
+    with connection.cursor() as cursor:  # the key is encrypted at rest in the provider record
+        cursor.execute("SELECT api_key FROM chat_provider WHERE id = %s", [provider.pk])
+        assert b"sk-record" not in bytes(cursor.fetchone()[0])
+    provider.enabled = False
+    provider.save()
+    with pytest.raises(EmbeddingError, match="RAG_OPENAI_PROVIDER names the provider 'Embedder'"):
+        get_embedder("openai", "tiny", 4).embed(["abc"])
+
+
 def test_openai_backend_unreachable_is_a_clear_error(settings):
     settings.RAG_OPENAI_BASE_URL = "http://127.0.0.1:9/v1"
     settings.RAG_HTTP_RETRIES = 1

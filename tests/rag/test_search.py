@@ -91,6 +91,50 @@ def test_hybrid_fuses_with_rrf_when_lexical_and_vector_disagree(corpus):
     assert [h.chunk_id for h in reweighted] == [h.chunk_id for h in vector[:2]]
 
 
+def test_hybrid_order_on_a_hand_made_corpus_where_lexical_and_vector_disagree(kb, ingest):
+    ingest(kb, title="A", text="Wing flutter is an aeroelastic instability.")
+    ingest(kb, title="B", text="Flutter of wings: flutter, flutter and more flutter testing.")
+    ingest(kb, title="C", text="Wingtip instabilities and fluttering wingtips of aircraft wings.")
+    query = "wingtip flutter"
+    # BM25 puts C first (the rare term "wingtip" twice); the hashing vectors put B first (four "flutter" features)
+    assert titles(search(user=kb.owner, query=query, mode="lexical")) == ["C", "B", "A"]
+    assert titles(search(user=kb.owner, query=query, mode="vector")) == ["B", "C", "A"]
+
+    def fused(lexical_rank, vector_rank, kb):
+        return kb.lexical_weight / (kb.rrf_k + lexical_rank) + kb.vector_weight / (kb.rrf_k + vector_rank)
+
+    # default weights (lexical 1.0, vector 0.2, k 60): C = 1/61 + 0.2/62 = 0.019619 > B = 1/62 + 0.2/61 = 0.019408
+    hits = search(user=kb.owner, query=query, mode="hybrid")
+    assert titles(hits) == ["C", "B", "A"]
+    assert [h.fused_score for h in hits] == pytest.approx([0.019619, 0.019408, 0.019048], abs=1e-6)
+    assert [h.fused_score for h in hits] == pytest.approx([fused(1, 2, kb), fused(2, 1, kb), fused(3, 3, kb)], abs=1e-6)
+    # vector weight 2: B = 1/62 + 2/61 = 0.048916 > C = 1/61 + 2/62 = 0.048652: the vector order wins
+    kb = knowledge_base_update(kb=kb, vector_weight=2.0)
+    hits = search(user=kb.owner, query=query, mode="hybrid")
+    assert titles(hits) == ["B", "C", "A"]
+    assert [h.fused_score for h in hits] == pytest.approx([0.048916, 0.048652, 0.047619], abs=1e-6)
+    assert [(h.lexical_rank, h.vector_rank) for h in hits] == [(2, 1), (1, 2), (3, 3)]
+
+
+def test_snippets_are_escaped_html_with_only_mark_tags(kb, ingest):
+    ingest(kb, title="Markup", text="Use <script>alert(1)</script> & the pump valve <b>carefully</b>.")
+    [hit] = search(user=kb.owner, query="pump valve", mode="lexical", k=1)
+    assert "<mark>pump</mark> <mark>valve</mark>" in hit.snippet
+    assert "<script>" not in hit.snippet and "<b>" not in hit.snippet
+    assert hit.snippet.replace("<mark>", "").replace("</mark>", "").count("<") == 0
+    assert "<script>" in hit.text  # the chunk text itself is returned as stored
+
+
+def test_chinese_snippets_highlight_the_segmented_query_words(make_user, ingest):
+    from apps.rag.services import knowledge_base_create
+
+    zh = knowledge_base_create(owner=make_user(role="user"), name="中文片段", language="zh")
+    ingest(zh, title="天气", text="天气预报说明天会下雨。<b>带伞</b>")
+    [hit] = search(user=zh.owner, query="明天下雨吗", mode="lexical", k=1)
+    assert "<mark>明天</mark>" in hit.snippet and "<mark>下雨</mark>" in hit.snippet
+    assert "&lt;b&gt;" in hit.snippet and "<b>" not in hit.snippet
+
+
 def test_hits_carry_title_snippet_and_location(corpus):
     kb, docs = corpus
     [hit] = search(user=kb.owner, query="composite slabs", mode="lexical", k=1)
@@ -196,6 +240,68 @@ def test_llm_answer_through_an_openai_compatible_endpoint(corpus, settings):
     assert [c["number"] for c in answer.citations] == [1]
     assert answer.citations[0]["chunk_id"] == answer.hits[0].chunk_id
     assert answer.citations[0]["document_id"] in {docs["flutter"].pk, docs["plural"].pk}
+
+
+def _answering_upstream(answer_text):
+    def handler(path, body, calls):
+        return 200, {"choices": [{"message": {"role": "assistant", "content": answer_text}}]}
+
+    return handler
+
+
+def test_llm_answer_through_the_chat_centres_provider_record(corpus, settings):
+    from tests.chat.factories import ChatModelFactory, ProviderFactory
+
+    kb, _ = corpus
+    with loopback_server(_answering_upstream("Flutter is an instability of wings [2].")) as (url, calls):
+        provider = ProviderFactory(base_url=url, api_key="sk-provider", extra_headers={"X-Team": "kb"})
+        ChatModelFactory(slug="kb-writer", provider=provider, upstream_model="up-7b", max_tokens=300)
+        settings.RAG_LLM_CHAT_MODEL = "kb-writer"
+        settings.RAG_LLM_BASE_URL, settings.RAG_LLM_MODEL = "http://127.0.0.1:9/v1", "not-used"
+        answer = ask(user=kb.owner, question="What is flutter?", k=3)
+    [call] = calls
+    assert call["path"] == "/v1/chat/completions" and call["auth"] == "Bearer sk-provider"
+    assert call["headers"]["X-Team"] == "kb"
+    assert (call["body"]["model"], call["body"]["max_tokens"]) == ("up-7b", 300)
+    assert (answer.mode, answer.model) == ("llm", "kb-writer")
+    assert [c["number"] for c in answer.citations] == [2]
+    assert answer.chunk_ids == [answer.hits[1].chunk_id]
+
+
+def test_ask_with_a_chat_model_the_user_may_use(corpus, make_user, client_for):
+    from django.contrib.auth.models import Group
+
+    from tests.chat.factories import BuiltinProviderFactory, ChatModelFactory, ProviderFactory
+
+    kb, _ = corpus
+    with loopback_server(_answering_upstream("Wings flutter [1].")) as (url, calls):
+        ChatModelFactory(slug="open-model", provider=ProviderFactory(base_url=url))
+        restricted = ChatModelFactory(slug="staff-model", provider=ProviderFactory(base_url=url))
+        restricted.visible_to_groups.add(Group.objects.create(name="kb-staff-only"))
+        ChatModelFactory(slug="builtin-model", provider=BuiltinProviderFactory())
+        client = client_for(kb.owner)
+        body = client.post("/api/v1/rag/ask/", {"question": "flutter?", "model": "open-model"}, format="json").json()
+        assert (body["mode"], body["model"], body["text"]) == ("llm", "open-model", "Wings flutter [1].")
+        hidden = client.post("/api/v1/rag/ask/", {"question": "flutter?", "model": "staff-model"}, format="json")
+        assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "model_not_found"
+        builtin = client.post("/api/v1/rag/ask/", {"question": "flutter?", "model": "builtin-model"}, format="json")
+        assert builtin.json()["mode"] == "extractive" and builtin.json()["text"].startswith(EXTRACTIVE_LABEL)
+    assert len(calls) == 1
+
+
+def test_an_unusable_llm_upstream_is_a_clear_error(corpus, settings, client_for):
+    from tests.chat.factories import ChatModelFactory, ProviderFactory
+
+    kb, _ = corpus
+    settings.CHAT_RETRY_ATTEMPTS, settings.CHAT_RETRY_BACKOFF = 1, 0.0
+    ChatModelFactory(slug="down", provider=ProviderFactory(base_url="http://127.0.0.1:9/v1"))
+    settings.RAG_LLM_CHAT_MODEL = "down"
+    response = client_for(kb.owner).post("/api/v1/rag/ask/", {"question": "What is flutter?"}, format="json")
+    assert response.status_code == 502 and "unreachable" in response.json()["error"]["message"]
+    settings.RAG_LLM_CHAT_MODEL = "missing"
+    response = client_for(kb.owner).post("/api/v1/rag/ask/", {"question": "What is flutter?"}, format="json")
+    assert response.status_code == 503 and response.json()["error"]["code"] == "llm_not_configured"
+    assert not Answer.objects.exists()
 
 
 def test_a_query_of_stop_words_only_has_no_vector_neighbours(corpus, client_for):

@@ -147,7 +147,7 @@ class HitSerializer(serializers.Serializer):  # type: ignore[type-arg]
     heading = serializers.CharField()
     page = serializers.IntegerField(allow_null=True)
     text = serializers.CharField()
-    snippet = serializers.CharField()
+    snippet = serializers.CharField(help_text="HTML: the passage escaped, the query's words marked with <mark>.")
 
 
 class SearchResponseSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -161,6 +161,13 @@ class AskRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
     knowledge_bases = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     k = serializers.IntegerField(default=5, min_value=1)
     filters = FiltersSerializer(required=False)
+    model = serializers.CharField(
+        max_length=100,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="A chat-centre model (slug) you may use to write the answer; default: the configured one.",
+    )
 
     def validate_k(self, value: int) -> int:
         if value > conf.max_k():

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.exceptions import Forbidden, ValidationFailed
+from apps.core.exceptions import Forbidden
 from apps.core.parsers import SafeJSONParser
 from apps.core.permissions import ActionPermission, RequirePermission
 from apps.core.viewsets import AuditedWritesMixin, BaseModelViewSet, BaseReadOnlyViewSet
@@ -131,33 +131,22 @@ class DocumentViewSet(
     @extend_schema(
         request={"multipart/form-data": s.UploadSerializer},
         responses={202: s.UploadResponseSerializer},
+        description="Upload one or more files (``files`` repeated). Every file is checked first: one unusable file "
+        "(too large, unsupported, empty, binary, corrupt or encrypted) refuses the request with a 400 naming it, and "
+        "nothing is stored. Content already in the base is reported per file and not stored twice.",
     )
     def create(self, request: Request) -> Response:
         serializer = s.UploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         kb = selectors.knowledge_base_for_write(user=request.user, kb_id=data["knowledge_base"])
-        results = []
-        for upload in data["files"]:
-            try:
-                results.append(
-                    services.document_upload(
-                        kb=kb,
-                        filename=upload.name,
-                        data=upload.read(),
-                        uploaded_by=request.user,
-                        tags=data["tags"],
-                        source=DocumentSource.UPLOAD,
-                    )
-                )
-            except ValidationFailed as exc:
-                if len(data["files"]) > 1:
-                    exc.details = {
-                        "file": upload.name,
-                        "accepted_before_error": [r.document.pk for r in results],
-                        **(exc.details if isinstance(exc.details, dict) else {}),
-                    }
-                raise
+        results = services.documents_upload(
+            kb=kb,
+            files=[(upload.name, upload) for upload in data["files"]],
+            uploaded_by=request.user,
+            tags=data["tags"],
+            source=DocumentSource.UPLOAD,
+        )
         return _results_response(results)
 
     @extend_schema(request=s.TextDocumentSerializer, responses={202: s.UploadResponseSerializer})
@@ -255,6 +244,7 @@ class AskView(APIView):
             knowledge_base_ids=data["knowledge_bases"],
             k=data["k"],
             filters=_filters(data.get("filters")),
+            model=data["model"],
         )
         return Response(s.AnswerSerializer(answer).data)
 

@@ -10,6 +10,7 @@ from .documents import (
     document_reprocess,
     document_upload,
     documents_check_consistency,
+    documents_upload,
 )
 from .knowledge_bases import (
     knowledge_base_create,
@@ -30,6 +31,7 @@ __all__ = [
     "document_reprocess",
     "document_upload",
     "documents_check_consistency",
+    "documents_upload",
     "knowledge_base_create",
     "knowledge_base_delete",
     "knowledge_base_reindex",

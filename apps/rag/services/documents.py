@@ -7,9 +7,10 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import IO, Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -65,6 +66,24 @@ def document_upload(
     """Store a file as a new pending document and enqueue its ingestion. The file is checked first (size, type,
     readable text), so a bad file is a 400 and nothing is stored. Identical content already in the base is a no-op
     that returns the existing document."""
+    mime = file_check(filename=filename, data=data)
+    return _document_store(
+        kb=kb,
+        filename=filename,
+        data=data,
+        mime=mime,
+        uploaded_by=uploaded_by,
+        title=title,
+        tags=tags,
+        source=source,
+        metadata=metadata,
+        enqueue=enqueue,
+    )
+
+
+def file_check(*, filename: str, data: bytes) -> str:
+    """The MIME type of a file that can be ingested; raises ValidationFailed (size limit, unsupported type, empty,
+    binary, corrupt or encrypted content) with a readable message otherwise."""
     limit = conf.max_upload_bytes()
     if len(data) > limit:
         raise ValidationFailed(
@@ -74,6 +93,80 @@ def document_upload(
         )
     mime = mime_for(filename)
     extract(data, mime_type=mime, filename=filename)  # raises a readable ExtractionError for unusable files
+    return mime
+
+
+def documents_upload(
+    *,
+    kb: KnowledgeBase,
+    files: Sequence[tuple[str, bytes | IO[bytes]]],
+    uploaded_by: Any = None,
+    tags: list[str] | None = None,
+    source: str = DocumentSource.UPLOAD,
+) -> list[UploadResult]:
+    """Several files at once, all or nothing: every file is checked before any is stored, so one bad file refuses
+    the whole request (a 400 naming the file) and nothing is stored or queued. Then each file becomes a pending
+    document (or, for content already in the base or earlier in the request, returns the existing one) in one
+    transaction, and the new documents are queued for ingestion once it commits. A file may be given as bytes or as
+    a seekable file object (an upload), read once to check it and once to store it, so that the files of a large
+    request are never all in memory together."""
+    mimes = []
+    for filename, source_file in files:
+        try:
+            mimes.append(file_check(filename=filename, data=_read(source_file)))
+        except ValidationFailed as exc:
+            if len(files) == 1:
+                raise
+            details = exc.details if isinstance(exc.details, dict) else {}
+            raise ValidationFailed(
+                f"{filename}: {exc.message} No file of this request was stored.",
+                code=exc.code,
+                details={**details, "file": filename},
+            ) from exc
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            results = []
+            for (filename, source_file), mime in zip(files, mimes, strict=True):
+                result = _document_store(
+                    kb=kb,
+                    filename=filename,
+                    data=_read(source_file),
+                    mime=mime,
+                    uploaded_by=uploaded_by,
+                    tags=tags,
+                    source=source,
+                )
+                if result.created:
+                    stored.append(result.document.file.name)
+                results.append(result)
+    except BaseException:
+        for name in stored:  # the rows were rolled back: their files go too
+            default_storage.delete(name)
+        raise
+    return results
+
+
+def _read(source: bytes | IO[bytes]) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    source.seek(0)
+    return source.read()
+
+
+def _document_store(
+    *,
+    kb: KnowledgeBase,
+    filename: str,
+    data: bytes,
+    mime: str,
+    uploaded_by: Any = None,
+    title: str = "",
+    tags: list[str] | None = None,
+    source: str = DocumentSource.UPLOAD,
+    metadata: dict[str, Any] | None = None,
+    enqueue: bool = True,
+) -> UploadResult:
     digest = hashlib.sha256(data).hexdigest()
     existing = Document.objects.filter(knowledge_base=kb, sha256=digest).first()
     if existing is not None:

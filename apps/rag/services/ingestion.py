@@ -21,14 +21,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.choices import AuditAction
-from apps.core.exceptions import ApplicationError, Conflict, ValidationFailed
+from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.services import audit_record, model_snapshot, snapshot_diff
 
 from .. import conf, metrics
 from ..choices import DocumentSource, DocumentStatus
 from ..chunking import ChunkPiece, chunk_sections
 from ..embeddings import get_embedder
-from ..extraction import ExtractionError, extract, mime_for
+from ..extraction import ExtractionError, extract
 from ..models import Document, KnowledgeBase
 from . import hnsw, index
 
@@ -242,21 +242,15 @@ def documents_upload_many(
     document) without enqueueing them; the caller processes them with ``documents_process``. Each file is checked
     as in ``document_upload``: a bad file gets a message and no document, identical content (already in the base
     or earlier in the batch) returns the existing document."""
-    from .documents import _safe_name
+    from .documents import _safe_name, file_check
 
-    limit = conf.max_upload_bytes()
     tags = sorted({str(tag).strip() for tag in (tags or []) if str(tag).strip()})
     results = [BatchUpload(filename) for filename, _ in files]
     digests: dict[str, int] = {}
     fresh: list[tuple[int, str, bytes, str]] = []
     for n, (filename, data) in enumerate(files):
         try:
-            if len(data) > limit:
-                raise ValidationFailed(
-                    f"The file is larger than the limit of {limit // (1024 * 1024)} MB.", code="file_too_large"
-                )
-            mime = mime_for(filename)
-            extract(data, mime_type=mime, filename=filename)
+            mime = file_check(filename=filename, data=data)
         except ApplicationError as exc:
             results[n].message = exc.message
             continue

@@ -117,9 +117,9 @@ class Command(BaseCommand):
             def run(query: str, mode: str = mode) -> list[str]:
                 ranked: list[str] = []
                 for hit in rank([kb], query, mode=mode, k=200, candidates=200):
-                    doc = doc_of_id[chunk_doc[hit.chunk_id]]
-                    if doc not in ranked:
-                        ranked.append(doc)
+                    for doc in doc_of_id[chunk_doc[hit.chunk_id]]:  # identical texts rank together
+                        if doc not in ranked:
+                            ranked.append(doc)
                 return ranked[:100]
 
             m = evaluate(run, queries, qrels)
@@ -127,8 +127,10 @@ class Command(BaseCommand):
                 f"{label:<10} {m['ndcg@10']:>8.4f} {m['recall@10']:>8.4f} {m['recall@100']:>8.4f} {m['mrr@10']:>8.4f}"
             )
 
-    def _ingest_one_by_one(self, kb: Any, corpus: list[dict[str, str]]) -> dict[int, str]:
-        doc_of_id: dict[int, str] = {}
+    def _ingest_one_by_one(self, kb: Any, corpus: list[dict[str, str]]) -> dict[int, list[str]]:
+        """Documents one at a time; returns the corpus ids of each document (several when their texts are
+        identical: the base stores such content once)."""
+        doc_of_id: dict[int, list[str]] = {}
         for n, doc in enumerate(corpus, start=1):
             result = document_create_text(
                 kb=kb, title=doc["title"][:300] or doc["id"], text=_text(doc), enqueue=False,
@@ -136,15 +138,15 @@ class Command(BaseCommand):
             )  # fmt: skip
             if result.created:
                 document_process(document_id=result.document.pk)
-            doc_of_id[result.document.pk] = doc["id"]
+            doc_of_id.setdefault(result.document.pk, []).append(doc["id"])
             if n % 500 == 0:
                 self.stdout.write(f"  ingested {n}/{len(corpus)}")
         return doc_of_id
 
-    def _ingest_batches(self, kb: Any, corpus: list[dict[str, str]], batch: int) -> dict[int, str]:
+    def _ingest_batches(self, kb: Any, corpus: list[dict[str, str]], batch: int) -> dict[int, list[str]]:
         """The rag_ingest path: documents stored and indexed ``batch`` at a time, in one bulk load. A text seen
         before maps to the existing document, as in the one-by-one path."""
-        doc_of_id: dict[int, str] = {}
+        doc_of_id: dict[int, list[str]] = {}
         by_digest: dict[str, int] = {}
         with hnsw_bulk_load(kb) as load:
             for first in range(0, len(corpus), batch):
@@ -155,7 +157,8 @@ class Command(BaseCommand):
                     digest = hashlib.sha256(data).hexdigest()
                     pk = upload.document.pk if upload.document is not None else by_digest.get(digest)
                     if pk is not None:
-                        doc_of_id[pk], by_digest[digest] = doc["id"], pk
+                        doc_of_id.setdefault(pk, []).append(doc["id"])
+                        by_digest[digest] = pk
                 documents_process(
                     document_ids=[u.document.pk for u in uploads if u.created and u.document is not None],
                     load=load,
