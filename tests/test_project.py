@@ -3,11 +3,15 @@ complete, and every ModelAdmin renders."""
 
 from __future__ import annotations
 
+import importlib
+import json
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -17,20 +21,56 @@ from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, include, path, reverse
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from drf_spectacular.drainage import GENERATOR_STATS
-from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from guardian.admin import GuardedModelAdminMixin
 from rest_framework import viewsets
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
 
 from apps.core.models import ApiKey, AuditLog
-from apps.core.permissions import ActionPermission, DenyUndeclared
+from apps.core.permissions import (
+    ActionPermission,
+    Authenticated,
+    DenyUndeclared,
+    ObjectAccess,
+    RequirePermission,
+    RequireRole,
+    _RequirePermissionBase,
+    _RequireRoleBase,
+)
+from apps.core.roles import PERMISSIONS, ROLES
 from apps.core.services import api_key_create, audit_record
 from tests.core.factories import UserFactory
 
 # --- Every API endpoint declares its permission ---------------------------------------------------------------------
+#
+# The walk visits every URL pattern of the project (every include, every router) and, for each route and each HTTP
+# method it serves, builds the view the way Django would and asks it for its permission classes (so per-route
+# initkwargs, per-action ``permission_classes`` and ``get_permissions`` overrides are all honoured). Every method of
+# every DRF route must be gated by one of: a role permission (``RequirePermission``, or ``ActionPermission`` whose
+# ``required_permissions`` resolves that action to known permissions), a role (``RequireRole``), or membership of the
+# short, explicit lists below. Plain Django views outside the admin must be listed too.
+
+# Reachable without signing in: the API index, signing in and out, the OpenAPI schema and its UI.
+PUBLIC_VIEWS = {
+    "ApiRootView",
+    "TokenObtainView",
+    "TokenRefreshRotateView",
+    "LogoutView",
+    "SpectacularAPIView",
+    "SpectacularSwaggerView",
+}
+# Open to any signed-in user: the caller's own profile, the role list, the caller's own API keys.
+SIGNED_IN_VIEWS = {"MeView", "RoleListView", "ApiKeyViewSet"}
+# Plain Django views outside the admin: probes (public by design) and /metrics (IP allow-list or bearer token).
+PLAIN_VIEWS = {"healthz", "readyz", "metrics"}
+
+_drf_request_factory = APIRequestFactory()
+_ROUTE_PARAM = re.compile(r"\(\?P<\w+>[^)]*\)|<(?:\w+:)?\w+>")
 
 
 def iter_url_patterns(patterns: Iterable[Any], prefix: str = "") -> Iterable[tuple[str, URLPattern]]:
@@ -50,42 +90,193 @@ def drf_view_class(callback: Callable[..., Any]) -> type[APIView] | None:
     return None
 
 
-def declared_permission_classes(callback: Callable[..., Any]) -> list[Any]:
-    """The permission classes the view will actually use: per-route initkwargs (e.g. an @action's
-    ``permission_classes``) win over the class attribute."""
+def route_methods(callback: Callable[..., Any]) -> dict[str, str | None]:
+    """HTTP method -> viewset action (None for a plain APIView) that the route serves. OPTIONS and HEAD follow
+    the other methods and are not listed."""
+    actions = getattr(callback, "actions", None)
+    if actions:
+        return {m: a for m, a in actions.items() if m not in ("options", "head")}
+    cls = drf_view_class(callback)
+    assert cls is not None
+    return {m: None for m in cls.http_method_names if m not in ("options", "head") and hasattr(cls, m)}
+
+
+def view_permissions(callback: Callable[..., Any], method: str, action: str | None) -> tuple[Any, list[Any], Any]:
+    """(view, permission instances, request) as DRF sees them when ``method`` reaches the route."""
     cls = drf_view_class(callback)
     assert cls is not None
     initkwargs = getattr(callback, "initkwargs", None) or {}
-    return list(initkwargs.get("permission_classes", cls.permission_classes))
+    view = cls(**initkwargs)
+    request = Request(_drf_request_factory.generic(method.upper(), "/"))
+    view.request, view.args, view.kwargs, view.format_kwarg = request, (), {}, None
+    actions = getattr(callback, "actions", None)
+    if actions:
+        view.action_map, view.action = actions, action
+    return view, list(view.get_permissions()), request
+
+
+def is_format_suffix_route(route: str) -> bool:
+    return "(?P<format>" in route or "<drf_format_suffix:format>" in route
+
+
+def _gate_problem(route: str, cls: type[APIView], method: str, action: str | None, callback: Any) -> str | None:
+    """Why this method of this route is not properly gated, or None when it is."""
+    view, permissions, request = view_permissions(callback, method, action)
+    where = f"{method.upper()} {route} ({cls.__name__}{'.' + action if action else ''})"
+    if not permissions:
+        return f"{where}: no permission classes"
+    if any(isinstance(p, DenyUndeclared) for p in permissions):
+        return f"{where}: falls back to DenyUndeclared"
+    if any(isinstance(p, (AllowAny, Authenticated, IsAuthenticated)) for p in permissions):
+        allowed = PUBLIC_VIEWS if any(isinstance(p, AllowAny) for p in permissions) else SIGNED_IN_VIEWS
+        if cls.__name__ not in allowed:
+            kind = "public" if allowed is PUBLIC_VIEWS else "open to every signed-in user"
+            return f"{where}: {kind} but not on the list of such endpoints"
+        return None
+    gated = False
+    for permission in permissions:
+        if isinstance(permission, ActionPermission):
+            required = permission.required_for(request, view)
+            if not required:
+                return f"{where}: ActionPermission resolves this action to no permission"
+            unknown = [p for p in required if p not in PERMISSIONS]
+            if unknown:
+                return f"{where}: requires unknown permissions {unknown}"
+            gated = True
+        elif isinstance(permission, _RequirePermissionBase):
+            unknown = [p for p in permission.required if p not in PERMISSIONS]
+            if unknown:
+                return f"{where}: requires unknown permissions {unknown}"
+            gated = True
+        elif isinstance(permission, _RequireRoleBase):
+            unknown = [r for r in permission.roles if r not in ROLES]
+            if unknown:
+                return f"{where}: requires unknown roles {unknown}"
+            gated = True
+    if not gated:
+        names = [type(p).__name__ for p in permissions]
+        return f"{where}: no role permission or role among {names} (object-level checks alone do not gate a route)"
+    return None
 
 
 def undeclared_permission_offenders(patterns: Iterable[Any]) -> list[str]:
-    """Routes of DRF views that declare no permission (empty list), fall back to DenyUndeclared, or use
-    ActionPermission without a ``required_permissions`` mapping (which closes every action)."""
+    """Every route and method that is not gated by a declared permission, plus plain Django views outside the admin
+    that are not on PLAIN_VIEWS."""
     offenders = []
     for route, pattern in iter_url_patterns(patterns):
         cls = drf_view_class(pattern.callback)
         if cls is None:
+            name = getattr(pattern.callback, "__name__", repr(pattern.callback))
+            if not route.startswith("admin/") and name not in PLAIN_VIEWS:
+                offenders.append(f"{route} ({name}): plain Django view outside the admin, not on PLAIN_VIEWS")
             continue
-        perms = declared_permission_classes(pattern.callback)
-        if not perms:
-            offenders.append(f"{route} ({cls.__name__}): no permission classes")
-        elif DenyUndeclared in perms:
-            offenders.append(f"{route} ({cls.__name__}): falls back to DenyUndeclared")
-        elif ActionPermission in perms and not getattr(cls, "required_permissions", None):
-            offenders.append(f"{route} ({cls.__name__}): ActionPermission without required_permissions")
+        methods = route_methods(pattern.callback)
+        if not methods:
+            offenders.append(f"{route} ({cls.__name__}): serves no HTTP method")
+        for method, action in methods.items():
+            problem = _gate_problem(route, cls, method, action, pattern.callback)
+            if problem:
+                offenders.append(problem)
     return offenders
 
 
+def project_endpoints() -> list[tuple[str, str, str, Any]]:
+    """(route, method, view class name, callback) for every DRF endpoint of the project, format suffixes aside."""
+    endpoints = []
+    for route, pattern in iter_url_patterns(get_resolver("aistack.urls").url_patterns):
+        cls = drf_view_class(pattern.callback)
+        if cls is None or is_format_suffix_route(route):
+            continue
+        for method in route_methods(pattern.callback):
+            endpoints.append((route, method, cls.__name__, pattern.callback))
+    return endpoints
+
+
+def concrete_path(route: str) -> str:
+    """A requestable path for ``route``: every parameter becomes 1."""
+    return "/" + _ROUTE_PARAM.sub("1", route).replace("^", "").replace("$", "")
+
+
+def _json_body(response: Any) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
 def test_every_api_view_declares_its_permission() -> None:
-    patterns = get_resolver("aistack.urls").url_patterns
-    drf_routes = [route for route, pattern in iter_url_patterns(patterns) if drf_view_class(pattern.callback)]
-    # The walk really reaches the API (function views, nested includes and router viewsets alike).
-    assert any("auth/token/" in route for route in drf_routes)
-    assert any("core/api-keys" in route for route in drf_routes)
-    assert any("core/audit" in route for route in drf_routes)
-    assert any(route.startswith("api/schema/") for route in drf_routes)
-    assert undeclared_permission_offenders(patterns) == []
+    assert undeclared_permission_offenders(get_resolver("aistack.urls").url_patterns) == []
+
+
+def test_permission_walk_reaches_every_endpoint_of_every_app() -> None:
+    """The walk sees every route of every app's URL modules, and every endpoint drf-spectacular enumerates."""
+    endpoints = project_endpoints()
+    walked = {id(callback) for _, _, _, callback in endpoints}
+    walked_routes = {(route, method.upper()) for route, method, _, _ in endpoints}
+    url_modules = sorted(
+        ".".join(path.relative_to(settings.BASE_DIR).with_suffix("").parts)
+        for path in (settings.BASE_DIR / "apps").glob("*/**/*urls.py")
+    )
+    assert "apps.core.api.urls" in url_modules
+    assert "apps.chat.openai_urls" in url_modules
+    apps_with_api = {name for name in settings.SYSTEM_APPS if (settings.BASE_DIR / "apps" / name / "api").is_dir()}
+    assert {module.split(".")[1] for module in url_modules} >= apps_with_api | {"core"}
+    for module_name in url_modules:
+        module = importlib.import_module(module_name)
+        missed = [
+            route
+            for route, pattern in iter_url_patterns(module.urlpatterns)
+            if drf_view_class(pattern.callback) and not is_format_suffix_route(route)
+            if id(pattern.callback) not in walked
+        ]
+        assert missed == [], f"{module_name}: routes the walk does not reach: {missed}"
+        assert any(drf_view_class(p.callback) for _, p in iter_url_patterns(module.urlpatterns)), module_name
+    enumerated = {(route, method) for _, route, method, _ in EndpointEnumerator().get_api_endpoints()}
+    assert enumerated - walked_routes == set()
+    assert len(walked_routes) >= 200
+
+
+@pytest.mark.django_db
+def test_every_gated_endpoint_refuses_anonymous_callers() -> None:
+    """Behaviour, not declarations: every method of every route that is not public answers an anonymous caller with
+    401 and the error body, before any work is done (no 2xx, no 404 leaking existence, no 500)."""
+    client = APIClient()
+    failures = []
+    checked = 0
+    for route, method, view_name, _ in project_endpoints():
+        if view_name in PUBLIC_VIEWS:
+            continue
+        path = concrete_path(route)
+        response = getattr(client, method)(path, {}, format="json")
+        checked += 1
+        body = _json_body(response)
+        if response.status_code != 401 or not body or body.get("error", {}).get("code") != "not_authenticated":
+            failures.append(f"{method.upper()} {path}: {response.status_code} {str(body)[:120]}")
+    assert failures == []
+    assert checked >= 190
+
+
+@pytest.mark.django_db
+def test_every_permission_gated_endpoint_refuses_a_user_without_roles(client_for) -> None:
+    """A signed-in user holding no role gets 403 with the error body from every endpoint that needs a permission
+    (everything except the public and signed-in-only views), and each refusal is in the audit log."""
+    user = UserFactory(username="no-role-user")
+    client = client_for(user)
+    failures = []
+    checked = 0
+    for route, method, view_name, _ in project_endpoints():
+        if view_name in PUBLIC_VIEWS | SIGNED_IN_VIEWS:
+            continue
+        path = concrete_path(route)
+        response = getattr(client, method)(path, {}, format="json")
+        checked += 1
+        body = _json_body(response)
+        if response.status_code != 403 or not body or body.get("error", {}).get("code") != "permission_denied":
+            failures.append(f"{method.upper()} {path}: {response.status_code} {str(body)[:120]}")
+        elif not AuditLog.objects.filter(action="permission_denied", actor=user, path=path, method=method.upper()):
+            failures.append(f"{method.upper()} {path}: refusal not audited")
+    assert failures == []
+    assert checked >= 180
 
 
 class _ForgetfulView(APIView):
@@ -114,31 +305,120 @@ class _UnmappedViewSet(viewsets.ViewSet):
         return Response([])
 
 
+class _PartlyMappedViewSet(viewsets.ViewSet):
+    """Maps "list" but has a "create" that no key (and no "write" fallback) covers."""
+
+    permission_classes = [ActionPermission]
+    required_permissions = {"list": "erp.read"}
+
+    def list(self, request: Any) -> Response:
+        return Response([])
+
+    def create(self, request: Any) -> Response:
+        return Response({})
+
+
+class _TypoViewSet(viewsets.ViewSet):
+    permission_classes = [ActionPermission]
+    required_permissions = {"read": "erp.raed"}
+
+    def list(self, request: Any) -> Response:
+        return Response([])
+
+
+class _ObjectOnlyViewSet(viewsets.ViewSet):
+    permission_classes = [ObjectAccess]
+
+    def list(self, request: Any) -> Response:
+        return Response([])
+
+
+class _OverridingViewSet(viewsets.ViewSet):
+    """Declares a permission on the class but drops it for one action in ``get_permissions``."""
+
+    permission_classes = [RequirePermission("erp.read")]
+
+    def get_permissions(self) -> list[Any]:
+        return [AllowAny()] if self.action == "create" else super().get_permissions()
+
+    def list(self, request: Any) -> Response:
+        return Response([])
+
+    def create(self, request: Any) -> Response:
+        return Response({})
+
+
 class _DeclaredView(APIView):
+    permission_classes = [RequirePermission("erp.read")]
+
+    def get(self, request: Any) -> Response:
+        return Response({})
+
+
+class _DeclaredViewSet(viewsets.ViewSet):
+    permission_classes = [ActionPermission, ObjectAccess]
+    required_permissions = {"read": "erp.read", "write": "erp.write", "approve": "erp.approve"}
+
+    def list(self, request: Any) -> Response:
+        return Response([])
+
+    def create(self, request: Any) -> Response:
+        return Response({})
+
+
+class SignedInOnlyPublicView(APIView):
+    """Public by declaration, but not on PUBLIC_VIEWS."""
+
     permission_classes = [AllowAny]
 
     def get(self, request: Any) -> Response:
         return Response({})
 
 
+def _plain_view(request: Any) -> Any:
+    return None
+
+
 def test_permission_walk_reports_offenders() -> None:
     assert _ForgetfulView.permission_classes == [DenyUndeclared]  # the project default is the closed door
     patterns = [
         path("ok/", _DeclaredView.as_view()),
+        path("ok-set/", _DeclaredViewSet.as_view({"get": "list", "post": "create"})),
+        path("ok-open/", _ForgetfulViewSet.as_view({"get": "list"}, permission_classes=[RequireRole("admin")])),
         path("nested/", include([path("forgetful/", _ForgetfulView.as_view())])),
         path("open/", _WideOpenView.as_view()),
         path("set/", _ForgetfulViewSet.as_view({"get": "list"})),
-        path("set-fixed/", _ForgetfulViewSet.as_view({"get": "list"}, permission_classes=[AllowAny])),
         path("unmapped/", _UnmappedViewSet.as_view({"get": "list"})),
+        path("partly/", _PartlyMappedViewSet.as_view({"get": "list", "post": "create"})),
+        path("typo/", _TypoViewSet.as_view({"get": "list"})),
+        path("object-only/", _ObjectOnlyViewSet.as_view({"get": "list"})),
+        path("override/", _OverridingViewSet.as_view({"get": "list", "post": "create"})),
+        path("unlisted-public/", SignedInOnlyPublicView.as_view()),
+        path("plain/", _plain_view),
+        path("admin/plain/", _plain_view),
     ]
     offenders = undeclared_permission_offenders(patterns)
-    assert len(offenders) == 4, offenders
-    assert offenders[0].startswith("nested/forgetful/ (_ForgetfulView)")
-    assert "DenyUndeclared" in offenders[0]
-    assert offenders[1].startswith("open/ (_WideOpenView)")
-    assert "no permission classes" in offenders[1]
-    assert offenders[2].startswith("set/ (_ForgetfulViewSet)")
-    assert offenders[3].startswith("unmapped/ (_UnmappedViewSet)")
+    expected = [
+        "GET nested/forgetful/ (_ForgetfulView): falls back to DenyUndeclared",
+        "GET open/ (_WideOpenView): no permission classes",
+        "GET set/ (_ForgetfulViewSet.list): falls back to DenyUndeclared",
+        "GET unmapped/ (_UnmappedViewSet.list): ActionPermission resolves this action to no permission",
+        "POST partly/ (_PartlyMappedViewSet.create): ActionPermission resolves this action to no permission",
+        "GET typo/ (_TypoViewSet.list): requires unknown permissions ['erp.raed']",
+        "GET object-only/ (_ObjectOnlyViewSet.list): no role permission or role among ['ObjectAccess']",
+        "POST override/ (_OverridingViewSet.create): public but not on the list of such endpoints",
+        "GET unlisted-public/ (SignedInOnlyPublicView): public but not on the list of such endpoints",
+        "plain/ (_plain_view): plain Django view outside the admin, not on PLAIN_VIEWS",
+    ]
+    assert len(offenders) == len(expected), offenders
+    for offender, start in zip(offenders, expected, strict=True):
+        assert offender.startswith(start), (offender, start)
+
+
+def test_concrete_path_fills_every_parameter() -> None:
+    assert concrete_path("api/v1/^erp/customers/(?P<pk>[^/.]+)/$") == "/api/v1/erp/customers/1/"
+    assert concrete_path("api/v1/chat/tools/<str:name>/run/") == "/api/v1/chat/tools/1/run/"
+    assert concrete_path("v1/models/<path:model_id>") == "/v1/models/1"
 
 
 # --- OpenAPI schema -------------------------------------------------------------------------------------------------

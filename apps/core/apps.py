@@ -8,8 +8,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Security"
 
     def ready(self) -> None:
-        from . import caching, metrics, signals  # noqa: F401  (business metrics, login audit receivers)
+        from . import caching, context, metrics, signals  # noqa: F401  (business metrics, login audit receivers)
         from .services import roles_sync_after_migrate
 
         caching.connect_signals()
+        context.connect_task_signals()
         post_migrate.connect(roles_sync_after_migrate, dispatch_uid="core.sync_roles")

@@ -82,3 +82,42 @@ def current_api_key_id() -> int | None:
 
 def is_api_path(path: str) -> bool:
     return source_for_path(path) == AuditSource.API
+
+
+# --- Celery: a task runs under the request id of the request that enqueued it ---------------------------------------
+
+TASK_REQUEST_ID_HEADER = "aistack_request_id"
+
+
+def _task_headers_add_request_id(headers: dict[str, object] | None = None, **kwargs: object) -> None:
+    """before_task_publish: carry the current request id in the task message."""
+    request_id = current().request_id
+    if headers is not None and request_id:
+        headers.setdefault(TASK_REQUEST_ID_HEADER, request_id)
+
+
+def _task_context_begin(task: object = None, **kwargs: object) -> None:
+    """task_prerun: log lines and audit entries of the task carry the enqueuing request's id (or the task id).
+    A task run eagerly inside a request keeps that request's context untouched."""
+    if _current.get() is not None or task is None:
+        return
+    task_request = getattr(task, "request", None)
+    request_id = str(getattr(task_request, TASK_REQUEST_ID_HEADER, None) or getattr(task_request, "id", "") or "")
+    _current.set(RequestContext(request_id=request_id[:64], source=AuditSource.SYSTEM))
+    task_request.aistack_context_owner = True  # type: ignore[union-attr]
+
+
+def _task_context_end(task: object = None, **kwargs: object) -> None:
+    """task_postrun: forget the context that task_prerun set (never a request's)."""
+    task_request = getattr(task, "request", None)
+    if getattr(task_request, "aistack_context_owner", False):
+        task_request.aistack_context_owner = False  # type: ignore[union-attr]
+        clear()
+
+
+def connect_task_signals() -> None:
+    from celery.signals import before_task_publish, task_postrun, task_prerun
+
+    before_task_publish.connect(_task_headers_add_request_id, dispatch_uid="core.task_request_id")
+    task_prerun.connect(_task_context_begin, dispatch_uid="core.task_context_begin")
+    task_postrun.connect(_task_context_end, dispatch_uid="core.task_context_end")

@@ -10,9 +10,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
@@ -89,14 +91,40 @@ def _audit_denial(exc: Exception, context: dict[str, Any]) -> None:
         audit_permission_denied(request=request, reason=str(getattr(exc, "detail", exc)))
 
 
+# Renderers that can show the error body; an endpoint that answers in another format (an SVG chart, a CSV export)
+# still gives its errors as JSON.
+_ERROR_RENDERER_FORMATS = ("json", "api")
+
+
+def _render_errors_as_json(context: dict[str, Any]) -> None:
+    request = context.get("request")
+    if request is None:
+        return
+    renderer = getattr(request, "accepted_renderer", None)
+    if renderer is None or getattr(renderer, "format", None) not in _ERROR_RENDERER_FORMATS:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF EXCEPTION_HANDLER: maps every exception to the error body; denials are audited."""
+    """DRF EXCEPTION_HANDLER: maps every exception to the error body (as JSON whatever format the endpoint answers
+    in otherwise); denials are audited."""
     from rest_framework.views import exception_handler as drf_exception_handler  # rest_framework.views imports us
+
+    _render_errors_as_json(context)
 
     if isinstance(exc, ApplicationError):
         if isinstance(exc, Forbidden):
             _audit_denial(exc, context)
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, ProtectedError | RestrictedError):
+        # Deleting a record that others still point at: a conflict to resolve, not a server error.
+        objects = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        blockers = sorted({f"{obj._meta.label_lower}:{obj.pk}" for obj in list(objects)[:50]})
+        return Response(
+            error_body("in_use", "The record is still referenced and cannot be deleted.", {"referenced_by": blockers}),
+            status=status.HTTP_409_CONFLICT,
+        )
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):

@@ -17,6 +17,7 @@ from django.contrib.auth.models import AnonymousUser, Group, Permission, User
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_cryptography.fields import EncryptedMixin
 from guardian.shortcuts import assign_perm, remove_perm
 
 from . import caching, context
@@ -55,16 +56,32 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+# Values of encrypted model fields never enter a snapshot: a digest stands in for them, so a change is still noticed
+# (and shown masked) whatever the field is called.
+_SEALED = "\x00sealed:"
+
+
+def _field_value(instance: models.Model, field: models.Field[Any, Any]) -> Any:
+    value = getattr(instance, field.attname)
+    if isinstance(field, EncryptedMixin) and value not in (None, ""):
+        return _SEALED + sha256_hex(repr(value))
+    return _json_safe(value)
+
+
 def model_snapshot(instance: models.Model | None) -> dict[str, Any]:
     """The concrete field values of ``instance`` (foreign keys as ids), JSON-safe. Kept in memory only: secrets are
-    masked when the snapshot is turned into audit changes."""
+    masked when the snapshot is turned into audit changes, and encrypted fields are held only as a digest."""
     if instance is None:
         return {}
-    return {field.name: _json_safe(getattr(instance, field.attname)) for field in instance._meta.concrete_fields}
+    return {field.name: _field_value(instance, field) for field in instance._meta.concrete_fields}
 
 
 def _masked(name: str, value: Any) -> Any:
-    return MASK if value not in (None, "") and _is_sensitive(name) else value
+    if value in (None, ""):
+        return value
+    if _is_sensitive(name) or (isinstance(value, str) and value.startswith(_SEALED)):
+        return MASK
+    return value
 
 
 def snapshot_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

@@ -71,6 +71,10 @@ def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Refusals outside DRF (the admin, plain views) are audited like the API's own."""
+    from .services import audit_permission_denied
+
+    audit_permission_denied(request=request, reason=str(exception) or "Permission denied")
     if context.is_api_path(request.path):
         return error_response(403, "permission_denied", "You do not have permission to perform this action.")
     return permission_denied(request, exception)

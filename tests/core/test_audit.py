@@ -2,7 +2,10 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import models
+from django.test.utils import isolate_apps
 from django.utils import timezone
+from django_cryptography.fields import encrypt
 
 from apps.core import services
 from apps.core.models import ApiKey, AuditLog
@@ -18,6 +21,52 @@ def test_snapshot_diff_masks_secrets_but_records_that_they_changed():
     )
     assert changes == {"name": ["a", "b"], "password": ["********", "********"], "api_token": [None, "********"]}
     assert services.snapshot_diff({"password": "same"}, {"password": "same"}) == {}
+
+
+@isolate_apps("apps.core")
+def test_encrypted_fields_are_masked_whatever_their_name():
+    """A django-cryptography field is never written to the audit log in clear, even with a harmless name."""
+
+    class Vault(models.Model):
+        label = models.CharField(max_length=20)
+        combination = encrypt(models.CharField(max_length=50, blank=True))
+
+        class Meta:
+            app_label = "core"
+
+        def __str__(self) -> str:
+            return self.label
+
+    before = services.model_snapshot(Vault(pk=1, label="a", combination="1234-secret"))
+    after = services.model_snapshot(Vault(pk=1, label="a", combination="5678-secret"))
+    assert "secret" not in repr(before) + repr(after)
+    assert services.snapshot_diff(before, after) == {"combination": ["********", "********"]}
+    relabelled = services.model_snapshot(Vault(pk=1, label="b", combination="5678-secret"))
+    assert services.snapshot_diff(after, relabelled) == {"label": ["a", "b"]}
+    cleared = services.model_snapshot(Vault(pk=1, label="b", combination=""))
+    assert services.snapshot_diff(relabelled, cleared) == {"combination": ["********", ""]}
+
+    entry = services.audit_record(action="create", target_type="core.vault", changes=services.snapshot_diff({}, after))
+    entry.refresh_from_db()
+    assert entry.changes["combination"] == [None, "********"]
+    assert "secret" not in str(entry.changes)
+
+
+def test_admin_permission_denial_is_audited(client):
+    """Refusals in the admin are in the audit log like the API's (who, where, outcome)."""
+    from tests.core.factories import UserFactory
+
+    guest = UserFactory(username="guest-staff", role="guest", is_staff=True)
+    client.force_login(guest)
+    assert client.get("/admin/core/auditlog/").status_code == 403
+    assert client.get("/admin/auth/user/add/", HTTP_USER_AGENT="probe/1.0").status_code == 403
+    entries = AuditLog.objects.filter(action="permission_denied", actor=guest).order_by("id")
+    assert [(e.path, e.source, e.outcome, e.method) for e in entries] == [
+        ("/admin/core/auditlog/", "admin", "denied", "GET"),
+        ("/admin/auth/user/add/", "admin", "denied", "GET"),
+    ]
+    assert entries[1].user_agent == "probe/1.0"
+    assert entries[0].ip_address == "127.0.0.1"
 
 
 def test_admin_create_change_delete_are_audited(admin_client, admin_user):

@@ -8,11 +8,12 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 from django.conf import settings
+from django.test import RequestFactory
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from aistack.celery import app
-from apps.core import tasks
+from apps.core import context, tasks
 from apps.core.models import AuditLog
 from tests.core.factories import AuditLogFactory
 
@@ -112,3 +113,32 @@ def test_beat_schedule_is_loaded_into_the_database_scheduler():
     DatabaseScheduler(app=app, lazy=False)  # beat start-up: settings' table -> database rows
     names = set(PeriodicTask.objects.values_list("name", flat=True))
     assert {"core.flush_expired_tokens", "core.purge_audit_log"} <= names
+
+
+# --- Request ids reach the tasks a request enqueues -----------------------------------------------------------------
+
+
+@app.task(name="tests.core.report_context")
+def report_context() -> dict[str, str]:
+    """What a task's log lines and audit entries would carry."""
+    ctx = context.current()
+    return {"request_id": ctx.request_id, "source": ctx.source}
+
+
+def _enter_request(request_id: str) -> None:
+    request = RequestFactory().post("/api/v1/erp/products/", HTTP_X_REQUEST_ID=request_id)
+    context.begin(request)
+
+
+def test_a_task_runs_under_the_request_id_of_the_request_that_enqueued_it(celery_worker):
+    _enter_request("req-abc-123")
+    try:
+        result = report_context.delay()
+    finally:
+        context.clear()
+    assert result.get(timeout=30) == {"request_id": "req-abc-123", "source": "system"}
+
+
+def test_a_task_enqueued_outside_a_request_logs_under_its_task_id(celery_worker):
+    result = report_context.delay()
+    assert result.get(timeout=30) == {"request_id": result.id, "source": "system"}

@@ -292,3 +292,28 @@ def test_insane_incoming_request_id_is_replaced(api_client, incoming) -> None:
     echoed = response["X-Request-ID"]
     assert echoed != incoming
     assert re.fullmatch(r"[0-9a-f]{32}", echoed)
+
+
+# --- Errors of endpoints that answer in other formats ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "status", "code"),
+    [
+        ("/api/v1/erp/reports/trial-balance/?format=csv", "text/csv", 403, "permission_denied"),
+        ("/api/v1/erp/reports/sales/?format=csv&date_from=not-a-date", "text/csv", 400, "invalid"),
+        ("/api/v1/stock/backtests/1/chart/", "image/svg+xml", 404, "not_found"),
+    ],
+    ids=["csv-denied", "csv-invalid-query", "svg-missing"],
+)
+def test_errors_of_csv_and_svg_endpoints_are_json(role_client, path, accept, status, code) -> None:
+    """A CSV export or an SVG chart still reports a refusal, bad input or a missing object with the JSON error
+    body."""
+    error_of(role_client("guest").get(path, HTTP_ACCEPT=accept), status, code)
+
+
+def test_csv_export_still_answers_in_csv(role_client) -> None:
+    """The control for the test above: a successful export keeps its own format."""
+    response = role_client("manager").get("/api/v1/erp/reports/trial-balance/?format=csv", HTTP_ACCEPT="text/csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")

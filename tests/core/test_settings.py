@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -164,3 +165,70 @@ def test_base_password_hashers() -> None:
     encoded = preferred.encode("correct horse", preferred.salt())
     assert preferred.verify("correct horse", encoded)
     assert not preferred.verify("wrong horse", encoded)
+
+
+# --- .env.example documents the configuration ----------------------------------------------------------------------
+
+_ENV_LINE = re.compile(r"^(#\s?)?([A-Z][A-Z0-9_]*)=(.*)$")
+_ENV_READ = re.compile(
+    r"""env(?:\.(?:str|int|bool|list|float|db|url|json))?\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""|os\.environ(?:\.get)?[\[(]\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""|["']([A-Z][A-Z0-9_]*)["']\s+in\s+os\.environ"""
+)
+# Named in .env.example's text rather than as a KEY=value line: DJANGO_ENV is read from the process environment
+# only, PROMETHEUS_MULTIPROC_DIR is set by the container's start command.
+_MENTIONED_ONLY = {"DJANGO_ENV", "PROMETHEUS_MULTIPROC_DIR"}
+
+
+def env_example() -> tuple[dict[str, str], dict[str, str]]:
+    """(active KEY=value lines, commented-out example lines) of .env.example."""
+    active: dict[str, str] = {}
+    examples: dict[str, str] = {}
+    for line in (PROJECT_ROOT / ".env.example").read_text().splitlines():
+        match = _ENV_LINE.match(line)
+        if match:
+            (examples if match.group(1) else active)[match.group(2)] = match.group(3)
+    return active, examples
+
+
+def variables_read_by_the_code() -> set[str]:
+    names: set[str] = set()
+    for folder in ("aistack", "apps"):
+        for source in (PROJECT_ROOT / folder).rglob("*.py"):
+            for match in _ENV_READ.finditer(source.read_text()):
+                names.add(next(group for group in match.groups() if group))
+    return names
+
+
+def test_env_example_lists_every_variable_the_code_reads() -> None:
+    names = variables_read_by_the_code()
+    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ENCRYPTION_KEYS", "DJANGO_ENV"} <= names  # the scan works
+    active, examples = env_example()
+    listed = set(active) | set(examples)
+    text = (PROJECT_ROOT / ".env.example").read_text()
+    assert sorted(names - listed - _MENTIONED_ONLY) == []
+    assert all(name in text for name in _MENTIONED_ONLY)
+    assert {"SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS"} <= listed
+
+
+@pytest.mark.parametrize("which", ["active-lines", "every-example-value"])
+def test_deploy_check_is_clean_with_the_documented_values(which: str) -> None:
+    """``check --deploy`` with .env.example as an operator would use it: its active lines (plus the three required
+    values), or with every commented-out example switched on as well."""
+    active, examples = env_example()
+    values = dict(active)
+    if which == "every-example-value":
+        values = {**examples, **active}
+    values.update(
+        SECRET_KEY=secrets.token_urlsafe(50),  # as .env.example says to generate it
+        DATABASE_URL=values.get("DATABASE_URL") or "postgres://aistack:change-me@db.example.internal:5432/aistack",
+    )
+    env = production_env(**{name: value for name, value in values.items() if name not in _STRIPPED_FROM_EXAMPLE})
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "no issues" in output
+
+
+# The test database name would only rename what the check never opens; DJANGO_ENV stays production.
+_STRIPPED_FROM_EXAMPLE = {"TEST_DB_NAME", "DJANGO_ENV"}

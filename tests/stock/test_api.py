@@ -356,3 +356,15 @@ def test_list_query_counts(role_client, role_users, index_2006, django_assert_ma
     ):
         with django_assert_max_num_queries(8):
             assert client.get(f"{API}/{path}").status_code == 200
+
+
+def test_deleting_an_instrument_still_held_is_a_conflict(role_client):
+    from apps.stock.models import Instrument
+
+    from .factories import PositionFactory
+
+    position = PositionFactory(quantity=Decimal("5"))
+    response = role_client("admin").delete(f"/api/v1/stock/instruments/{position.instrument_id}/")
+    error = assert_error_body(response, 409, "in_use")
+    assert error["details"]["referenced_by"] == [f"stock.position:{position.pk}"]
+    assert Instrument.objects.filter(pk=position.instrument_id).exists()
