@@ -220,6 +220,17 @@ RAG_HNSW_BUILD_MEMORY = env.str("RAG_HNSW_BUILD_MEMORY", default="512MB")
 STOCK_RISK_FREE_RATE = env.float("STOCK_RISK_FREE_RATE", default=0.0)
 STOCK_MARKET_HOURS_UTC = env.str("STOCK_MARKET_HOURS_UTC", default="13:30-20:00")
 STOCK_MARKET_SESSIONS = env.json("STOCK_MARKET_SESSIONS", default={})
+# Chat centre: upstream retries within a per-request budget, tool-call rounds, logging of /v1 calls as conversations,
+# knowledge passages per turn, an optional daily token quota per user (0 = none) and the room kept for the answer when
+# history is fitted to a model's context window.
+CHAT_RETRY_ATTEMPTS = env.int("CHAT_RETRY_ATTEMPTS", default=3)
+CHAT_RETRY_BACKOFF = env.float("CHAT_RETRY_BACKOFF", default=0.5)
+CHAT_REQUEST_BUDGET_SECONDS = env.float("CHAT_REQUEST_BUDGET_SECONDS", default=120.0)
+CHAT_MAX_TOOL_ROUNDS = env.int("CHAT_MAX_TOOL_ROUNDS", default=4)
+CHAT_LOG_API_CONVERSATIONS = env.bool("CHAT_LOG_API_CONVERSATIONS", default=True)
+CHAT_KNOWLEDGE_TOP_K = env.int("CHAT_KNOWLEDGE_TOP_K", default=5)
+CHAT_USER_DAILY_TOKEN_QUOTA = env.int("CHAT_USER_DAILY_TOKEN_QUOTA", default=0)
+CHAT_HISTORY_RESERVE_TOKENS = env.int("CHAT_HISTORY_RESERVE_TOKENS", default=1024)
 
 # --- Auth and security ----------------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

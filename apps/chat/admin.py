@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest, HttpResponse
@@ -22,19 +23,57 @@ from .client import UpstreamError
 from .models import ChatModel, Conversation, Feedback, Message, Provider, Usage
 from .selectors import usage_summary
 from .services import provider_test_connection
+from .tools import get_tool, registered_names
 
-ADMIN_PERM = "core.audit"
+ADMIN_PERM = "core.audit"  # other people's conversations and feedback
+MANAGE_PERM = "resources.manage"  # providers, models and everyone's usage (admins and managers)
+
+
+class ProviderAdminForm(forms.ModelForm):
+    """The API key is write-only: never shown again; left blank it is kept, and it is removed only on request."""
+
+    api_key = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Leave blank to keep the stored key.",
+    )
+    clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
+    base_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", help_text="e.g. https://api.openai.com/v1"
+    )
+
+    class Meta:
+        model = Provider
+        fields = ("name", "kind", "base_url", "api_key", "extra_headers", "timeout", "enabled")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stored_key = self.instance.api_key if self.instance.pk else ""
+        if self._stored_key:
+            self.fields["api_key"].help_text = "A key is stored. Leave blank to keep it."
+
+    def clean_api_key(self) -> str:
+        return str(self.cleaned_data.get("api_key") or "") or self._stored_key
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("clear_api_key"):
+            cleaned["api_key"] = ""
+            self.instance.api_key = ""
+        return cleaned
 
 
 @admin.register(Provider)
 class ProviderAdmin(BaseModelAdmin):
+    form = ProviderAdminForm
     list_display = ("name", "kind", "base_url", "timeout", "enabled")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "base_url")
     actions = ("test_connection",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    permission_read = ADMIN_PERM
-    permission_write = ADMIN_PERM
+    permission_read = MANAGE_PERM
+    permission_write = MANAGE_PERM
 
     @admin.action(description="Test connection (list the upstream's models)")
     def test_connection(self, request: HttpRequest, queryset: Any) -> None:
@@ -52,8 +91,50 @@ class ProviderAdmin(BaseModelAdmin):
             )
 
 
+class ChatModelAdminForm(forms.ModelForm):
+    """The model's tools as a choice among the registered tools (each shown with the permission it needs)."""
+
+    tools = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each tool runs with the calling user's permissions; a user lacking one is not offered the tool.",
+    )
+
+    class Meta:
+        model = ChatModel
+        fields = (
+            "slug",
+            "display_name",
+            "provider",
+            "upstream_model",
+            "system_prompt",
+            "temperature",
+            "max_tokens",
+            "context_window",
+            "knowledge_bases",
+            "tools",
+            "price_input_per_1k",
+            "price_output_per_1k",
+            "visible_to_groups",
+            "enabled",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = []
+        for name in registered_names():
+            tool = get_tool(name)
+            needs = f" (needs {', '.join(tool.permissions)})" if tool and tool.permissions else ""
+            choices.append((name, f"{name}{needs}"))
+        self.fields["tools"].choices = choices
+
+    def clean_tools(self) -> list[str]:
+        return list(self.cleaned_data.get("tools") or [])
+
+
 @admin.register(ChatModel)
 class ChatModelAdmin(BaseModelAdmin):
+    form = ChatModelAdminForm
     list_display = (
         "slug",
         "display_name",
@@ -68,7 +149,7 @@ class ChatModelAdmin(BaseModelAdmin):
     filter_horizontal = ("knowledge_bases", "visible_to_groups")
     list_select_related = ("provider",)
     permission_read = "chat.use"
-    permission_write = ADMIN_PERM
+    permission_write = MANAGE_PERM
 
 
 class MessageInline(TabularInline):
@@ -118,7 +199,7 @@ class FeedbackAdmin(ReadOnlyModelAdmin):
 class UsageAdmin(ReadOnlyModelAdmin):
     """Tokens and cost by day, user and model over the last ``?days=`` days (30 by default), with a chart."""
 
-    permission_read = ADMIN_PERM
+    permission_read = MANAGE_PERM
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if not self.has_view_permission(request):

@@ -12,7 +12,7 @@ from django.db.models.functions import TruncDay
 from apps.core.exceptions import NotFound
 
 from .choices import MessageRole
-from .models import ChatModel, Message
+from .models import ChatModel, Feedback, Message
 
 MONEY = Decimal("0.000001")
 
@@ -40,7 +40,8 @@ def chat_model_for(*, user: Any, slug: str) -> ChatModel:
 def usage_summary(
     *, user: Any = None, date_from: dt.date | None = None, date_to: dt.date | None = None, group_by: str = "model"
 ) -> list[dict[str, Any]]:
-    """Tokens and cost of assistant messages, grouped by ``model``, ``user`` or ``day`` (``user`` None: everyone)."""
+    """Tokens and cost of assistant messages, grouped by ``model``, ``user``, ``day``, ``user_model`` or
+    ``day_user_model`` (``user`` None: everyone)."""
     queryset = Message.objects.filter(role=MessageRole.ASSISTANT)
     if user is not None:
         queryset = queryset.filter(conversation__owner=user)
@@ -52,6 +53,7 @@ def usage_summary(
         "model": ("model__slug",),
         "user": ("conversation__owner__username",),
         "day": ("day",),
+        "user_model": ("conversation__owner__username", "model__slug"),
         "day_user_model": ("day", "conversation__owner__username", "model__slug"),
     }[group_by]
     if "day" in keys:
@@ -83,3 +85,36 @@ def usage_summary(
         )
         result.append(item)
     return result
+
+
+def tokens_used_today(*, user: Any) -> int:
+    """Prompt plus completion tokens of the user's answers since midnight UTC (failed calls that used tokens count)."""
+    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    totals = Message.objects.filter(
+        role=MessageRole.ASSISTANT, conversation__owner=user, created_at__gte=midnight
+    ).aggregate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+    return (totals["prompt"] or 0) + (totals["completion"] or 0)
+
+
+def feedback_for_learning(*, since: dt.datetime | None = None, rating: str | None = None) -> QuerySet[Feedback]:
+    """Feedback on answers with what the learning system needs in the same query: the rated answer, its model and
+    the conversation; ``question_of(feedback)`` gives the user turn it answered."""
+    queryset = Feedback.objects.select_related("message", "message__model", "message__conversation", "user")
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
+    if rating:
+        queryset = queryset.filter(rating=rating)
+    return queryset.order_by("created_at", "id")
+
+
+def question_of(feedback: Feedback) -> str:
+    """The user turn the rated answer replied to (the last user message before it)."""
+    message = feedback.message
+    question = (
+        Message.objects.filter(conversation_id=message.conversation_id, role=MessageRole.USER)
+        .filter(Q(created_at__lt=message.created_at) | Q(created_at=message.created_at, id__lt=message.id))
+        .order_by("-created_at", "-id")
+        .values_list("content", flat=True)
+        .first()
+    )
+    return question or ""

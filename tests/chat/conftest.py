@@ -25,3 +25,17 @@ def provider(db, upstream):
 @pytest.fixture
 def chat_model(provider):
     return ChatModelFactory(slug="gpt-fake", display_name="Fake GPT", provider=provider)
+
+
+@pytest.fixture
+def bearer_for(make_api_key):
+    """An API client sending an API key of ``user`` as ``Authorization: Bearer``."""
+    from rest_framework.test import APIClient
+
+    def _client(user, **kwargs):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_api_key(user, **kwargs)[1]}")
+        client.user = user
+        return client
+
+    return _client

@@ -30,6 +30,63 @@ def test_usage_dashboard(admin_client, chat_model):
     assert response.status_code == 200 and "Tokens per day" in html and "gpt-fake" in html
 
 
-def test_usage_dashboard_is_for_administrators(client, make_user):
-    client.force_login(make_user(role="manager", is_staff=True))
+def test_usage_dashboard_is_for_resource_managers(client, make_user):
+    client.force_login(make_user(role="user", is_staff=True))
     assert client.get("/admin/chat/usage/").status_code == 403
+    client.force_login(make_user(role="manager", is_staff=True))
+    assert client.get("/admin/chat/usage/").status_code == 200
+
+
+def test_managers_manage_providers_in_the_admin(client, make_user, provider):
+    client.force_login(make_user(role="manager", is_staff=True))
+    assert client.get(f"/admin/chat/provider/{provider.pk}/change/").status_code == 200
+    client.force_login(make_user(role="user", is_staff=True))
+    assert client.get(f"/admin/chat/provider/{provider.pk}/change/").status_code == 403
+
+
+def test_model_form_offers_the_registered_tools(admin_client, provider):
+    from apps.chat.models import ChatModel
+
+    page = admin_client.get("/admin/chat/chatmodel/add/").content.decode()
+    assert "erp_lookup (needs erp.read)" in page and "stock_quote" in page
+    response = admin_client.post(
+        "/admin/chat/chatmodel/add/",
+        {
+            "slug": "with-tools",
+            "display_name": "With tools",
+            "provider": provider.pk,
+            "upstream_model": "up-model",
+            "temperature": "0.7",
+            "context_window": "8192",
+            "tools": ["search_knowledge", "erp_lookup"],
+            "price_input_per_1k": "0",
+            "price_output_per_1k": "0",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert ChatModel.objects.get(slug="with-tools").tools == ["search_knowledge", "erp_lookup"]
+    assert AuditLog.objects.filter(target_type="chat.chatmodel", action="create").exists()
+
+
+def test_provider_api_key_is_never_shown_and_kept_when_left_blank(admin_client, provider):
+    from apps.chat.models import Provider
+
+    url = f"/admin/chat/provider/{provider.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "upstream-secret" not in page and "A key is stored" in page
+    form = {
+        "name": provider.name,
+        "kind": provider.kind,
+        "base_url": provider.base_url,
+        "api_key": "",
+        "extra_headers": "{}",
+        "timeout": "5",
+        "enabled": "on",
+    }
+    assert admin_client.post(url, form).status_code == 302
+    assert Provider.objects.get(pk=provider.pk).api_key == "upstream-secret"
+    assert admin_client.post(url, {**form, "api_key": "sk-new"}).status_code == 302
+    assert Provider.objects.get(pk=provider.pk).api_key == "sk-new"
+    assert admin_client.post(url, {**form, "clear_api_key": "on"}).status_code == 302
+    assert Provider.objects.get(pk=provider.pk).api_key == ""

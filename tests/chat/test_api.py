@@ -13,17 +13,18 @@ from tests.chat.upstream import error, streamed
 
 pytestmark = pytest.mark.django_db
 CHAT_ROLES = {"admin", "manager", "user"}
+MANAGERS = {"admin", "manager"}  # resources.manage: providers, models, everyone's usage
 
 
 def test_role_access_per_endpoint(role_client, role_users, chat_model):
     provider = chat_model.provider
-    assert_role_access(role_client, "get", "/api/v1/chat/providers/", {"admin"})
-    assert_role_access(role_client, "get", f"/api/v1/chat/providers/{provider.pk}/", {"admin"})
+    assert_role_access(role_client, "get", "/api/v1/chat/providers/", MANAGERS)
+    assert_role_access(role_client, "get", f"/api/v1/chat/providers/{provider.pk}/", MANAGERS)
     assert_role_access(
         role_client,
         "post",
         "/api/v1/chat/providers/",
-        {"admin"},
+        MANAGERS,
         data=lambda role: {"name": f"P {role}", "base_url": "http://127.0.0.1:9/v1"},
     )
     assert_role_access(role_client, "get", "/api/v1/chat/models/", CHAT_ROLES)
@@ -31,7 +32,7 @@ def test_role_access_per_endpoint(role_client, role_users, chat_model):
         role_client,
         "post",
         "/api/v1/chat/models/",
-        {"admin"},
+        MANAGERS,
         data=lambda role: {"slug": f"m-{role}", "display_name": "M", "provider_id": provider.pk},
     )
     assert_role_access(role_client, "get", "/api/v1/chat/conversations/", CHAT_ROLES)
@@ -187,6 +188,7 @@ def test_usage_summary(role_client, role_users, chat_model):
         }
     ]
     assert_error_body(role_client("user").get("/api/v1/chat/usage/?everyone=true"), 403)
+    assert role_client("manager").get("/api/v1/chat/usage/?everyone=true").status_code == 200
     everyone = role_client("admin").get("/api/v1/chat/usage/?everyone=true&group_by=user").json()
     assert {r["user"]: r["total_tokens"] for r in everyone} == {"user-user": 165, "manager-user": 2}
     assert_error_body(role_client("user").get("/api/v1/chat/usage/?date_from=yesterday"), 400)
@@ -203,3 +205,71 @@ def test_tool_run_endpoint_enforces_the_tools_permission(role_client, make_user,
         "/api/v1/chat/tools/search_knowledge/run/", {"arguments": {"query": "x"}}, format="json"
     )
     assert ok.status_code == 200 and ok.json() == {"tool": "search_knowledge", "result": []}
+
+
+def test_deleting_a_provider_or_model_in_use_is_a_conflict(role_client, role_users, chat_model):
+    client = role_client("admin")
+    assert_error_body(client.delete(f"/api/v1/chat/providers/{chat_model.provider_id}/"), 409, "provider_in_use")
+    ConversationFactory(owner=role_users["user"], model=chat_model)
+    assert_error_body(client.delete(f"/api/v1/chat/models/{chat_model.pk}/"), 409, "model_in_use")
+    unused = ChatModelFactory(provider=chat_model.provider)
+    assert client.delete(f"/api/v1/chat/models/{unused.pk}/").status_code == 204
+    assert AuditLog.objects.filter(target_type="chat.chatmodel", action="delete", target_id=str(unused.pk)).exists()
+
+
+def test_usage_per_user_and_model_for_a_period(role_client, role_users, chat_model):
+    other = ChatModelFactory(slug="other", provider=chat_model.provider)
+    MessageFactory(conversation=ConversationFactory(owner=role_users["user"], model=chat_model), prompt_tokens=3)
+    MessageFactory(conversation=ConversationFactory(owner=role_users["user"], model=other), prompt_tokens=5)
+    MessageFactory(conversation=ConversationFactory(owner=role_users["manager"], model=other), prompt_tokens=7)
+    admin = role_client("admin")
+    rows = admin.get("/api/v1/chat/usage/?everyone=true&group_by=user_model").json()
+    assert [(r["user"], r["model"], r["prompt_tokens"]) for r in rows] == [
+        ("manager-user", "other", 7),
+        ("user-user", "gpt-fake", 3),
+        ("user-user", "other", 5),
+    ]
+    assert admin.get("/api/v1/chat/usage/?everyone=true&date_to=2000-01-01").json() == []
+    assert_error_body(admin.get("/api/v1/chat/usage/?date_from=2026-02-01&date_to=2026-01-01"), 400, "invalid")
+
+
+def test_streamed_turn_failing_before_the_first_token_is_a_plain_error(
+    role_client, role_users, chat_model, upstream, settings
+):
+    settings.CHAT_RETRY_ATTEMPTS = 1
+    conversation = ConversationFactory(owner=role_users["user"], model=chat_model)
+    upstream.script(error(500))
+    response = role_client("user").post(
+        f"/api/v1/chat/conversations/{conversation.pk}/messages/", {"content": "Hi", "stream": True}, format="json"
+    )
+    assert_error_body(response, 502, "upstream_error")
+    assert Message.objects.get(role="assistant").error.startswith("upstream_error")
+
+
+def test_streamed_turn_broken_midway_ends_with_an_error_event(role_client, role_users, chat_model, upstream):
+    conversation = ConversationFactory(owner=role_users["user"], model=chat_model)
+    upstream.script(streamed(["Half ", "an answer"], broken=True))
+    response = role_client("user").post(
+        f"/api/v1/chat/conversations/{conversation.pk}/messages/", {"content": "Hi", "stream": True}, format="json"
+    )
+    events = [e for e in b"".join(response.streaming_content).decode().split("\n\n") if e]
+    assert events[-1].startswith("event: error\n")
+    error_data = json.loads(events[-1].split("data: ", 1)[1])
+    stored = Message.objects.get(pk=error_data["message_id"])
+    assert error_data["code"] == "stream_broken" and stored.incomplete and stored.content == "Half an answer"
+
+
+def test_feedback_is_readable_for_the_learning_system(role_users, chat_model, django_assert_max_num_queries):
+    from apps.chat.selectors import feedback_for_learning, question_of
+    from apps.chat.services import feedback_set
+
+    conversation = ConversationFactory(owner=role_users["user"], model=chat_model)
+    MessageFactory(conversation=conversation, role="user", content="How hot may the pump run?")
+    answer = MessageFactory(conversation=conversation, content="Up to 80 degrees.")
+    MessageFactory(conversation=conversation, role="user", content="Thanks")
+    feedback_set(message=answer, user=role_users["user"], rating="down", comment="It is 60.")
+    with django_assert_max_num_queries(1):
+        rows = [(f.rating, f.comment, f.message.content, f.message.model.slug) for f in feedback_for_learning()]
+    assert rows == [("down", "It is 60.", "Up to 80 degrees.", "gpt-fake")]
+    assert question_of(feedback_for_learning(rating="down").get()) == "How hot may the pump run?"
+    assert not feedback_for_learning(rating="up").exists()

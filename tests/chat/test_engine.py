@@ -209,3 +209,107 @@ def test_conversation_send_uses_history_and_sets_title(upstream, chat_model, mak
     assert conversation.title == "First question"
     assert Message.objects.filter(conversation=conversation).count() == 4
     assert Conversation.objects.count() == 1
+
+
+def test_a_guest_cannot_reach_erp_data_through_a_tool(upstream, chat_model, make_user, make_api_key, bearer_for):
+    from tests.erp.factories import CustomerFactory
+
+    CustomerFactory(code="ACME", name="Acme Secret Pricing Ltd")
+    chat_model.tools = ["erp_lookup"]
+    chat_model.save()
+    ask = {"model": chat_model.slug, "messages": [{"role": "user", "content": "Who is ACME?"}]}
+    # a guest has no chat.use: neither the chat nor the tool endpoint is open to them, and nothing reaches the upstream
+    guest = bearer_for(make_user(role="guest"))
+    assert guest.post("/v1/chat/completions", ask, format="json").status_code == 403
+    run_url = "/api/v1/chat/tools/erp_lookup/run/"
+    denied = guest.post(run_url, {"arguments": {"kind": "customer", "code": "ACME"}}, format="json")
+    assert denied.status_code == 403
+    assert upstream.posts == []
+    # a chat user whose key lacks erp.read: the tool is not offered, and a call the model makes anyway is refused
+    user = make_user(role="user")
+    key, _ = make_api_key(user, scopes=["chat.use"])
+    upstream.script(tool_call("erp_lookup", {"kind": "customer", "code": "ACME"}), completion("I cannot see it."))
+    done = Completion(ctx=ToolContext(user=user, api_key=key), model=chat_model, messages=HI)
+    done.run()
+    assert "tools" not in upstream.posts[0]["json"]
+    assert "Permission denied" in done.result.tool_log[0]["output"]["error"]
+    assert "Acme Secret" not in json.dumps(upstream.posts[1]["json"])
+    # with erp.read the same call returns the record
+    upstream.script(tool_call("erp_lookup", {"kind": "customer", "code": "ACME"}), completion("Acme."))
+    done = run(chat_model, user)
+    assert done.result.tool_log[0]["output"]["result"]["name"] == "Acme Secret Pricing Ltd"
+    assert "Acme Secret" in upstream.posts[-1]["json"]["messages"][-1]["content"]
+
+
+def test_tool_calls_after_the_last_round_are_not_run(upstream, chat_model, make_user, settings):
+    settings.CHAT_MAX_TOOL_ROUNDS = 1
+    chat_model.tools = ["search_knowledge"]
+    chat_model.save()
+    upstream.script(
+        tool_call("search_knowledge", {"query": "a"}),
+        tool_call("search_knowledge", {"query": "b"}, call_id="call_2"),
+        completion("never asked"),
+    )
+    done = run(chat_model, make_user(role="user"))
+    assert len(upstream.posts) == 2 and "tools" not in upstream.posts[1]["json"]
+    assert done.result.error is None and done.result.finish_reason == "stop"
+    assert [t["type"] for t in done.result.tool_log] == ["function", "note", "note"]
+    assert done.result.tool_log[-1]["calls"][0]["id"] == "call_2"
+
+
+def test_sampling_options_are_passed_to_the_upstream(upstream, chat_model, make_user):
+    options = {"top_p": 0.5, "stop": ["END"], "seed": 7, "user": "someone", "frequency_penalty": None}
+    run(chat_model, make_user(role="user"), temperature=0.1, max_tokens=50, options=options)
+    sent = upstream.posts[0]["json"]
+    assert (sent["top_p"], sent["stop"], sent["seed"], sent["temperature"], sent["max_tokens"]) == (
+        0.5,
+        ["END"],
+        7,
+        0.1,
+        50,
+    )
+    assert "user" not in sent and "frequency_penalty" not in sent
+
+
+def test_daily_token_quota(upstream, chat_model, make_user, settings):
+    from apps.core.exceptions import QuotaExceeded
+
+    settings.CHAT_USER_DAILY_TOKEN_QUOTA = 20
+    user = make_user(role="user")
+    upstream.script(completion("ok", prompt=15, completion_tokens=5))
+    api_call_record(completion=run(chat_model, user))
+    with pytest.raises(QuotaExceeded) as info:
+        run(chat_model, user)
+    assert info.value.status_code == 429 and info.value.details == {"quota": 20, "used": 20}
+    assert len(upstream.posts) == 1
+    run(chat_model, make_user(role="user"))  # another user's quota is their own
+
+
+def test_conversation_history_is_fitted_to_the_context_window(upstream, chat_model, make_user):
+    from apps.chat.services.conversations import history_fit
+
+    chat_model.context_window = 256
+    chat_model.max_tokens = 100
+    chat_model.save()
+    long = "word " * 100  # about 125 tokens
+    history = [
+        {"role": "user", "content": long},
+        {"role": "assistant", "content": long},
+        {"role": "user", "content": "short question"},
+    ]
+    assert history_fit(model=chat_model, messages=history) == [history[2]]
+    chat_model.context_window = 8192
+    assert history_fit(model=chat_model, messages=history) == history
+    # the newest turn is kept even when it alone is too long
+    assert history_fit(model=ChatModelFactory.build(context_window=256, max_tokens=250), messages=history[:1]) == [
+        history[0]
+    ]
+
+    user = make_user(role="user")
+    conversation = conversation_create(owner=user, model=chat_model)
+    chat_model.context_window = 300
+    chat_model.save()
+    for text in ("word " * 200, "Second question"):  # the first turn is about 250 tokens
+        _done, pieces = conversation_send(conversation=conversation, ctx=ToolContext(user=user), content=text)
+        list(pieces)
+    assert [m["content"] for m in upstream.posts[1]["json"]["messages"]] == ["Second question"]

@@ -188,3 +188,143 @@ def test_openai_client_async(live):
             await client.close()
 
     assert asyncio.run(ask()).choices[0].message.content == "Async hello."
+
+
+# --- streaming errors, knowledge, logging, quota, metrics ---------------------------------------------------------
+
+STREAM_HI = {"model": "gpt-fake", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_stream_failing_before_the_first_token_gets_the_matching_status(bearer, chat_model, upstream, settings):
+    settings.CHAT_RETRY_ATTEMPTS = 1
+    upstream.script(error(429))
+    _openai_error(bearer.post("/v1/chat/completions", STREAM_HI, format="json"), 429, "rate_limited")
+    chat_model.provider.base_url = "http://127.0.0.1:9/v1"
+    chat_model.provider.save()
+    _openai_error(bearer.post("/v1/chat/completions", STREAM_HI, format="json"), 502, "upstream_down")
+    assert list(Message.objects.filter(role="assistant").values_list("incomplete", flat=True)) == [False, False]
+    assert Message.objects.filter(role="assistant").exclude(error="").count() == 2
+
+
+def test_client_closing_the_stream_keeps_the_partial_answer(chat_model, upstream, make_user, make_api_key):
+    """The server closes the response when the client goes away half-way: the partial answer is stored incomplete."""
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+    from rest_framework.test import APIRequestFactory
+
+    from apps.chat.api.openai import ChatCompletionsView
+    from apps.core import context
+
+    upstream.script(streamed(["One ", "two ", "three"]))
+    request = APIRequestFactory().post(
+        "/v1/chat/completions",
+        STREAM_HI,
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {make_api_key(make_user(role='user'))[1]}",
+    )
+    response = ChatCompletionsView.as_view()(request)
+    content = iter(response.streaming_content)
+    next(content), next(content)  # the role chunk and the first piece
+    request_finished.disconnect(close_old_connections)  # keep the test's database connection
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+        context.clear()  # what the request middleware does at the end of a request
+    stored = Message.objects.get(role="assistant")
+    assert stored.incomplete and stored.content == "One " and stored.error.startswith("client_closed")
+
+
+@pytest.fixture
+def extractive(make_user, django_capture_on_commit_callbacks):
+    from apps.rag.services import document_create_text
+    from tests.chat.factories import BuiltinProviderFactory
+    from tests.rag.factories import KnowledgeBaseFactory
+
+    kb = KnowledgeBaseFactory(owner=make_user(role="user"), name="Manuals", visibility="everyone")
+    with django_capture_on_commit_callbacks(execute=True):
+        document_create_text(kb=kb, title="Pump manual", text="The pump pressure is 6 bar. The seal lasts two years.")
+    model = ChatModelFactory(slug="aistack-extractive", provider=BuiltinProviderFactory(), upstream_model="")
+    model.knowledge_bases.add(kb)
+    return model
+
+
+def test_knowledge_backed_model_cites_its_sources(bearer, extractive):
+    ask = {"model": "aistack-extractive", "messages": [{"role": "user", "content": "What is the pump pressure?"}]}
+    body = bearer.post("/v1/chat/completions", ask, format="json").json()
+    answer = body["choices"][0]["message"]["content"]
+    assert "6 bar" in answer and "\n\nSources:\n[1] Pump manual" in answer
+    assert body["citations"][0]["document_title"] == "Pump manual" and body["usage"]["completion_tokens"] > 0
+    response = bearer.post("/v1/chat/completions", {**ask, "stream": True}, format="json")
+    chunks = [json.loads(e[6:]) for e in b"".join(response.streaming_content).split(b"\n\n")[:-2]]
+    assert "Sources:\n[1] Pump manual" in "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert chunks[-1]["citations"][0]["document_title"] == "Pump manual"
+    stored = Message.objects.filter(role="assistant").first()
+    assert stored.citations[0]["document_title"] == "Pump manual"
+
+
+def test_logging_of_api_calls_can_be_switched_off(bearer, chat_model, upstream, settings):
+    settings.CHAT_LOG_API_CONVERSATIONS = False
+    hi = {"model": "gpt-fake", "messages": [{"role": "user", "content": "hi"}]}
+    assert bearer.post("/v1/chat/completions", hi, format="json").status_code == 200
+    assert not Conversation.objects.exists()
+    settings.CHAT_LOG_API_CONVERSATIONS = True
+    bearer.post("/v1/chat/completions", hi, format="json")
+    conversation = Conversation.objects.get()
+    assert conversation.origin == "api" and conversation.owner == bearer.user
+    from apps.core.models import AuditLog
+
+    assert AuditLog.objects.filter(target_type="chat.conversation", action="create").count() == 1
+
+
+def test_quota_exceeded_is_429(bearer, chat_model, upstream, settings):
+    settings.CHAT_USER_DAILY_TOKEN_QUOTA = 10
+    hi = {"model": "gpt-fake", "messages": [{"role": "user", "content": "hi"}]}
+    assert bearer.post("/v1/chat/completions", hi, format="json").status_code == 200  # 17 tokens used
+    _openai_error(bearer.post("/v1/chat/completions", hi, format="json"), 429, "quota_exceeded")
+    _openai_error(bearer.post("/v1/chat/completions", {**hi, "stream": True}, format="json"), 429, "quota_exceeded")
+    assert len(upstream.posts) == 1
+
+
+def test_metrics_count_requests_tokens_latency_and_upstream_errors(bearer, chat_model, upstream, settings):
+    from prometheus_client import REGISTRY
+
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0
+
+    before = {
+        "ok": value("chat_requests_total", model="gpt-fake", outcome="ok"),
+        "error": value("chat_requests_total", model="gpt-fake", outcome="error"),
+        "in": value("chat_prompt_tokens_total", model="gpt-fake"),
+        "out": value("chat_completion_tokens_total", model="gpt-fake"),
+        "latency": value("chat_completion_seconds_count", model="gpt-fake"),
+        "upstream": value(
+            "chat_upstream_errors_total", provider="Fake upstream", model="gpt-fake", code="upstream_error"
+        ),
+    }
+    settings.CHAT_RETRY_ATTEMPTS = 1
+    hi = {"model": "gpt-fake", "messages": [{"role": "user", "content": "hi"}]}
+    upstream.script(completion("ok", prompt=30, completion_tokens=7), error(500))
+    bearer.post("/v1/chat/completions", hi, format="json")
+    bearer.post("/v1/chat/completions", hi, format="json")
+    assert value("chat_requests_total", model="gpt-fake", outcome="ok") - before["ok"] == 1
+    assert value("chat_requests_total", model="gpt-fake", outcome="error") - before["error"] == 1
+    assert value("chat_prompt_tokens_total", model="gpt-fake") - before["in"] == 30
+    assert value("chat_completion_tokens_total", model="gpt-fake") - before["out"] == 7
+    assert value("chat_completion_seconds_count", model="gpt-fake") - before["latency"] == 2
+    upstream_errors = value(
+        "chat_upstream_errors_total", provider="Fake upstream", model="gpt-fake", code="upstream_error"
+    )
+    assert upstream_errors - before["upstream"] == 1
+
+
+def test_openai_client_sees_upstream_errors_as_api_errors(live):
+    live["upstream"].script(error(429), error(429), error(429))
+    client = openai.OpenAI(base_url=live["base_url"], api_key=live["key"], max_retries=0)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="gpt-fake", messages=[{"role": "user", "content": "Hi"}], stream=True)
+    live["upstream"].script(streamed(["Part"], broken=True))
+    stream = client.chat.completions.create(model="gpt-fake", messages=[{"role": "user", "content": "Hi"}], stream=True)
+    with pytest.raises(openai.APIError, match="broke off the stream"):
+        for _chunk in stream:
+            pass

@@ -44,3 +44,32 @@ def test_tools_file_reports_an_unreachable_server():
     tools = load_tools()
     tools.valves = tools.Valves(aistack_url="http://127.0.0.1:9", aistack_api_key="ask_x", timeout_seconds=2)
     assert "unreachable" in json.loads(tools.search_knowledge("x"))["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tools_file_looks_up_erp_records_and_stock_quotes(live_server, make_user, make_api_key):
+    import datetime as dt
+
+    from tests.erp.factories import CustomerFactory
+    from tests.stock.factories import InstrumentFactory, PriceBarFactory
+
+    CustomerFactory(code="ACME", name="Acme Ltd", payment_terms_days=45)
+    instrument = InstrumentFactory(symbol="ORCL", exchange="XNYS", currency="USD")
+    day = dt.datetime(2024, 5, 2, tzinfo=dt.UTC)
+    PriceBarFactory(instrument=instrument, ts=day - dt.timedelta(days=1), close=100.0)
+    PriceBarFactory(instrument=instrument, ts=day, open=104.0, high=106.0, low=103.0, close=105.0)
+    tools = load_tools()
+    tools.valves = tools.Valves(aistack_url=live_server.url, aistack_api_key=make_api_key(make_user(role="user"))[1])
+
+    customer = json.loads(tools.erp_lookup("customer", "acme"))
+    assert (customer["code"], customer["name"], customer["payment_terms_days"]) == ("ACME", "Acme Ltd", 45)
+    assert "No customer" in json.loads(tools.erp_lookup("customer", "NOPE"))["error"]
+    quote = json.loads(tools.stock_quote("orcl"))
+    assert (quote["symbol"], quote["price"], quote["change"], quote["change_percent"]) == ("ORCL", 105.0, 5.0, 5.0)
+    assert quote["as_of"].startswith("2024-05-02")
+    assert "Unknown symbol" in json.loads(tools.stock_quote("NOPE"))["error"]
+
+    # a guest's key reaches no ERP data through the tools (a guest may not use the chat centre)
+    tools.valves = tools.Valves(aistack_url=live_server.url, aistack_api_key=make_api_key(make_user(role="guest"))[1])
+    denied = json.loads(tools.erp_lookup("customer", "ACME"))
+    assert "Acme" not in json.dumps(denied) and "permission" in denied["error"].lower()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -28,6 +28,7 @@ from apps.core.permissions import RequirePermission
 from ..client import UpstreamError
 from ..selectors import chat_model_for, models_usable_by
 from ..services import Completion, api_call_record
+from ..services.engine import PASSTHROUGH
 from ..tools import ToolContext
 
 TYPES = {
@@ -147,11 +148,18 @@ class ChatCompletionsView(OpenAIView):
             client_tools=tools,
             tool_choice=data.get("tool_choice"),
             stream=bool(data.get("stream")),
+            options={name: data.get(name) for name in PASSTHROUGH},
         )
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if completion.stream:
+            events = completion.events()
+            first = next(events, None)
+            if first is None and completion.result.error is not None:
+                # failed before the first token: a plain error response with the matching status, as OpenAI does
+                api_call_record(completion=completion)
+                raise completion.result.error
             response = StreamingHttpResponse(
-                self._stream(completion, ident, created, bool(stream_options.get("include_usage"))),
+                self._stream(completion, first, events, ident, created, bool(stream_options.get("include_usage"))),
                 content_type="text/event-stream",
             )
             response["Cache-Control"] = "no-cache"
@@ -179,7 +187,15 @@ class ChatCompletionsView(OpenAIView):
             body["notes"] = result.notes
         return Response(body)
 
-    def _stream(self, completion: Completion, ident: str, created: int, include_usage: bool) -> Iterator[bytes]:
+    def _stream(
+        self,
+        completion: Completion,
+        first: str | None,
+        events: Generator[str, None, None],
+        ident: str,
+        created: int,
+        include_usage: bool,
+    ) -> Iterator[bytes]:
         slug = completion.model.slug
 
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
@@ -194,11 +210,18 @@ class ChatCompletionsView(OpenAIView):
                 }
             )
 
-        yield chunk({"role": "assistant", "content": ""})
+        finished = False
         try:
-            for piece in completion.events():
+            yield chunk({"role": "assistant", "content": ""})
+            if first is not None:
+                yield chunk({"content": first})
+            for piece in events:
                 yield chunk({"content": piece})
+            finished = True
         finally:
+            if not finished:
+                completion.cancel()
+                events.close()
             api_call_record(completion=completion)
         result = completion.result
         if result.error is not None:

@@ -144,8 +144,13 @@ class FeedbackSerializer(serializers.ModelSerializer[Feedback]):
 class UsageQuerySerializer(serializers.Serializer[Any]):
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)
-    group_by = serializers.ChoiceField(choices=["model", "user", "day"], default="model")
+    group_by = serializers.ChoiceField(choices=["model", "user", "day", "user_model"], default="model")
     everyone = serializers.BooleanField(default=False, help_text="All users (needs core.audit).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+        return attrs
 
 
 class UsageRowSerializer(serializers.Serializer[Any]):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Generator, Iterator
 from typing import Any, ClassVar
 
 from django.db import models
+from django.db.models import ProtectedError
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -14,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.exceptions import Forbidden, NotFound, ValidationFailed
+from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.core.models import ApiKey
 from apps.core.permissions import RequirePermission, request_has_perm
 from apps.core.viewsets import BaseModelViewSet, OwnedModelViewSet
@@ -48,18 +50,21 @@ from .serializers import (
 )
 from .sse import sse_event
 
-ADMIN_PERM = "core.audit"
+ADMIN_PERM = "core.audit"  # inspecting other people's conversations
+# Providers (upstream credentials), models (prices, visibility) and everyone's usage are the suite's AI resources:
+# managed by holders of resources.manage (admins and managers).
+MANAGE_PERM = "resources.manage"
 
 
 class ProviderViewSet(BaseModelViewSet):
-    """Upstream LLM servers. Administration only (core.audit): providers hold credentials."""
+    """Upstream LLM servers, managed by holders of resources.manage; the API key is write-only."""
 
     queryset = Provider.objects.order_by("name")
     serializer_class = ProviderSerializer
     filterset_class = ProviderFilterSet
     search_fields: ClassVar[list[str]] = ["name"]
     ordering_fields: ClassVar[list[str]] = ["name", "created_at"]
-    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": ADMIN_PERM, "write": ADMIN_PERM}
+    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": MANAGE_PERM, "write": MANAGE_PERM}
 
     @extend_schema(request=None, responses=ConnectionTestSerializer)
     @action(detail=True, methods=["post"], url_path="test-connection")
@@ -72,22 +77,42 @@ class ProviderViewSet(BaseModelViewSet):
         self.audit_action(provider, message=f"connection test: {'ok' if not error else error}")
         return Response({"ok": not error, "models": found, "error": error})
 
+    def destroy_object(self, instance: models.Model) -> None:
+        try:
+            super().destroy_object(instance)
+        except ProtectedError as exc:
+            raise Conflict(
+                "The provider still serves models; delete them or move them to another provider first.",
+                code="provider_in_use",
+                details={"models": sorted(str(obj) for obj in exc.protected_objects)[:50]},
+            ) from exc
+
 
 class ChatModelViewSet(BaseModelViewSet):
-    """Models: chat users list the ones they may use; administrators (core.audit) manage all of them."""
+    """Models: chat users list the ones they may use; holders of resources.manage manage all of them."""
 
     queryset = ChatModel.objects.select_related("provider").prefetch_related("knowledge_bases", "visible_to_groups")
     serializer_class = ChatModelSerializer
     filterset_class = ChatModelFilterSet
     search_fields: ClassVar[list[str]] = ["slug", "display_name"]
     ordering_fields: ClassVar[list[str]] = ["slug", "created_at"]
-    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": "chat.use", "write": ADMIN_PERM}
+    required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": "chat.use", "write": MANAGE_PERM}
 
     def get_queryset(self) -> Any:
         queryset = super().get_queryset().order_by("slug")
-        if request_has_perm(self.request, ADMIN_PERM):
+        if request_has_perm(self.request, MANAGE_PERM):
             return queryset
         return queryset.filter(pk__in=models_usable_by(self.request.user).values("pk"))
+
+    def destroy_object(self, instance: models.Model) -> None:
+        try:
+            super().destroy_object(instance)
+        except ProtectedError as exc:
+            raise Conflict(
+                "The model has conversations; disable it instead of deleting it.",
+                code="model_in_use",
+                details={"conversations": len(exc.protected_objects)},
+            ) from exc
 
 
 def _ctx(request: Request) -> ToolContext:
@@ -153,7 +178,10 @@ class ConversationViewSet(OwnedModelViewSet):
             stream=serializer.validated_data["stream"],
         )
         if serializer.validated_data["stream"]:
-            response = StreamingHttpResponse(_stream_turn(completion, pieces), content_type="text/event-stream")
+            first = next(pieces, None)
+            if first is None and completion.result.error is not None:
+                raise completion.result.error  # failed before the first token: a plain error with its status
+            response = StreamingHttpResponse(_stream_turn(completion, first, pieces), content_type="text/event-stream")
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"
             return response
@@ -164,9 +192,18 @@ class ConversationViewSet(OwnedModelViewSet):
         return Response(MessageSerializer(completion.recorded).data, status=status.HTTP_201_CREATED)  # type: ignore[attr-defined]
 
 
-def _stream_turn(completion: Any, pieces: Any) -> Any:
-    for piece in pieces:
-        yield sse_event("delta", {"content": piece})
+def _stream_turn(completion: Any, first: str | None, pieces: Generator[str, None, None]) -> Iterator[bytes]:
+    finished = False
+    try:
+        if first is not None:
+            yield sse_event("delta", {"content": first})
+        for piece in pieces:
+            yield sse_event("delta", {"content": piece})
+        finished = True
+    finally:
+        if not finished:
+            completion.cancel()
+            pieces.close()  # records the partial answer, marked incomplete
     message = MessageSerializer(completion.recorded).data
     error = completion.result.error
     if error is not None:
@@ -196,7 +233,7 @@ class UsageView(APIView):
         parameters=[
             OpenApiParameter("date_from", str, description="YYYY-MM-DD"),
             OpenApiParameter("date_to", str, description="YYYY-MM-DD"),
-            OpenApiParameter("group_by", str, enum=["model", "user", "day"]),
+            OpenApiParameter("group_by", str, enum=["model", "user", "day", "user_model"]),
             OpenApiParameter("everyone", bool, description="All users (needs core.audit)."),
         ],
         responses=UsageRowSerializer(many=True),
@@ -206,8 +243,8 @@ class UsageView(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         everyone = params.pop("everyone")
-        if everyone and not request_has_perm(request, ADMIN_PERM):
-            raise Forbidden("Usage of everyone needs core.audit.")
+        if everyone and not request_has_perm(request, MANAGE_PERM):
+            raise Forbidden("Usage of everyone needs resources.manage.")
         rows = usage_summary(user=None if everyone else request.user, **params)
         return Response(UsageRowSerializer(rows, many=True).data)
 

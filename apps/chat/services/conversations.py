@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from django.db import transaction
@@ -16,7 +16,7 @@ from .. import conf
 from ..choices import ConversationOrigin, MessageRole, Rating
 from ..models import ChatModel, Conversation, Feedback, Message
 from ..tools import ToolContext
-from .engine import Completion, Result, text_of
+from .engine import Completion, Result, estimate_tokens, text_of
 
 TITLE_LENGTH = 80
 
@@ -79,6 +79,29 @@ def _history(conversation: Conversation) -> list[dict[str, Any]]:
     return messages
 
 
+def history_fit(*, model: ChatModel, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest turns that fit the model's context window, leaving room for the system prompt and the answer
+    (``max_tokens`` of the model, or ``CHAT_HISTORY_RESERVE_TOKENS``). The last turn is always kept; the history
+    never starts with an assistant turn."""
+    budget = (
+        model.context_window
+        - estimate_tokens(model.system_prompt)
+        - (model.max_tokens or conf.history_reserve_tokens())
+    )
+    kept: list[dict[str, Any]] = []
+    used = 0
+    for message in reversed(messages):
+        cost = estimate_tokens(text_of(message.get("content"))) + 4  # a few tokens of framing per message
+        if kept and used + cost > budget:
+            break
+        kept.append(message)
+        used += cost
+    kept.reverse()
+    while len(kept) > 1 and kept[0].get("role") != MessageRole.USER:
+        kept.pop(0)
+    return kept
+
+
 def record_turn(
     *, conversation: Conversation, user_text: str, completion: Completion, origin_note: str = ""
 ) -> Message:
@@ -114,7 +137,7 @@ def record_turn(
 
 def conversation_send(
     *, conversation: Conversation, ctx: ToolContext, content: str, stream: bool = False
-) -> tuple[Completion, Iterator[str]]:
+) -> tuple[Completion, Generator[str, None, None]]:
     """Send a turn in a back-office conversation. Returns the completion and the iterator of text pieces; the turn
     is recorded when the iterator is exhausted (read ``completion.recorded`` for the assistant message)."""
     if conversation.owner_id != ctx.user.pk:
@@ -124,10 +147,11 @@ def conversation_send(
     content = (content or "").strip()
     if not content:
         raise ValidationFailed("The message is empty.", details={"content": ["This field is required."]})
-    messages = [*_history(conversation), {"role": "user", "content": content}]
-    completion = Completion(ctx=ctx, model=conversation.model, messages=messages, stream=stream)
+    model = conversation.model
+    messages = history_fit(model=model, messages=[*_history(conversation), {"role": "user", "content": content}])
+    completion = Completion(ctx=ctx, model=model, messages=messages, stream=stream)
 
-    def run() -> Iterator[str]:
+    def run() -> Generator[str, None, None]:
         try:
             yield from completion.events()
         finally:
@@ -158,8 +182,18 @@ def api_call_record(*, completion: Completion) -> Message | None:
             .first()
         )
         if conversation is None:
-            conversation = Conversation.objects.create(
+            conversation = Conversation(
                 owner=user, model=completion.model, origin=ConversationOrigin.API, thread_key=key
+            )
+            conversation.full_clean()
+            conversation.save()
+            audit_record(
+                action=AuditAction.CREATE,
+                actor=user,
+                api_key=completion.ctx.api_key,
+                target=conversation,
+                changes=snapshot_diff({}, model_snapshot(conversation)),
+                message="logged from the OpenAI-compatible API",
             )
         return record_turn(conversation=conversation, user_text=completion.question, completion=completion)
 

@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.core.exceptions import ApplicationError, ValidationFailed
+from apps.core.exceptions import ApplicationError, QuotaExceeded, ValidationFailed
 
 from .. import conf, metrics
 from ..choices import ProviderKind
 from ..client import OpenAIClient, StreamResult, UpstreamError, UpstreamRejected, usage_of
 from ..knowledge import context_prompt, hit_citation, knowledge_answer, knowledge_search, readable_ids, sources_block
 from ..models import ChatModel
+from ..selectors import tokens_used_today
 from ..tools import ToolContext, tool_run, tools_for
 
 NO_KNOWLEDGE = (
@@ -28,7 +29,10 @@ NO_KNOWLEDGE = (
     "administrator to attach a knowledge base to the model."
 )
 TOOLS_SKIPPED = "The upstream does not support tools; the answer was produced without them."
+TOOLS_IGNORED = "The upstream asked for tools after the last tool round; those calls were not run."
 ROLES = {"system", "user", "assistant", "tool", "developer"}
+PASSTHROUGH = ("top_p", "stop", "presence_penalty", "frequency_penalty", "seed", "response_format", "logit_bias")
+"""Request options of the OpenAI API sent to the upstream as the client gave them."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -45,6 +49,20 @@ def text_of(content: Any) -> str:
     if isinstance(content, list):
         return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
     return str(content)
+
+
+def quota_check(*, user: Any) -> None:
+    """Refuse a completion once the user has used the daily token quota (``CHAT_USER_DAILY_TOKEN_QUOTA``, 0: none)."""
+    quota = conf.user_daily_token_quota()
+    if not quota or not user or not user.is_authenticated:
+        return
+    used = tokens_used_today(user=user)
+    if used >= quota:
+        raise QuotaExceeded(
+            f"You have used your daily quota of {quota} tokens ({used} used); it resets at midnight UTC.",
+            code="quota_exceeded",
+            details={"quota": quota, "used": used},
+        )
 
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
@@ -90,6 +108,7 @@ class Completion:
         client_tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = None,
         stream: bool = False,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.ctx = ctx
         self.model = model
@@ -99,9 +118,11 @@ class Completion:
         self.client_tools = list(client_tools or [])
         self.tool_choice = tool_choice
         self.stream = stream
+        self.options = {k: v for k, v in (options or {}).items() if k in PASSTHROUGH and v is not None}
         self.result = Result()
         if not self.question:
             raise ValidationFailed("The conversation has no user message.", details={"messages": ["No user turn."]})
+        quota_check(user=ctx.user)
 
     @property
     def question(self) -> str:
@@ -137,6 +158,16 @@ class Completion:
             metrics.TOKENS_IN.labels(slug).inc(result.prompt_tokens)
             metrics.TOKENS_OUT.labels(slug).inc(result.completion_tokens)
             metrics.LATENCY.labels(slug).observe(elapsed)
+
+    def cancel(self) -> None:
+        """The client went away before the answer was complete: what was produced is kept, marked incomplete."""
+        result = self.result
+        if result.error is None:
+            result.error = ApplicationError(
+                "The client closed the connection before the answer was complete.", code="client_closed"
+            )
+            result.finish_reason = "error"
+            result.incomplete = True
 
     def run(self) -> Result:
         for _ in self.events():
@@ -194,6 +225,7 @@ class Completion:
         round_no = 0
         while True:
             payload: dict[str, Any] = {
+                **self.options,
                 "model": self.model.upstream_model or self.model.slug,
                 "messages": conversation,
                 "temperature": self.temperature,
@@ -216,6 +248,12 @@ class Completion:
                 continue
             if not calls:
                 result.finish_reason = finish or "stop"
+                break
+            if round_no >= rounds:
+                # the tool rounds are used up (tools were not offered): an upstream calling them anyway is not obeyed
+                result.notes.append(TOOLS_IGNORED)
+                result.tool_log.append({"type": "note", "message": TOOLS_IGNORED, "calls": calls})
+                result.finish_reason = "stop"
                 break
             client_names = {t.get("function", {}).get("name") for t in self.client_tools} - set(server_tools)
             client_calls = [c for c in calls if c["function"]["name"] in client_names]
