@@ -12,7 +12,7 @@ from django.db.models.functions import TruncDay
 from apps.core.exceptions import NotFound
 
 from .choices import MessageRole
-from .models import ChatModel, Feedback, Message
+from .models import ChatModel, Feedback, Message, Provider
 
 MONEY = Decimal("0.000001")
 
@@ -35,6 +35,17 @@ def chat_model_for(*, user: Any, slug: str) -> ChatModel:
     if model is None:
         raise NotFound(f"The model '{slug}' does not exist or you do not have access to it.", code="model_not_found")
     return model
+
+
+def enabled_chat_model(*, slug: str) -> ChatModel | None:
+    """An enabled model of an enabled provider by slug, whoever asks (for system uses such as the knowledge base's
+    configured answer model; per-group visibility applies to people, through ``models_usable_by``)."""
+    return ChatModel.objects.select_related("provider").filter(slug=slug, enabled=True, provider__enabled=True).first()
+
+
+def enabled_provider(*, name: str) -> Provider | None:
+    """An enabled provider with a base URL, by name (e.g. the one serving the knowledge base's embeddings)."""
+    return Provider.objects.filter(name=name, enabled=True).exclude(base_url="").first()
 
 
 def usage_summary(

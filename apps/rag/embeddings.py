@@ -222,9 +222,9 @@ def openai_endpoint() -> Endpoint:
     (base URL, API key encrypted at rest, extra headers, timeout), else RAG_OPENAI_BASE_URL / RAG_OPENAI_API_KEY."""
     name = conf.openai_provider()
     if name:
-        from apps.chat.models import Provider
+        from apps.chat.selectors import enabled_provider
 
-        provider = Provider.objects.filter(name=name, enabled=True).exclude(base_url="").first()
+        provider = enabled_provider(name=name)
         if provider is None:
             raise EmbeddingError(
                 f"RAG_OPENAI_PROVIDER names the provider '{name}', which does not exist, is disabled or has no base "

@@ -62,9 +62,9 @@ def _from_chat_model(model: Any) -> Generator | None:
 def _configured_chat_model(slug: str) -> Any:
     """The chat-centre model chosen for the knowledge base in the settings (enabled, with an enabled provider). It
     answers for every reader of the knowledge base, so the chat centre's per-group model visibility does not apply."""
-    from apps.chat.models import ChatModel
+    from apps.chat.selectors import enabled_chat_model
 
-    model = ChatModel.objects.select_related("provider").filter(slug=slug, enabled=True, provider__enabled=True).first()
+    model = enabled_chat_model(slug=slug)
     if model is None:
         raise LLMError(
             f"RAG_LLM_CHAT_MODEL names the chat model '{slug}', which does not exist or is disabled.",
