@@ -13,9 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from guardian.admin import GuardedModelAdminMixin
-from unfold.admin import TabularInline
 
-from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin
+from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin, ReadOnlyTabularInline
 from apps.core.choices import AuditAction
 from apps.core.services import audit_record
 
@@ -152,10 +151,8 @@ class ChatModelAdmin(BaseModelAdmin):
     permission_write = MANAGE_PERM
 
 
-class MessageInline(TabularInline):
+class MessageInline(ReadOnlyTabularInline):
     model = Message
-    extra = 0
-    can_delete = False
     fields = (
         "role",
         "content",
@@ -169,12 +166,6 @@ class MessageInline(TabularInline):
         "created_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Conversation)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import models, transaction
 from django.http import HttpRequest
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, TabularInline
 
 from .choices import AuditAction
 from .services import audit_model_change, model_snapshot
@@ -93,3 +93,37 @@ class ReadOnlyModelAdmin(RolePermissionAdminMixin, ModelAdmin):  # type: ignore[
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._has(request, self.permission_read, ModelAdmin.has_view_permission(self, request, obj))
+
+
+class BaseTabularInline(RolePermissionAdminMixin, TabularInline):  # type: ignore[misc]
+    """Inline rows on a document: the role permissions of the inline, or else of its parent's admin (so an order's
+    lines are visible to whoever may read the order, not only to superusers holding Django's per-model
+    permissions)."""
+
+    extra = 0
+
+    def __init__(self, parent_model: type[models.Model], admin_site: Any) -> None:
+        super().__init__(parent_model, admin_site)
+        parent = admin_site._registry.get(parent_model)
+        if self.permission_read is None:
+            self.permission_read = getattr(parent, "permission_read", None)
+        if self.permission_write is None:
+            self.permission_write = getattr(parent, "permission_write", None)
+
+
+class ReadOnlyTabularInline(BaseTabularInline):
+    """Rows shown, never added, changed or deleted here (ledger lines, trades, messages)."""
+
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._has(request, self.permission_read, TabularInline.has_view_permission(self, request, obj))

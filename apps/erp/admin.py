@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -18,10 +19,10 @@ from import_export import fields, resources
 from import_export.admin import ExportActionMixin
 from unfold.contrib.import_export.forms import ExportForm
 
-from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin
+from apps.core.admin_base import BaseModelAdmin, BaseTabularInline, ReadOnlyModelAdmin, ReadOnlyTabularInline
 from apps.core.exceptions import ApplicationError
 
-from .choices import DashboardPeriod
+from .choices import DashboardPeriod, ProductionState, PurchaseOrderState, SalesOrderState
 from .models import (
     Account,
     BillOfMaterials,
@@ -56,7 +57,8 @@ from .models import (
 from .selectors.dashboard import dashboard_kpis_cached
 from .services import finance, production, purchasing, sales
 from .services.imports import COLUMNS as IMPORT_COLUMNS
-from .services.imports import master_data_import
+from .services.imports import master_data_import, spreadsheet_to_csv
+from .services.inventory import warehouse_create
 
 READ, WRITE, APPROVE = "erp.read", "erp.write", "erp.approve"
 
@@ -85,7 +87,7 @@ class _ErpAdmin(BaseModelAdmin):
 
 
 class CsvImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV, UTF-8, with a header row.")
+    file = forms.FileField(help_text="CSV (UTF-8) or XLSX (first sheet), with a header row.")
     skip_errors = forms.BooleanField(required=False, help_text="Import the good rows and report the bad ones.")
 
 
@@ -110,8 +112,11 @@ class MasterDataTransferMixin(ExportActionMixin):
         result: dict[str, Any] | None = None
         errors: list[Any] = []
         if request.method == "POST" and form.is_valid():
-            content = form.cleaned_data["file"].read().decode("utf-8", errors="replace")
+            upload = form.cleaned_data["file"]
             try:
+                data = upload.read()
+                is_xlsx = upload.name.lower().endswith(".xlsx") or data[:2] == b"PK"
+                content = spreadsheet_to_csv(data) if is_xlsx else data.decode("utf-8", errors="replace")
                 result = master_data_import(
                     kind=self.import_kind,
                     content=content,
@@ -244,10 +249,11 @@ class ProductAdmin(MasterDataTransferMixin, _ErpAdmin):
     list_select_related = ["category"]
 
 
-class LocationInline(admin.TabularInline):
+class LocationInline(BaseTabularInline):
     model = Location
     extra = 0
     fields = ["code", "name", "kind", "is_default", "active"]
+    readonly_fields = ["is_default"]
 
 
 @admin.register(Warehouse)
@@ -256,6 +262,15 @@ class WarehouseAdmin(_ErpAdmin):
     list_filter = ["active"]
     search_fields = ["code", "name"]
     inlines = [LocationInline]
+
+    def save_model(self, request: HttpRequest, obj: Warehouse, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # a new warehouse gets its default stock location, as through the API
+        created = warehouse_create(code=obj.code, name=obj.name, address=obj.address, actor=request.user)
+        obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
+        obj._state.adding, obj._state.db = False, created._state.db
 
 
 @admin.register(Location)
@@ -293,25 +308,98 @@ class StockLevelAdmin(_ErpLedgerAdmin):
     list_select_related = ["product", "location"]
 
 
-class JournalLineInline(admin.TabularInline):
+class JournalLineFormSet(forms.BaseInlineFormSet):
+    """The lines of a manual entry: at least two, and debits equal to credits (checked again by the posting
+    service and, at commit, by the database)."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        rows = [f.cleaned_data for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if len(rows) < 2:
+            raise ValidationError("A journal entry needs at least two lines.")
+        debit = sum((row.get("debit") or 0 for row in rows), 0)
+        credit = sum((row.get("credit") or 0 for row in rows), 0)
+        if debit != credit:
+            raise ValidationError(f"The entry does not balance: debits {debit}, credits {credit}.")
+
+
+class JournalLineInline(BaseTabularInline):
+    """Posted lines are shown read-only; a new manual entry is written with its lines."""
+
     model = JournalLine
+    formset = JournalLineFormSet
     extra = 0
     can_delete = False
     fields = ["account", "debit", "credit", "description"]
-    readonly_fields = fields
+
+    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
+        return 0 if obj is not None else 2
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.fields if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "account":
+            kwargs["queryset"] = Account.objects.filter(active=True).order_by("code")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and request.user.has_perm(APPROVE)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(_ErpLedgerAdmin):
+    """Posted entries are read-only (correct them with a reversal); approvers post manual entries with "Add"."""
+
     list_display = ["number", "date", "source", "memo", "reference"]
     list_filter = ["source", "date"]
     search_fields = ["number", "memo", "reference"]
     date_hierarchy = "date"
     inlines = [JournalLineInline]
     actions = ["reverse_entries"]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return bool(request.user.is_active and request.user.has_perm(APPROVE))
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["date", "memo", "reference"]
+        return ["number", "date", "source", "memo", "reference", "reversal_of", "posted_at", "created_by"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: JournalEntry, form: Any, change: bool) -> None:
+        """Nothing yet: the entry is posted together with its lines in ``save_related``."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        obj = form.instance
+        lines = [
+            {
+                "account": f.cleaned_data["account"].pk,
+                "debit": f.cleaned_data.get("debit") or 0,
+                "credit": f.cleaned_data.get("credit") or 0,
+                "description": f.cleaned_data.get("description") or "",
+            }
+            for formset in formsets
+            for f in formset.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+        entry = finance.journal_post(
+            date=obj.date, lines=lines, memo=obj.memo, reference=obj.reference, actor=request.user
+        )
+        obj.pk, obj.number, obj.posted_at = entry.pk, entry.number, entry.posted_at
+        obj._state.adding, obj._state.db = False, entry._state.db
+        for formset in formsets:  # the admin's change message reads these
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     @admin.action(description="Reverse the selected entries")
     def reverse_entries(self, request: HttpRequest, queryset: QuerySet[JournalEntry]) -> None:
@@ -320,15 +408,10 @@ class JournalEntryAdmin(_ErpLedgerAdmin):
         )
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(ReadOnlyTabularInline):
     model = InvoiceLine
-    extra = 0
-    can_delete = False
     fields = ["product", "description", "quantity", "unit_price", "discount_percent", "tax_rate", "net_amount"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Invoice)
@@ -349,6 +432,17 @@ class InvoiceAdmin(_ErpLedgerAdmin):
     list_select_related = ["customer", "supplier"]
     date_hierarchy = "invoice_date"
     inlines = [InvoiceLineInline]
+    actions = ["register_full_payment"]
+
+    @admin.action(description="Register payment of the open amount (today, bank)")
+    def register_full_payment(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        _run_on_each(
+            request,
+            queryset,
+            "register payment",
+            lambda i: finance.payment_register(invoice=i, amount=i.amount_open, actor=request.user),
+            APPROVE,
+        )
 
 
 @admin.register(Payment)
@@ -362,18 +456,7 @@ class PaymentAdmin(_ErpLedgerAdmin):
 # --- Orders ---------------------------------------------------------------------------------------------------------
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class SalesOrderLineInline(_ReadOnlyInline):
+class SalesOrderLineInline(ReadOnlyTabularInline):
     model = SalesOrderLine
     fields = [
         "product",
@@ -385,12 +468,69 @@ class SalesOrderLineInline(_ReadOnlyInline):
         "tax_amount",
         "quantity_reserved",
         "quantity_delivered",
+        "quantity_invoiced",
+        "quantity_cancelled",
     ]
     readonly_fields = fields
 
 
+class _OrderInvoiceInline(ReadOnlyTabularInline):
+    """The invoices (bills) of an order, one per invoicing of what was delivered (received) by then."""
+
+    model = Invoice
+    fields = ["number", "invoice_date", "due_date", "subtotal", "tax_total", "total", "amount_paid", "state"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class SalesOrderInvoiceInline(_OrderInvoiceInline):
+    fk_name = "sales_order"
+    verbose_name_plural = "invoices"
+
+
+class PurchaseOrderBillInline(_OrderInvoiceInline):
+    fk_name = "purchase_order"
+    verbose_name = "bill"
+    verbose_name_plural = "bills"
+
+
+class _WaitingForInvoiceFilter(admin.SimpleListFilter):
+    """Orders with a line delivered (received) beyond what is invoiced (billed)."""
+
+    parameter_name = "to_invoice"
+    line_model: Any = None
+    done_field = invoiced_field = ""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() not in ("yes", "no"):
+            return queryset
+        waiting = Exists(
+            self.line_model.objects.filter(order=OuterRef("pk"), **{f"{self.done_field}__gt": F(self.invoiced_field)})
+        )
+        return queryset.filter(waiting if self.value() == "yes" else ~waiting)
+
+
+class SalesToInvoiceFilter(_WaitingForInvoiceFilter):
+    title = "to invoice"
+    line_model, done_field, invoiced_field = SalesOrderLine, "quantity_delivered", "quantity_invoiced"
+
+
+class PurchasesToBillFilter(_WaitingForInvoiceFilter):
+    title = "to bill"
+    parameter_name = "to_bill"
+    line_model, done_field, invoiced_field = PurchaseOrderLine, "quantity_received", "quantity_billed"
+
+
 class _OrderAdmin(_ErpAdmin):
-    """Orders are created through the API (or the services); here they are reviewed and moved along."""
+    """Orders are created through the API (or the services); here they are reviewed and moved along. Only the header
+    of an order still in its first state can be changed, and that change goes through the order's update service;
+    later the whole order is read-only (its lines, reservations and postings depend on it)."""
+
+    editable_state: str = ""
+    editable_fields: tuple[str, ...] = ()
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
@@ -398,17 +538,52 @@ class _OrderAdmin(_ErpAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.state == self.editable_state:
+            return [f for f in self.fields if f not in self.editable_fields]
+        return list(self.fields)
+
+    def update(self, *, order: Any, actor: Any, **changes: Any) -> Any:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in self.editable_fields}
+        if not changes:
+            return
+        try:
+            self.update(order=obj, actor=request.user, **changes)
+        except ApplicationError as exc:
+            messages.error(request, f"{obj}: {exc.message}")
+
 
 @admin.register(SalesOrder)
 class SalesOrderAdmin(_OrderAdmin):
     list_display = ["number", "customer", "order_date", "state", "total"]
-    list_filter = ["state", "order_date", "warehouse"]
+    list_filter = ["state", SalesToInvoiceFilter, "order_date", "warehouse"]
     search_fields = ["number", "customer__name", "customer__code"]
     list_select_related = ["customer"]
     date_hierarchy = "order_date"
-    readonly_fields = ["number", "state", "subtotal", "tax_total", "total", "confirmed_at", "cancelled_at"]
-    inlines = [SalesOrderLineInline]
-    actions = ["confirm", "deliver", "invoice", "cancel"]
+    fields = [
+        "number",
+        "state",
+        "customer",
+        "warehouse",
+        "order_date",
+        "customer_reference",
+        "notes",
+        "subtotal",
+        "tax_total",
+        "total",
+        "confirmed_at",
+        "cancelled_at",
+    ]
+    editable_state = SalesOrderState.DRAFT
+    editable_fields = ("customer", "warehouse", "order_date", "customer_reference", "notes")
+    inlines = [SalesOrderLineInline, SalesOrderInvoiceInline]
+    actions = ["confirm", "deliver", "invoice", "close_remaining", "cancel"]
+
+    def update(self, *, order: SalesOrder, actor: Any, **changes: Any) -> SalesOrder:
+        return sales.sales_order_update(order=order, actor=actor, **changes)
 
     @admin.action(description="Confirm (reserve stock)")
     def confirm(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
@@ -422,10 +597,20 @@ class SalesOrderAdmin(_OrderAdmin):
             request, queryset, "deliver", lambda o: sales.sales_order_deliver(order=o, actor=request.user), WRITE
         )
 
-    @admin.action(description="Invoice")
+    @admin.action(description="Invoice what is delivered and not yet invoiced")
     def invoice(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
             request, queryset, "invoice", lambda o: sales.sales_order_invoice(order=o, actor=request.user), APPROVE
+        )
+
+    @admin.action(description="Close the remainder (release reservations, cancel what is not delivered)")
+    def close_remaining(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
+        _run_on_each(
+            request,
+            queryset,
+            "close the remainder",
+            lambda o: sales.sales_order_close_remaining(order=o, actor=request.user),
+            APPROVE,
         )
 
     @admin.action(description="Cancel")
@@ -435,7 +620,7 @@ class SalesOrderAdmin(_OrderAdmin):
         )
 
 
-class DeliveryLineInline(_ReadOnlyInline):
+class DeliveryLineInline(ReadOnlyTabularInline):
     model = DeliveryLine
     fields = ["order_line", "quantity", "unit_cost"]
     readonly_fields = fields
@@ -448,22 +633,51 @@ class DeliveryAdmin(_ErpLedgerAdmin):
     inlines = [DeliveryLineInline]
 
 
-class PurchaseOrderLineInline(_ReadOnlyInline):
+class PurchaseOrderLineInline(ReadOnlyTabularInline):
     model = PurchaseOrderLine
-    fields = ["product", "quantity", "unit_price", "tax_rate", "net_amount", "tax_amount", "quantity_received"]
+    fields = [
+        "product",
+        "quantity",
+        "unit_price",
+        "tax_rate",
+        "net_amount",
+        "tax_amount",
+        "quantity_received",
+        "quantity_billed",
+        "quantity_cancelled",
+    ]
     readonly_fields = fields
 
 
 @admin.register(PurchaseOrder)
 class PurchaseOrderAdmin(_OrderAdmin):
     list_display = ["number", "supplier", "order_date", "state", "total"]
-    list_filter = ["state", "order_date", "warehouse"]
+    list_filter = ["state", PurchasesToBillFilter, "order_date", "warehouse"]
     search_fields = ["number", "supplier__name", "supplier__code"]
     list_select_related = ["supplier"]
     date_hierarchy = "order_date"
-    readonly_fields = ["number", "state", "subtotal", "tax_total", "total", "approved_at", "approved_by"]
-    inlines = [PurchaseOrderLineInline]
-    actions = ["approve", "receive", "bill", "cancel"]
+    fields = [
+        "number",
+        "state",
+        "supplier",
+        "warehouse",
+        "order_date",
+        "expected_date",
+        "supplier_reference",
+        "notes",
+        "subtotal",
+        "tax_total",
+        "total",
+        "approved_at",
+        "approved_by",
+    ]
+    editable_state = PurchaseOrderState.DRAFT
+    editable_fields = ("supplier", "warehouse", "order_date", "expected_date", "supplier_reference", "notes")
+    inlines = [PurchaseOrderLineInline, PurchaseOrderBillInline]
+    actions = ["approve", "receive", "bill", "close_remaining", "cancel"]
+
+    def update(self, *, order: PurchaseOrder, actor: Any, **changes: Any) -> PurchaseOrder:
+        return purchasing.purchase_order_update(order=order, actor=actor, **changes)
 
     @admin.action(description="Approve")
     def approve(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]) -> None:
@@ -485,10 +699,20 @@ class PurchaseOrderAdmin(_OrderAdmin):
             WRITE,
         )
 
-    @admin.action(description="Record the bill")
+    @admin.action(description="Record the bill for what is received and not yet billed")
     def bill(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]) -> None:
         _run_on_each(
             request, queryset, "bill", lambda o: purchasing.purchase_order_bill(order=o, actor=request.user), APPROVE
+        )
+
+    @admin.action(description="Close the remainder (cancel what is not received)")
+    def close_remaining(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]) -> None:
+        _run_on_each(
+            request,
+            queryset,
+            "close the remainder",
+            lambda o: purchasing.purchase_order_close_remaining(order=o, actor=request.user),
+            APPROVE,
         )
 
     @admin.action(description="Cancel")
@@ -502,7 +726,7 @@ class PurchaseOrderAdmin(_OrderAdmin):
         )
 
 
-class ReceiptLineInline(_ReadOnlyInline):
+class ReceiptLineInline(ReadOnlyTabularInline):
     model = ReceiptLine
     fields = ["order_line", "quantity", "unit_cost"]
     readonly_fields = fields
@@ -515,7 +739,7 @@ class ReceiptAdmin(_ErpLedgerAdmin):
     inlines = [ReceiptLineInline]
 
 
-class BomLineInline(admin.TabularInline):
+class BomLineInline(BaseTabularInline):
     model = BomLine
     extra = 1
     fields = ["component", "quantity", "scrap_percent"]
@@ -534,8 +758,24 @@ class ProductionOrderAdmin(_OrderAdmin):
     list_display = ["number", "product", "quantity", "state", "unit_cost", "planned_date"]
     list_filter = ["state", "warehouse"]
     search_fields = ["number", "product__sku"]
-    readonly_fields = ["number", "state", "started_at", "finished_at", "unit_cost"]
+    fields = [
+        "number",
+        "state",
+        "bom",
+        "product",
+        "quantity",
+        "warehouse",
+        "planned_date",
+        "started_at",
+        "finished_at",
+        "unit_cost",
+    ]
+    editable_state = ProductionState.PLANNED
+    editable_fields = ("quantity", "warehouse", "planned_date")
     actions = ["start", "complete", "cancel"]
+
+    def update(self, *, order: ProductionOrder, actor: Any, **changes: Any) -> ProductionOrder:
+        return production.production_order_update(order=order, actor=actor, **changes)
 
     @admin.action(description="Start (reserve components)")
     def start(self, request: HttpRequest, queryset: QuerySet[ProductionOrder]) -> None:
@@ -604,9 +844,16 @@ class ErpDashboardAdmin(_ErpLedgerAdmin):
             {"state": state, "count": count, "percent": int(count * 100 / states_peak)}
             for state, count in kpis["orders_by_state"].items()
         ]
+        receivables = [Decimal(row["open_receivables"] or 0) for row in kpis["snapshots"]]
+        receivables_peak = max(receivables or [Decimal(0)]) or 1
+        snapshots = [
+            {**row, "percent": int(amount * 100 / receivables_peak)}
+            for row, amount in zip(kpis["snapshots"], receivables, strict=True)
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "ERP dashboard",
+            "snapshots": snapshots,
             "kpis": kpis,
             "series": series,
             "states": states,

@@ -1,6 +1,7 @@
 """List filters of the ERP API (every list also has ``q``, ``search`` and ``ordering``)."""
 
 import django_filters
+from django.db.models import Exists, F, OuterRef
 
 from apps.core.filtersets import BaseFilterSet
 
@@ -17,8 +18,10 @@ from .models import (
     ProductCategory,
     ProductionOrder,
     PurchaseOrder,
+    PurchaseOrderLine,
     Receipt,
     SalesOrder,
+    SalesOrderLine,
     StockLevel,
     StockMove,
     Supplier,
@@ -91,11 +94,12 @@ class LocationFilterSet(BaseFilterSet):
 class StockLevelFilterSet(BaseFilterSet):
     product_id = django_filters.NumberFilter(field_name="product_id")
     location_id = django_filters.NumberFilter(field_name="location_id")
+    warehouse_id = django_filters.NumberFilter(field_name="location__warehouse_id")
     q_fields = ("product__sku", "product__name", "location__code")
 
     class Meta:
         model = StockLevel
-        fields = ["product_id", "location_id"]
+        fields = ["product_id", "location_id", "warehouse_id"]
 
 
 class StockMoveFilterSet(BaseFilterSet):
@@ -117,8 +121,24 @@ class _OrderFilterSet(BaseFilterSet):
     date_to = django_filters.DateFilter(field_name="order_date", lookup_expr="lte")
 
 
+def _lines_waiting(line_model, done_field: str, invoiced_field: str):
+    """Orders with a line delivered (received) beyond what is invoiced (billed): ``?to_invoice=true`` / ``false``."""
+
+    def apply(queryset, name, value):
+        if value is None:
+            return queryset
+        waiting = Exists(line_model.objects.filter(order=OuterRef("pk"), **{f"{done_field}__gt": F(invoiced_field)}))
+        return queryset.filter(waiting if value else ~waiting)
+
+    return apply
+
+
 class SalesOrderFilterSet(_OrderFilterSet):
     customer_id = django_filters.NumberFilter(field_name="customer_id")
+    to_invoice = django_filters.BooleanFilter(
+        method=_lines_waiting(SalesOrderLine, "quantity_delivered", "quantity_invoiced"),
+        label="Has delivered quantities not yet invoiced",
+    )
     q_fields = ("number", "customer__name", "customer__code", "customer_reference")
 
     class Meta:
@@ -128,6 +148,10 @@ class SalesOrderFilterSet(_OrderFilterSet):
 
 class PurchaseOrderFilterSet(_OrderFilterSet):
     supplier_id = django_filters.NumberFilter(field_name="supplier_id")
+    to_bill = django_filters.BooleanFilter(
+        method=_lines_waiting(PurchaseOrderLine, "quantity_received", "quantity_billed"),
+        label="Has received quantities not yet billed",
+    )
     q_fields = ("number", "supplier__name", "supplier__code", "supplier_reference")
 
     class Meta:

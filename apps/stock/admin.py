@@ -13,10 +13,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from guardian.admin import GuardedModelAdminMixin
-from unfold.admin import TabularInline
 from unfold.decorators import action
 
-from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin
+from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin, ReadOnlyTabularInline
 from apps.core.exceptions import ApplicationError
 
 from .backtest.chart import price_chart_svg
@@ -164,10 +163,8 @@ class StrategyAdmin(GuardedModelAdminMixin, BaseModelAdmin):
         return ValidatingForm
 
 
-class BacktestTradeInline(TabularInline):
+class BacktestTradeInline(ReadOnlyTabularInline):
     model = BacktestTrade
-    extra = 0
-    can_delete = False
     fields = [
         "seq",
         "instrument",
@@ -181,13 +178,9 @@ class BacktestTradeInline(TabularInline):
         "pnl",
     ]
     readonly_fields = fields
-    max_num = 0
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("instrument")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class RunAdminMixin:
@@ -258,16 +251,10 @@ class SweepAdmin(RunAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
         return format_html("<table><tr><th>params</th><th>{}</th></tr>{}</table>", obj.rank_by, rows)
 
 
-class PositionInline(TabularInline):
+class PositionInline(ReadOnlyTabularInline):
     model = Position
-    extra = 0
-    can_delete = False
     fields = ["instrument", "quantity", "avg_cost", "realized_pnl"]
     readonly_fields = fields
-    max_num = 0
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Portfolio)

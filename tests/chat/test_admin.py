@@ -90,3 +90,12 @@ def test_provider_api_key_is_never_shown_and_kept_when_left_blank(admin_client, 
     assert Provider.objects.get(pk=provider.pk).api_key == "sk-new"
     assert admin_client.post(url, {**form, "clear_api_key": "on"}).status_code == 302
     assert Provider.objects.get(pk=provider.pk).api_key == ""
+
+
+def test_conversation_messages_are_shown_to_auditors_who_are_not_superusers(client, make_user, chat_model):
+    conversation = ConversationFactory(model=chat_model)
+    MessageFactory(conversation=conversation, content="the answer is in the handbook")
+    auditor = make_user(role="admin", is_staff=True, is_superuser=False)
+    client.force_login(auditor)
+    page = client.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
+    assert "the answer is in the handbook" in page

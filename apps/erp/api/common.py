@@ -108,6 +108,11 @@ class ServiceWriteMixin:
         """The object as the list/detail endpoints show it, reloaded after an action changed it."""
         return Response(self.get_serializer(self.get_queryset().get(pk=instance.pk)).data)
 
+    def run_idempotently(self, request: Any, handler: Any) -> Response:
+        """Run a transition that writes documents (delivery, receipt, invoice, close) once per Idempotency-Key: a
+        repeated key returns the first response and writes nothing new."""
+        return idempotent_call(request=request, endpoint=request.path, handler=handler)
+
     def create(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         def handler() -> Response:
             serializer = self._write()

@@ -24,11 +24,23 @@ from .common import plain
 class StockLevelSerializer(serializers.ModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
     location_code = serializers.CharField(source="location.code", read_only=True)
+    warehouse = serializers.IntegerField(source="location.warehouse_id", read_only=True, allow_null=True)
     available = serializers.DecimalField(max_digits=14, decimal_places=3, read_only=True)
 
     class Meta:
         model = StockLevel
-        fields = ["id", "product", "sku", "location", "location_code", "on_hand", "reserved", "available", "updated_at"]
+        fields = [
+            "id",
+            "product",
+            "sku",
+            "location",
+            "location_code",
+            "warehouse",
+            "on_hand",
+            "reserved",
+            "available",
+            "updated_at",
+        ]
 
 
 class StockMoveSerializer(serializers.ModelSerializer):

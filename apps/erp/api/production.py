@@ -16,7 +16,7 @@ from apps.core.viewsets import BaseModelViewSet
 from ..filtersets import BomFilterSet, ProductionOrderFilterSet
 from ..models import BillOfMaterials, BomLine, Product, ProductionOrder, Warehouse
 from ..services import production as services
-from .common import ServiceWriteMixin
+from .common import IDEMPOTENCY_PARAMETER, ServiceWriteMixin
 
 
 class BomLineSerializer(serializers.ModelSerializer):
@@ -102,7 +102,6 @@ class ProductionOrderViewSet(ServiceWriteMixin, BaseModelViewSet):
     queryset = ProductionOrder.objects.order_by("-created_at", "-id")
     serializer_class = ProductionOrderSerializer
     write_serializer_class = ProductionOrderWriteSerializer
-    idempotent_create = False
     filterset_class = ProductionOrderFilterSet
     http_method_names = ["get", "post", "head", "options"]
     required_permissions = {
@@ -118,7 +117,11 @@ class ProductionOrderViewSet(ServiceWriteMixin, BaseModelViewSet):
     def create_object(self, serializer: Any, **extra: Any) -> ProductionOrder:
         return services.production_order_create(**serializer.validated_data, actor=self.request.user)
 
-    @extend_schema(request=ProductionOrderWriteSerializer, responses={201: ProductionOrderSerializer})
+    @extend_schema(
+        request=ProductionOrderWriteSerializer,
+        responses={201: ProductionOrderSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().create(request, *args, **kwargs)
 

@@ -24,6 +24,9 @@ from .sales import DeliverSerializer, lines_quantities
 
 class PurchaseOrderLineSerializer(serializers.ModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
+    quantity_to_bill = serializers.DecimalField(
+        max_digits=14, decimal_places=3, read_only=True, help_text="Received and not yet billed."
+    )
 
     class Meta:
         model = PurchaseOrderLine
@@ -38,6 +41,9 @@ class PurchaseOrderLineSerializer(serializers.ModelSerializer):
             "net_amount",
             "tax_amount",
             "quantity_received",
+            "quantity_billed",
+            "quantity_cancelled",
+            "quantity_to_bill",
         ]
 
 
@@ -115,6 +121,7 @@ class PurchaseOrderViewSet(ServiceUpdateMixin, BaseModelViewSet):
         "approve": "erp.approve",
         "receive": "erp.write",
         "bill": "erp.approve",
+        "close_remaining": "erp.approve",
         "cancel": "erp.approve",
     }
 
@@ -154,23 +161,44 @@ class PurchaseOrderViewSet(ServiceUpdateMixin, BaseModelViewSet):
     def approve(self, request: Request, pk: str | None = None) -> Response:
         return self.respond_with(services.purchase_order_approve(order=self.get_object(), actor=request.user))
 
-    @extend_schema(request=DeliverSerializer, responses={201: ReceiptSerializer})
+    @extend_schema(request=DeliverSerializer, responses={201: ReceiptSerializer}, parameters=[IDEMPOTENCY_PARAMETER])
     @action(detail=True, methods=["post"])
     def receive(self, request: Request, pk: str | None = None) -> Response:
         """Receive some lines (partial) or everything still open; stock moves in and the average cost updates."""
-        serializer = DeliverSerializer(data=request.data or {})
-        serializer.is_valid(raise_exception=True)
-        receipt = services.purchase_order_receive(
-            order=self.get_object(), quantities=lines_quantities(serializer.validated_data), actor=request.user
-        )
-        return Response(ReceiptSerializer(receipt).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={201: InvoiceSerializer})
+        def handler() -> Response:
+            serializer = DeliverSerializer(data=request.data or {})
+            serializer.is_valid(raise_exception=True)
+            receipt = services.purchase_order_receive(
+                order=self.get_object(), quantities=lines_quantities(serializer.validated_data), actor=request.user
+            )
+            return Response(ReceiptSerializer(receipt).data, status=status.HTTP_201_CREATED)
+
+        return self.run_idempotently(request, handler)
+
+    @extend_schema(request=None, responses={201: InvoiceSerializer}, parameters=[IDEMPOTENCY_PARAMETER])
     @action(detail=True, methods=["post"])
     def bill(self, request: Request, pk: str | None = None) -> Response:
-        """Record the supplier bill for the received order and post it."""
-        bill = services.purchase_order_bill(order=self.get_object(), actor=request.user)
-        return Response(InvoiceSerializer(bill).data, status=status.HTTP_201_CREATED)
+        """Record the supplier bill for what has been received and not yet billed, and post it. Allowed once
+        something is received; 409 ``nothing_to_invoice`` when nothing new was received."""
+
+        def handler() -> Response:
+            bill = services.purchase_order_bill(order=self.get_object(), actor=request.user)
+            return Response(InvoiceSerializer(bill).data, status=status.HTTP_201_CREATED)
+
+        return self.run_idempotently(request, handler)
+
+    @extend_schema(request=None, responses=PurchaseOrderSerializer, parameters=[IDEMPOTENCY_PARAMETER])
+    @action(detail=True, methods=["post"], url_path="close-remaining")
+    def close_remaining(self, request: Request, pk: str | None = None) -> Response:
+        """Close a partly received order short: cancel the quantities not received, so the order is received at
+        what arrived and can be billed and paid."""
+
+        def handler() -> Response:
+            order = services.purchase_order_close_remaining(order=self.get_object(), actor=request.user)
+            return self.respond_with(order)
+
+        return self.run_idempotently(request, handler)
 
     @extend_schema(request=None, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"])

@@ -63,6 +63,10 @@ DashboardSerializer = inline_serializer(
         "stock_outs": serializers.IntegerField(),
         "stock_alerts": serializers.ListField(child=serializers.DictField()),
         "stock_alerts_count": serializers.IntegerField(),
+        "snapshots": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="The daily KPI snapshots of the period (open/overdue receivables, stock-outs ...).",
+        ),
     },
 )
 

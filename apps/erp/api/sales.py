@@ -23,6 +23,9 @@ from .finance import InvoiceSerializer
 
 class SalesOrderLineSerializer(serializers.ModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
+    quantity_to_invoice = serializers.DecimalField(
+        max_digits=14, decimal_places=3, read_only=True, help_text="Delivered and not yet invoiced."
+    )
 
     class Meta:
         model = SalesOrderLine
@@ -39,6 +42,9 @@ class SalesOrderLineSerializer(serializers.ModelSerializer):
             "tax_amount",
             "quantity_reserved",
             "quantity_delivered",
+            "quantity_invoiced",
+            "quantity_cancelled",
+            "quantity_to_invoice",
         ]
 
 
@@ -137,6 +143,7 @@ class SalesOrderViewSet(CachedReadMixin, ServiceUpdateMixin, BaseModelViewSet):
         "confirm": "erp.approve",
         "deliver": "erp.write",
         "invoice": "erp.approve",
+        "close_remaining": "erp.approve",
         "cancel": "erp.approve",
     }
 
@@ -177,28 +184,48 @@ class SalesOrderViewSet(CachedReadMixin, ServiceUpdateMixin, BaseModelViewSet):
         """Reserve the stock (never beyond what is available) and check the customer's credit limit."""
         return self.respond_with(services.sales_order_confirm(order=self.get_object(), actor=request.user))
 
-    @extend_schema(request=DeliverSerializer, responses={201: DeliverySerializer})
+    @extend_schema(request=DeliverSerializer, responses={201: DeliverySerializer}, parameters=[IDEMPOTENCY_PARAMETER])
     @action(detail=True, methods=["post"])
     def deliver(self, request: Request, pk: str | None = None) -> Response:
         """Deliver some lines (partial) or everything still open; creates a delivery note and stock moves."""
-        serializer = DeliverSerializer(data=request.data or {})
-        serializer.is_valid(raise_exception=True)
-        delivery = services.sales_order_deliver(
-            order=self.get_object(), quantities=lines_quantities(serializer.validated_data), actor=request.user
-        )
-        return Response(DeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={201: InvoiceSerializer})
+        def handler() -> Response:
+            serializer = DeliverSerializer(data=request.data or {})
+            serializer.is_valid(raise_exception=True)
+            delivery = services.sales_order_deliver(
+                order=self.get_object(), quantities=lines_quantities(serializer.validated_data), actor=request.user
+            )
+            return Response(DeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
+
+        return self.run_idempotently(request, handler)
+
+    @extend_schema(request=None, responses={201: InvoiceSerializer}, parameters=[IDEMPOTENCY_PARAMETER])
     @action(detail=True, methods=["post"])
     def invoice(self, request: Request, pk: str | None = None) -> Response:
-        """Invoice the delivered order and post it."""
-        invoice = services.sales_order_invoice(order=self.get_object(), actor=request.user)
-        return Response(InvoiceSerializer(invoice).data, status=status.HTTP_201_CREATED)
+        """Invoice what has been delivered and not yet invoiced, and post it. Allowed once something is delivered,
+        so an order can be invoiced in parts; 409 ``nothing_to_invoice`` when nothing new was delivered."""
+
+        def handler() -> Response:
+            invoice = services.sales_order_invoice(order=self.get_object(), actor=request.user)
+            return Response(InvoiceSerializer(invoice).data, status=status.HTTP_201_CREATED)
+
+        return self.run_idempotently(request, handler)
+
+    @extend_schema(request=None, responses=SalesOrderSerializer, parameters=[IDEMPOTENCY_PARAMETER])
+    @action(detail=True, methods=["post"], url_path="close-remaining")
+    def close_remaining(self, request: Request, pk: str | None = None) -> Response:
+        """Close a partly delivered order short: release the remaining reservations and cancel the undelivered
+        quantities, so the order is delivered at what shipped and can be invoiced and paid."""
+
+        def handler() -> Response:
+            return self.respond_with(services.sales_order_close_remaining(order=self.get_object(), actor=request.user))
+
+        return self.run_idempotently(request, handler)
 
     @extend_schema(request=None, responses=SalesOrderSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        """Cancel before any delivery; releases the reservations."""
+        """Cancel before any delivery; releases the reservations (after a partial delivery: close-remaining)."""
         return self.respond_with(services.sales_order_cancel(order=self.get_object(), actor=request.user))
 
 

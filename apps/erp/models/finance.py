@@ -10,8 +10,8 @@ from apps.core.models import TimeStampedModel
 from ..choices import AccountType, EntrySource, InvoiceKind, InvoiceState, PaymentMethod
 from .fields import money_field, percent_field, qty_field
 from .master import Customer, Product, Supplier, TaxRate
-from .purchasing import PurchaseOrder
-from .sales import SalesOrder
+from .purchasing import PurchaseOrder, PurchaseOrderLine
+from .sales import SalesOrder, SalesOrderLine
 
 DEBIT_NORMAL = (AccountType.ASSET, AccountType.EXPENSE)
 
@@ -142,7 +142,16 @@ class Invoice(TimeStampedModel):
 
 
 class InvoiceLine(models.Model):
+    """One invoiced quantity; ``sales_order_line``/``purchase_order_line`` name the order line it bills, so an order
+    invoiced in several parts can tell what each invoice covered."""
+
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    sales_order_line = models.ForeignKey(
+        SalesOrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_lines"
+    )
+    purchase_order_line = models.ForeignKey(
+        PurchaseOrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_lines"
+    )
     product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     description = models.CharField(max_length=255, blank=True)
     quantity = qty_field()

@@ -40,6 +40,10 @@ class PurchaseOrder(TimeStampedModel):
 
 
 class PurchaseOrderLine(models.Model):
+    """One ordered product. ``quantity_cancelled`` is the unreceived remainder dropped when the order was closed
+    short; ``quantity_due`` (ordered less cancelled) is what is received and billed, and ``net_amount``/``tax_amount``
+    price it. ``quantity_billed`` never exceeds ``quantity_received``."""
+
     order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     description = models.CharField(max_length=255, blank=True)
@@ -49,6 +53,8 @@ class PurchaseOrderLine(models.Model):
     net_amount = money_field()
     tax_amount = money_field()
     quantity_received = qty_field()
+    quantity_billed = qty_field()
+    quantity_cancelled = qty_field()
 
     class Meta:
         ordering = ["order_id", "id"]
@@ -58,10 +64,31 @@ class PurchaseOrderLine(models.Model):
             models.CheckConstraint(
                 condition=models.Q(quantity_received__lte=models.F("quantity")), name="erp_po_line_not_overreceived"
             ),
+            models.CheckConstraint(
+                condition=models.Q(quantity_billed__gte=0, quantity_billed__lte=models.F("quantity_received")),
+                name="erp_po_line_billed_within_received",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    quantity_cancelled__gte=0,
+                    quantity_cancelled__lte=models.F("quantity") - models.F("quantity_received"),
+                ),
+                name="erp_po_line_cancelled_within_open",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.quantity} x {self.product_id}"
+
+    @property
+    def quantity_due(self):
+        """Ordered less cancelled: what is (or will be) received and billed."""
+        return self.quantity - self.quantity_cancelled
+
+    @property
+    def quantity_to_bill(self):
+        """Received but not yet billed."""
+        return self.quantity_received - self.quantity_billed
 
 
 class Receipt(TimeStampedModel):

@@ -40,6 +40,11 @@ class SalesOrder(TimeStampedModel):
 
 
 class SalesOrderLine(models.Model):
+    """One ordered product. ``quantity`` is what was ordered; ``quantity_cancelled`` is the undelivered remainder
+    dropped when the order was closed short, so ``quantity_due`` (ordered less cancelled) is what the customer gets
+    and pays for, and ``net_amount``/``tax_amount`` price that due quantity. ``quantity_invoiced`` never exceeds
+    ``quantity_delivered``."""
+
     order = models.ForeignKey(SalesOrder, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     description = models.CharField(max_length=255, blank=True)
@@ -51,6 +56,8 @@ class SalesOrderLine(models.Model):
     tax_amount = money_field()
     quantity_reserved = qty_field()
     quantity_delivered = qty_field()
+    quantity_invoiced = qty_field()
+    quantity_cancelled = qty_field()
 
     objects = VersionedManager()
 
@@ -65,10 +72,31 @@ class SalesOrderLine(models.Model):
             models.CheckConstraint(
                 condition=models.Q(quantity_delivered__lte=models.F("quantity")), name="erp_so_line_not_overdelivered"
             ),
+            models.CheckConstraint(
+                condition=models.Q(quantity_invoiced__gte=0, quantity_invoiced__lte=models.F("quantity_delivered")),
+                name="erp_so_line_invoiced_within_delivered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    quantity_cancelled__gte=0,
+                    quantity_cancelled__lte=models.F("quantity") - models.F("quantity_delivered"),
+                ),
+                name="erp_so_line_cancelled_within_open",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.quantity} x {self.product_id}"
+
+    @property
+    def quantity_due(self):
+        """Ordered less cancelled: what is (or will be) delivered and invoiced."""
+        return self.quantity - self.quantity_cancelled
+
+    @property
+    def quantity_to_invoice(self):
+        """Delivered but not yet invoiced."""
+        return self.quantity_delivered - self.quantity_invoiced
 
 
 class Delivery(TimeStampedModel):

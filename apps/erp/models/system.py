@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.caching import VersionedManager
+
 
 class DocumentSequence(models.Model):
     """Next number per document prefix (SO, PO, INV ...); taken under a row lock."""
@@ -43,6 +45,8 @@ class KpiSnapshot(models.Model):
     date = models.DateField(unique=True)
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = VersionedManager()  # the dashboards read the snapshots through the read cache
 
     class Meta:
         ordering = ["-date"]

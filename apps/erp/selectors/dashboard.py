@@ -18,6 +18,7 @@ from ..models import (
     Customer,
     Invoice,
     JournalLine,
+    KpiSnapshot,
     Location,
     Product,
     SalesOrder,
@@ -72,7 +73,9 @@ DASHBOARD_MODELS = (
     Account,
     StockLevel,
     Location,
+    KpiSnapshot,
 )
+SNAPSHOT_FIGURES = ("open_receivables", "overdue_receivables", "stock_outs", "reorder_suggestions", "revenue_today")
 
 
 def dashboard_kpis_cached(*, period: str = DashboardPeriod.MONTH, ref: dt.date | None = None) -> dict[str, Any]:
@@ -98,7 +101,7 @@ def dashboard_kpis(*, period: str = DashboardPeriod.MONTH, ref: dt.date | None =
     )
     top_products = list(
         lines.values(sku=F("product__sku"), name=F("product__name"))
-        .annotate(net_sales=Sum("net_amount"), quantity=Sum("quantity"))
+        .annotate(net_sales=Sum("net_amount"), quantity=Sum(F("quantity") - F("quantity_cancelled")))
         .order_by("-net_sales", "sku")[:5]
     )
     trunc = TruncDate("order__order_date") if period in ("day", "week", "month") else TruncMonth("order__order_date")
@@ -107,6 +110,10 @@ def dashboard_kpis(*, period: str = DashboardPeriod.MONTH, ref: dt.date | None =
         for row in lines.annotate(bucket=trunc).values("bucket").annotate(s=Sum("net_amount")).order_by("bucket")
     ]
     alerts = reorder_suggestions()
+    snapshots = [
+        {"date": snap.date.isoformat(), **{name: snap.data.get(name) for name in SNAPSHOT_FIGURES}}
+        for snap in KpiSnapshot.objects.filter(date__range=(start, end)).order_by("date")
+    ]
     return {
         "period": period,
         "date_from": start,
@@ -123,4 +130,5 @@ def dashboard_kpis(*, period: str = DashboardPeriod.MONTH, ref: dt.date | None =
         "stock_outs": stock_outs_count(),
         "stock_alerts": alerts[:10],
         "stock_alerts_count": len(alerts),
+        "snapshots": snapshots,
     }

@@ -183,7 +183,11 @@ def sales_by(*, group: str, date_from: dt.date | None = None, date_to: dt.date |
         raise ValueError(group)
     qs = (
         lines.values(*fields, **keys)
-        .annotate(orders=Count("order_id", distinct=True), quantity=Sum("quantity"), net_sales=Sum("net_amount"))
+        .annotate(
+            orders=Count("order_id", distinct=True),
+            quantity=Sum(F("quantity") - F("quantity_cancelled")),
+            net_sales=Sum("net_amount"),
+        )
         .order_by(*order_by)
     )
     rows = []

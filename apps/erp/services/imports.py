@@ -4,6 +4,7 @@ imported (unless ``skip_errors``), and every problem is reported with its row nu
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from typing import Any
 
@@ -96,8 +97,9 @@ def master_data_import(*, kind: str, content: str, skip_errors: bool = False, ac
     Raises ValidationFailed (with the same errors) when rows are bad and ``skip_errors`` is off."""
     if kind not in COLUMNS:
         raise ValidationFailed(f"Unknown import kind {kind!r}.", details={"kind": sorted(COLUMNS)})
-    reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
-    header = {h.strip() for h in reader.fieldnames or []}
+    records = list(csv.reader(io.StringIO(content.lstrip("\ufeff"))))
+    names = [h.strip() for h in (records[0] if records else [])]
+    header = {h for h in names if h}
     required, optional = COLUMNS[kind]
     missing, unknown = required - header, header - required - optional
     if missing or unknown:
@@ -109,9 +111,13 @@ def master_data_import(*, kind: str, content: str, skip_errors: bool = False, ac
     errors: list[dict[str, Any]] = []
     valid: list[tuple[int, Any]] = []
     seen: set[str] = set()
-    for number, raw in enumerate(reader, start=2):  # row 1 is the header
-        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+    for number, values in enumerate(records[1:], start=2):  # row 1 is the header; blank rows keep their number
+        if not any(value.strip() for value in values):
+            continue
         problems: list[str] = []
+        if len(values) > len(names) and any(value.strip() for value in values[len(names) :]):
+            problems.append(f"the row has {len(values)} values for {len(names)} columns")
+        row = {name: value.strip() for name, value in zip(names, values, strict=False) if name}
         if kind == "opening-stock":
             prepared = _prepare_stock_row(row, problems)
         else:
@@ -137,6 +143,36 @@ def master_data_import(*, kind: str, content: str, skip_errors: bool = False, ac
         for _, prepared in valid:
             _save(kind, prepared, actor)
     return {"imported": len(valid), "skipped": len(errors), "errors": errors}
+
+
+def spreadsheet_to_csv(data: bytes) -> str:
+    """The first sheet of an XLSX workbook as CSV text (row numbers are kept, so errors name the sheet's rows)."""
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:
+        raise ValidationFailed("The file is not a readable XLSX workbook.", code="invalid_file") from None
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    try:
+        for cells in workbook.worksheets[0].iter_rows(values_only=True):
+            writer.writerow([_cell_text(cell) for cell in cells])
+    finally:
+        workbook.close()
+    return buffer.getvalue()
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.date().isoformat() if isinstance(value, dt.datetime) else value.isoformat()
+    return str(value)
 
 
 def _prepare_stock_row(row: dict[str, str], problems: list[str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 
+from .. import conf
 from ..choices import EntrySource, LocationKind, MoveKind, ProductKind
 from ..models import Location, Product, StockLevel, StockMove, Warehouse
 from .common import ZERO, as_decimal, audit, q2, q4
@@ -193,6 +194,13 @@ def stock_adjust(
     if delta == 0:
         raise ValidationFailed("The adjustment changes nothing.", code="no_change")
     cost = as_decimal(unit_cost, field="unit_cost", places=4) if unit_cost not in (None, "") else None
+    valued_at = cost if cost is not None and delta > 0 else (product.average_cost or product.standard_cost)
+    if abs(delta) * valued_at > conf.max_amount():
+        raise ValidationFailed(
+            f"The adjustment is worth more than {conf.max_amount()}.",
+            code="amount_too_large",
+            details={"quantity": [str(delta)], "unit_cost": [str(valued_at)]},
+        )
     adjustment = virtual_location(LocationKind.ADJUSTMENT)
     if delta > 0:
         move = move_apply(

@@ -1,4 +1,5 @@
-"""Line handling shared by sales and purchase orders: validation of line input and total computation."""
+"""Line handling shared by sales and purchase orders: validation of line input, total computation, invoicing what
+was delivered (received) and not yet invoiced (billed), and closing an order short."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from apps.core.exceptions import ValidationFailed
+from django.db.models import Sum
 
+from apps.core.exceptions import Conflict, ValidationFailed
+
+from .. import conf
+from ..choices import InvoiceKind, InvoiceState
 from ..models import Invoice, InvoiceLine, Product, TaxRate
 from .common import ZERO, as_decimal, line_amounts, next_number
 
@@ -68,6 +73,9 @@ def prepare_lines(lines: list[dict[str, Any]], *, price_field: str, with_discoun
             problems[key] = [f"Product {product.sku} has no default tax rate; give tax_rate."]
             continue
         net, tax = line_amounts(quantity=quantity, unit_price=unit_price, discount_percent=discount, tax_rate=rate.rate)
+        if net + tax > conf.max_amount():
+            problems[key] = [f"The line amount {net + tax} is too large (at most {conf.max_amount()})."]
+            continue
         prepared.append(
             {
                 "product": product,
@@ -82,6 +90,13 @@ def prepare_lines(lines: list[dict[str, Any]], *, price_field: str, with_discoun
         )
     if problems:
         raise ValidationFailed("Some order lines are invalid.", details=problems)
+    total = totals(prepared)[2]
+    if total > conf.max_amount():
+        raise ValidationFailed(
+            f"The order total {total} is too large (at most {conf.max_amount()}).",
+            code="amount_too_large",
+            details={"lines": [f"The lines add up to {total}."]},
+        )
     return prepared
 
 
@@ -96,9 +111,27 @@ def order_actor(actor: Any) -> Any:
     return actor if getattr(actor, "is_authenticated", False) else None
 
 
-def invoice_from_order(
+# per invoice kind: the order line's done quantity, its invoiced quantity, the invoice line's link, and wording
+_INVOICING = {
+    InvoiceKind.CUSTOMER: ("quantity_delivered", "quantity_invoiced", "sales_order_line", "delivered", "invoiced"),
+    InvoiceKind.SUPPLIER: ("quantity_received", "quantity_billed", "purchase_order_line", "received", "billed"),
+}
+
+
+def _amounts_invoiced(link: str, order: Any) -> dict[int, tuple[Decimal, Decimal]]:
+    rows = (
+        InvoiceLine.objects.filter(**{f"{link}__order": order})
+        .values(link)
+        .annotate(net=Sum("net_amount"), tax=Sum("tax_amount"))
+        .order_by(link)
+    )
+    return {row[link]: (row["net"] or ZERO, row["tax"] or ZERO) for row in rows}
+
+
+def invoice_open_quantities(
     *,
     order: Any,
+    lines: list[Any],
     kind: str,
     prefix: str,
     links: dict[str, Any],
@@ -106,35 +139,91 @@ def invoice_from_order(
     payment_terms_days: int,
     actor: Any,
 ) -> Invoice:
-    """A customer invoice or supplier bill copying a sales or purchase order's totals and lines (unposted).
+    """An (unposted) customer invoice or supplier bill for what ``order`` has delivered (received) and not yet
+    invoiced (billed); the order ``lines`` (locked by the caller, with their tax rates) are updated.
 
-    ``links`` names the partner and the order on the invoice, e.g. {"customer": ..., "sales_order": order}."""
+    Each invoice line is priced, discounted and taxed like its order line. A line's last part takes what its order
+    amounts still leave, so the invoices of an order add up to the order's totals to the cent. Nothing new to invoice
+    is 409 ``nothing_to_invoice``. ``links`` names the partner and the order, e.g. {"customer": c, "sales_order": o}."""
+    done_field, invoiced_field, link, done_word, invoiced_word = _INVOICING[kind]
+    open_lines = [line for line in lines if getattr(line, done_field) > getattr(line, invoiced_field)]
+    if not open_lines:
+        raise Conflict(
+            f"Nothing new to invoice on {order}: everything {done_word} is already {invoiced_word}.",
+            code="nothing_to_invoice",
+            details={
+                "state": order.state,
+                done_word: str(sum((getattr(line, done_field) for line in lines), ZERO)),
+                invoiced_word: str(sum((getattr(line, invoiced_field) for line in lines), ZERO)),
+            },
+        )
+    earlier = _amounts_invoiced(link, order) if any(getattr(ln, invoiced_field) > 0 for ln in open_lines) else {}
+    drafts = []
+    for line in open_lines:
+        quantity = getattr(line, done_field) - getattr(line, invoiced_field)
+        discount = getattr(line, "discount_percent", ZERO)
+        if getattr(line, invoiced_field) + quantity == line.quantity_due:
+            net_before, tax_before = earlier.get(line.pk, (ZERO, ZERO))
+            net, tax = max(line.net_amount - net_before, ZERO), max(line.tax_amount - tax_before, ZERO)
+        else:
+            net, tax = line_amounts(
+                quantity=quantity, unit_price=line.unit_price, discount_percent=discount, tax_rate=line.tax_rate.rate
+            )
+        drafts.append(
+            InvoiceLine(
+                product_id=line.product_id,
+                description=line.description,
+                quantity=quantity,
+                unit_price=line.unit_price,
+                discount_percent=discount,
+                tax_rate_id=line.tax_rate_id,
+                net_amount=net,
+                tax_amount=tax,
+                **{link: line},
+            )
+        )
+        setattr(line, invoiced_field, getattr(line, invoiced_field) + quantity)
+    subtotal, tax_total, total = totals(drafts)
     invoice = Invoice(
         number=next_number(prefix),
         kind=kind,
         **links,
         invoice_date=invoice_date,
         due_date=invoice_date + timedelta(days=payment_terms_days),
-        subtotal=order.subtotal,
-        tax_total=order.tax_total,
-        total=order.total,
+        subtotal=subtotal,
+        tax_total=tax_total,
+        total=total,
+        state=InvoiceState.OPEN if total > 0 else InvoiceState.PAID,
         created_by=order_actor(actor),
     )
     invoice.save()
-    InvoiceLine.objects.bulk_create(
-        [
-            InvoiceLine(
-                invoice=invoice,
-                product_id=line.product_id,
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                tax_rate_id=line.tax_rate_id,
-                net_amount=line.net_amount,
-                tax_amount=line.tax_amount,
-                **({"discount_percent": line.discount_percent} if hasattr(line, "discount_percent") else {}),
-            )
-            for line in order.lines.all()
-        ]
-    )
+    for draft in drafts:
+        draft.invoice = invoice
+    InvoiceLine.objects.bulk_create(drafts)
+    type(open_lines[0]).objects.bulk_update(open_lines, [invoiced_field])
     return invoice
+
+
+def fully_invoiced(lines: list[Any], *, kind: str) -> bool:
+    """Every line's due quantity (ordered less cancelled) is invoiced (billed)."""
+    invoiced_field = _INVOICING[kind][1]
+    return all(getattr(line, invoiced_field) == line.quantity_due for line in lines)
+
+
+def lines_close_remaining(lines: list[Any], *, done_field: str) -> dict[str, str]:
+    """Cancel what is still open on each line (ordered less done) and reprice the line for what remains due; returns
+    {line id: cancelled quantity} for the lines that changed."""
+    cancelled = {}
+    for line in lines:
+        remainder = line.quantity - line.quantity_cancelled - getattr(line, done_field)
+        if remainder <= 0:
+            continue
+        line.quantity_cancelled += remainder
+        line.net_amount, line.tax_amount = line_amounts(
+            quantity=line.quantity_due,
+            unit_price=line.unit_price,
+            discount_percent=getattr(line, "discount_percent", ZERO),
+            tax_rate=line.tax_rate.rate,
+        )
+        cancelled[str(line.pk)] = str(remainder)
+    return cancelled

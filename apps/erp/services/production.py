@@ -115,6 +115,39 @@ def production_order_create(
 
 
 @transaction.atomic
+def production_order_update(
+    *,
+    order: ProductionOrder,
+    actor: Any = None,
+    quantity: Any = None,
+    warehouse: Warehouse | None = None,
+    planned_date: dt.date | None = None,
+) -> ProductionOrder:
+    """Change a planned order's quantity, warehouse or planned date; once started it is locked (409)."""
+    order = ProductionOrder.objects.select_for_update().get(pk=order.pk)
+    if order.state != PS.PLANNED:
+        raise Conflict(f"Order {order} is {order.state}; only planned orders can be changed.", code="order_locked")
+    before = {"quantity": str(order.quantity), "warehouse": order.warehouse_id, "planned_date": str(order.planned_date)}
+    if quantity is not None:
+        order.quantity = as_decimal(quantity, field="quantity", places=3, positive=True)
+    if warehouse is not None:
+        order.warehouse = warehouse
+    if planned_date is not None:
+        order.planned_date = planned_date
+    order.full_clean()
+    order.save()
+    after = {"quantity": str(order.quantity), "warehouse": order.warehouse_id, "planned_date": str(order.planned_date)}
+    audit(
+        actor=actor,
+        target=order,
+        action=AuditAction.UPDATE,
+        message="Production order changed",
+        changes={k: [before[k], after[k]] for k in before if before[k] != after[k]},
+    )
+    return order
+
+
+@transaction.atomic
 def production_order_start(
     *, order: ProductionOrder, actor: Any = None, at: dt.datetime | None = None
 ) -> ProductionOrder:

@@ -1,4 +1,8 @@
-"""Procure-to-pay: draft -> approved -> (partially) received -> billed -> paid."""
+"""Procure-to-pay: draft -> approved -> (partially) received -> billed -> paid.
+
+Received quantities can be billed as they arrive (several bills per order); the order is billed once everything due
+is billed, and paid once all its bills are paid. A partly received order can be closed short: the rest is cancelled.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from apps.core.choices import AuditAction
@@ -14,6 +19,7 @@ from apps.core.exceptions import Conflict, ValidationFailed
 from ..choices import EntrySource, InvoiceKind, LocationKind, MoveKind, ProductKind, PurchaseOrderState
 from ..models import (
     Invoice,
+    JournalLine,
     PurchaseOrder,
     PurchaseOrderLine,
     Receipt,
@@ -22,9 +28,16 @@ from ..models import (
     Warehouse,
 )
 from .common import ZERO, as_decimal, audit, next_number, q2, require_state
-from .finance import invoice_post, post_simple
+from .finance import account_id, invoice_post, order_has_open_invoices, post_simple
 from .inventory import lock_products, move_apply, virtual_location, warehouse_stock_location
-from .orders import invoice_from_order, order_actor, prepare_lines, totals
+from .orders import (
+    fully_invoiced,
+    invoice_open_quantities,
+    lines_close_remaining,
+    order_actor,
+    prepare_lines,
+    totals,
+)
 
 P = PurchaseOrderState
 
@@ -181,27 +194,48 @@ def purchase_order_receive(
             actor=actor,
         )
     before = order.state
-    fully = all(line.quantity_received == line.quantity for line in lines.values())
+    fully = all(line.quantity_received == line.quantity_due for line in lines.values())
     order.state = P.RECEIVED if fully else P.PARTIALLY_RECEIVED
     order.save(update_fields=["state", "updated_at"])
     audit(actor=actor, target=order, message=f"Received ({receipt.number})", changes={"state": [before, order.state]})
     return receipt
 
 
-def _received_value(order: PurchaseOrder) -> Any:
-    return sum((q2(line.quantity * line.unit_cost) for line in ReceiptLine.objects.filter(receipt__order=order)), ZERO)
+def _grni_to_clear(order: PurchaseOrder) -> Any:
+    """What the receipts put on goods received not invoiced and the order's earlier bills have not yet cleared: the
+    value of the received quantities a new bill covers (each bill covers everything received and not yet billed)."""
+    received = sum(
+        (q2(line.quantity * line.unit_cost) for line in ReceiptLine.objects.filter(receipt__order=order)), ZERO
+    )
+    cleared = JournalLine.objects.filter(entry__invoice__purchase_order=order, account_id=account_id("grni")).aggregate(
+        d=Sum("debit"), c=Sum("credit")
+    )
+    return received - ((cleared["d"] or ZERO) - (cleared["c"] or ZERO))
+
+
+def _settled_state(order: PurchaseOrder, lines: list[PurchaseOrderLine]) -> str:
+    """After a bill or a close: billed once everything due is billed, paid if no bill is open then."""
+    if not fully_invoiced(lines, kind=InvoiceKind.SUPPLIER):
+        return order.state
+    return P.BILLED if order_has_open_invoices(order) else P.PAID
 
 
 @transaction.atomic
 def purchase_order_bill(
     *, order: PurchaseOrder, actor: Any = None, bill_date: dt.date | None = None, supplier_reference: str = ""
 ) -> Invoice:
-    """Record the supplier's bill for a fully received order: Dr GRNI, Dr input VAT / Cr payable."""
+    """Record the supplier's bill for what has been received and not yet billed: Dr GRNI, Dr input VAT / Cr payable.
+
+    Allowed once something is received; 409 ``nothing_to_invoice`` when nothing new was received. The order becomes
+    billed when everything due is billed."""
     order = PurchaseOrder.objects.select_for_update().select_related("supplier").get(pk=order.pk)
-    require_state(order, [P.RECEIVED], "bill")
+    require_state(order, [P.PARTIALLY_RECEIVED, P.RECEIVED], "bill")
+    lines = list(order.lines.select_related("tax_rate"))
     bill_date = bill_date or timezone.localdate()
-    bill = invoice_from_order(
+    grni = _grni_to_clear(order)
+    bill = invoice_open_quantities(
         order=order,
+        lines=lines,
         kind=InvoiceKind.SUPPLIER,
         prefix="BILL",
         links={"supplier": order.supplier, "purchase_order": order},
@@ -209,12 +243,56 @@ def purchase_order_bill(
         payment_terms_days=order.supplier.payment_terms_days,
         actor=actor,
     )
-    invoice_post(invoice=bill, actor=actor, grni_amount=_received_value(order))
-    order.state = P.BILLED
-    order.save(update_fields=["state", "updated_at"])
-    audit(actor=actor, target=bill, action=AuditAction.CREATE, message=f"Bill for {order.number}")
-    audit(actor=actor, target=order, message=f"Billed ({bill.number})", changes={"state": [P.RECEIVED, P.BILLED]})
+    if bill.total > 0:
+        invoice_post(invoice=bill, actor=actor, grni_amount=grni)
+    before = order.state
+    order.state = _settled_state(order, lines)
+    if order.state != before:
+        order.save(update_fields=["state", "updated_at"])
+    audit(
+        actor=actor,
+        target=bill,
+        action=AuditAction.CREATE,
+        message=f"Bill for {order.number}: {bill.total}",
+        changes={"total": [None, str(bill.total)], "purchase_order": [None, order.number]},
+    )
+    audit(
+        actor=actor,
+        target=order,
+        message=f"Billed ({bill.number}, {bill.total})",
+        changes={
+            "state": [before, order.state],
+            "quantity_billed": {str(line.pk): str(line.quantity_billed) for line in lines},
+        },
+    )
     return bill
+
+
+@transaction.atomic
+def purchase_order_close_remaining(*, order: PurchaseOrder, actor: Any = None) -> PurchaseOrder:
+    """Close a partly received order short: cancel what was not received and reprice the order for what was. The
+    order is then received (or already billed/paid) and is billed and paid as usual."""
+    order = PurchaseOrder.objects.select_for_update().get(pk=order.pk)
+    require_state(order, [P.PARTIALLY_RECEIVED], "close the remainder of")
+    lines = list(order.lines.select_related("tax_rate"))
+    cancelled = lines_close_remaining(lines, done_field="quantity_received")
+    PurchaseOrderLine.objects.bulk_update(lines, ["quantity_cancelled", "net_amount", "tax_amount"])
+    total_before = order.total
+    order.subtotal, order.tax_total, order.total = totals(lines)
+    order.state = P.RECEIVED
+    order.state = _settled_state(order, lines)
+    order.save(update_fields=["state", "subtotal", "tax_total", "total", "updated_at"])
+    audit(
+        actor=actor,
+        target=order,
+        message=f"Remainder closed: {len(cancelled)} lines cut to the received quantities",
+        changes={
+            "state": [P.PARTIALLY_RECEIVED, order.state],
+            "total": [str(total_before), str(order.total)],
+            "quantity_cancelled": cancelled,
+        },
+    )
+    return order
 
 
 @transaction.atomic

@@ -1,9 +1,14 @@
-"""Order-to-cash: draft -> confirmed (reserves stock, checks credit) -> (partially) delivered -> invoiced -> paid;
-cancel before any delivery releases the reservations."""
+"""Order-to-cash: draft -> confirmed (reserves stock, checks credit) -> (partially) delivered -> invoiced -> paid.
+
+Delivered quantities can be invoiced as they ship (several invoices per order); the order is invoiced once everything
+due is invoiced, and paid once all its invoices are paid. Cancel before any delivery releases the reservations; a
+partly delivered order can be closed short instead, which releases what is still reserved and cancels the rest.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +23,7 @@ from .. import metrics
 from ..choices import EntrySource, InvoiceKind, InvoiceState, LocationKind, MoveKind, SalesOrderState
 from ..models import Customer, Delivery, DeliveryLine, Invoice, SalesOrder, SalesOrderLine, Warehouse
 from .common import ZERO, as_decimal, audit, next_number, q2, require_state
-from .finance import invoice_post, post_simple
+from .finance import invoice_post, order_has_open_invoices, post_simple
 from .inventory import (
     lock_products,
     move_apply,
@@ -27,7 +32,14 @@ from .inventory import (
     virtual_location,
     warehouse_stock_location,
 )
-from .orders import invoice_from_order, order_actor, prepare_lines, totals
+from .orders import (
+    fully_invoiced,
+    invoice_open_quantities,
+    lines_close_remaining,
+    order_actor,
+    prepare_lines,
+    totals,
+)
 
 S = SalesOrderState
 OPEN_ORDER_STATES = (S.CONFIRMED, S.PARTIALLY_DELIVERED, S.DELIVERED)
@@ -101,7 +113,7 @@ def sales_order_update(
 
 
 def customer_exposure(customer: Customer) -> Decimal:
-    """Open receivables plus confirmed but not yet invoiced orders."""
+    """Open receivables plus the part of confirmed orders not yet invoiced."""
     open_ar = (
         Invoice.objects.filter(customer=customer, kind=InvoiceKind.CUSTOMER, state=InvoiceState.OPEN).aggregate(
             s=Sum(F("total") - F("amount_paid"))
@@ -111,7 +123,13 @@ def customer_exposure(customer: Customer) -> Decimal:
     pending = (
         SalesOrder.objects.filter(customer=customer, state__in=OPEN_ORDER_STATES).aggregate(s=Sum("total"))["s"] or ZERO
     )
-    return open_ar + pending
+    invoiced = (
+        Invoice.objects.filter(sales_order__customer=customer, sales_order__state__in=OPEN_ORDER_STATES).aggregate(
+            s=Sum("total")
+        )["s"]
+        or ZERO
+    )
+    return open_ar + pending - invoiced
 
 
 @transaction.atomic
@@ -221,7 +239,7 @@ def sales_order_deliver(
         reference=delivery.number,
         actor=actor,
     )
-    fully = all(line.quantity_delivered == line.quantity for line in lines.values())
+    fully = all(line.quantity_delivered == line.quantity_due for line in lines.values())
     before = order.state
     order.state = S.DELIVERED if fully else S.PARTIALLY_DELIVERED
     order.save(update_fields=["state", "updated_at"])
@@ -234,14 +252,26 @@ def sales_order_deliver(
     return delivery
 
 
+def _settled_state(order: SalesOrder, lines: list[SalesOrderLine]) -> str:
+    """After an invoice or a close: invoiced once everything due is invoiced, paid if no invoice is open then."""
+    if not fully_invoiced(lines, kind=InvoiceKind.CUSTOMER):
+        return order.state
+    return S.INVOICED if order_has_open_invoices(order) else S.PAID
+
+
 @transaction.atomic
 def sales_order_invoice(*, order: SalesOrder, actor: Any = None, invoice_date: dt.date | None = None) -> Invoice:
-    """Invoice a fully delivered order and post it (receivable / revenue / output VAT)."""
+    """Invoice what has been delivered and not yet invoiced, and post it (receivable / revenue / output VAT).
+
+    Allowed once something is delivered; each call invoices the newly delivered quantities (409
+    ``nothing_to_invoice`` when there are none). The order becomes invoiced when everything due is invoiced."""
     order = SalesOrder.objects.select_for_update().select_related("customer").get(pk=order.pk)
-    require_state(order, [S.DELIVERED], "invoice")
+    require_state(order, [S.PARTIALLY_DELIVERED, S.DELIVERED], "invoice")
+    lines = list(order.lines.select_related("tax_rate"))
     invoice_date = invoice_date or timezone.localdate()
-    invoice = invoice_from_order(
+    invoice = invoice_open_quantities(
         order=order,
+        lines=lines,
         kind=InvoiceKind.CUSTOMER,
         prefix="INV",
         links={"customer": order.customer, "sales_order": order},
@@ -249,19 +279,79 @@ def sales_order_invoice(*, order: SalesOrder, actor: Any = None, invoice_date: d
         payment_terms_days=order.customer.payment_terms_days,
         actor=actor,
     )
-    invoice_post(invoice=invoice, actor=actor)
-    order.state = S.INVOICED
-    order.save(update_fields=["state", "updated_at"])
-    audit(actor=actor, target=invoice, action=AuditAction.CREATE, message=f"Invoice for {order.number}")
+    if invoice.total > 0:
+        invoice_post(invoice=invoice, actor=actor)
+    before = order.state
+    order.state = _settled_state(order, lines)
+    if order.state != before:
+        order.save(update_fields=["state", "updated_at"])
     audit(
-        actor=actor, target=order, message=f"Invoiced ({invoice.number})", changes={"state": [S.DELIVERED, S.INVOICED]}
+        actor=actor,
+        target=invoice,
+        action=AuditAction.CREATE,
+        message=f"Invoice for {order.number}: {invoice.total}",
+        changes={"total": [None, str(invoice.total)], "sales_order": [None, order.number]},
+    )
+    audit(
+        actor=actor,
+        target=order,
+        message=f"Invoiced ({invoice.number}, {invoice.total})",
+        changes={
+            "state": [before, order.state],
+            "quantity_invoiced": {str(line.pk): str(line.quantity_invoiced) for line in lines},
+        },
     )
     return invoice
 
 
 @transaction.atomic
+def sales_order_close_remaining(*, order: SalesOrder, actor: Any = None) -> SalesOrder:
+    """Close a partly delivered order short: release what is still reserved, cancel the undelivered remainder and
+    reprice the order for what was delivered. The order is then delivered (or already invoiced/paid when the
+    deliveries were invoiced/paid) and is invoiced and paid as usual."""
+    order = SalesOrder.objects.select_for_update().get(pk=order.pk)
+    require_state(order, [S.PARTIALLY_DELIVERED], "close the remainder of")
+    lines = list(order.lines.select_related("tax_rate"))
+    products = lock_products(line.product_id for line in lines if line.quantity_reserved > 0)
+    location = warehouse_stock_location(order.warehouse_id)
+    released, per_product = {}, defaultdict(lambda: ZERO)
+    for line in lines:
+        if line.quantity_reserved > 0:
+            per_product[line.product_id] += line.quantity_reserved
+            released[str(line.pk)] = str(line.quantity_reserved)
+            line.quantity_reserved = ZERO
+    for product_id in sorted(per_product):  # one stock level row per product, locked in id order
+        stock_release(product=products[product_id], location=location, quantity=per_product[product_id])
+    cancelled = lines_close_remaining(lines, done_field="quantity_delivered")
+    SalesOrderLine.objects.bulk_update(lines, ["quantity_reserved", "quantity_cancelled", "net_amount", "tax_amount"])
+    total_before = order.total
+    order.subtotal, order.tax_total, order.total = totals(lines)
+    order.state = S.DELIVERED
+    order.state = _settled_state(order, lines)
+    order.save(update_fields=["state", "subtotal", "tax_total", "total", "updated_at"])
+    audit(
+        actor=actor,
+        target=order,
+        message=f"Remainder closed: {len(cancelled)} lines cut to the delivered quantities",
+        changes={
+            "state": [S.PARTIALLY_DELIVERED, order.state],
+            "total": [str(total_before), str(order.total)],
+            "quantity_cancelled": cancelled,
+            "reservation_released": released,
+        },
+    )
+    return order
+
+
+@transaction.atomic
 def sales_order_cancel(*, order: SalesOrder, actor: Any = None) -> SalesOrder:
     order = SalesOrder.objects.select_for_update().get(pk=order.pk)
+    if order.state == S.PARTIALLY_DELIVERED:
+        raise Conflict(
+            f"Cannot cancel {order}: part of it is delivered. Close the remainder instead (close-remaining).",
+            code="invalid_transition",
+            details={"state": order.state, "action": "cancel", "allowed_from": [S.DRAFT, S.CONFIRMED]},
+        )
     require_state(order, [S.DRAFT, S.CONFIRMED], "cancel")
     before = order.state
     if order.state == S.CONFIRMED:

@@ -4,12 +4,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.exceptions import ApplicationError
-from apps.erp.services.imports import COLUMNS, master_data_import
+from apps.erp.services.imports import COLUMNS, master_data_import, spreadsheet_to_csv
 
 
 class Command(BaseCommand):
     help = (
-        "Import master data or opening stock from a CSV file with a header row. Any bad row (or wrong columns) "
+        "Import master data or opening stock from a CSV (UTF-8) or XLSX file with a header row. Any bad row (or wrong "
+        "columns) "
         "imports nothing, unless --skip-errors imports the good rows. Errors are listed with their row numbers."
     )
 
@@ -23,9 +24,14 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
         try:
-            result = master_data_import(
-                kind=options["kind"], content=path.read_text(encoding="utf-8"), skip_errors=options["skip_errors"]
-            )
+            if path.suffix.lower() == ".xlsx":
+                content = spreadsheet_to_csv(path.read_bytes())
+            else:
+                try:
+                    content = path.read_text(encoding="utf-8")
+                except UnicodeDecodeError:
+                    raise CommandError(f"{path} is not UTF-8 text; save it as UTF-8 CSV or XLSX.") from None
+            result = master_data_import(kind=options["kind"], content=content, skip_errors=options["skip_errors"])
         except ApplicationError as exc:
             self._print_errors(exc.details)
             raise CommandError(exc.message) from None
