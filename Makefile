@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 WORKERS ?= auto
 
 .PHONY: run test install migrate serve worker beat lint format db-start db-stop clean \
-	monitoring-check monitoring-smoke k8s-validate loadtest hotreads stress soak security
+	monitoring-check monitoring-smoke k8s-validate up down loadtest hotreads stress soak security
 
 $(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
@@ -90,8 +90,20 @@ stress: install
 soak: install
 	bash benchmarks/soak.sh
 
+# Deployment checks without Docker: Kubernetes manifests against their schemas, then the Dockerfile (hadolint) and the
+# Compose files (as `docker compose config` would check them).
 k8s-validate: install
 	PYTHON=$(abspath $(PY)) bash deploy/k8s/validate.sh
+	PYTHON=$(abspath $(PY)) bash deploy/check.sh
+
+# The full stack in containers (docker-compose.yml: PostgreSQL with pgvector, Redis, a one-shot migrate, web, worker,
+# beat); needs a Docker engine. `make down` stops it and keeps the volumes.
+up:
+	docker compose up -d --build
+	docker compose ps
+
+down:
+	docker compose down
 
 db-start: install
 	$(PY) manage.py embedded_db start

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Monitoring smoke test without Docker (`make monitoring-smoke`): starts the Django development server and Debian's
 # Prometheus on free loopback ports, Prometheus scraping the server's /metrics, waits (bounded) for a successful
-# scrape, and checks through the Prometheus API that AI Stack's request metrics arrived. Both processes are stopped
-# on exit. Loopback only; the server uses the dev settings and the embedded PostgreSQL.
+# scrape, and checks through the Prometheus API that AI Stack's request and business metrics arrived. Both processes
+# are stopped on exit. Loopback only; the server uses the dev settings and the embedded PostgreSQL.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -78,3 +78,13 @@ wait_for "$metric" query_has_result "$metric" || { tail -20 "$tmp/web.log" >&2; 
 value="$(curl -fsS --get "$api" --data-urlencode "query=sum($metric)" \
   | "$py" -c 'import json,sys;print(json.load(sys.stdin)["data"]["result"][0]["value"][1])')"
 echo "monitoring smoke: Prometheus scraped the web server; $metric = $value"
+# The business metrics of the systems (apps/<system>/metrics.py) arrive through the same scrape: the snapshot's age,
+# gauges of the platform, the ERP and the knowledge base computed from the database, and no gauge failing.
+for business in aistack_business_metrics_age_seconds aistack_active_users erp_stock_outs erp_revenue_today \
+  rag_chunks; do
+  wait_for "$business" query_has_result "$business" || { tail -20 "$tmp/web.log" >&2; exit 1; }
+done
+failed="$(curl -fsS --get "$api" --data-urlencode "query=max(aistack_business_metrics_failed)" \
+  | "$py" -c 'import json,sys;print(json.load(sys.stdin)["data"]["result"][0]["value"][1])')"
+[ "$failed" = 0 ] || { echo "business gauges failing to compute: $failed" >&2; tail -40 "$tmp/web.log" >&2; exit 1; }
+echo "monitoring smoke: business metrics arrived (every gauge computed)"

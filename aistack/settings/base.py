@@ -310,6 +310,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = min(AISTACK_MAX_BODY_BYTES, 2_621_440)
 # /metrics is served only to these client IPs or to a request carrying METRICS_TOKEN as a bearer token.
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Celery workers: serve the metrics their tasks move on this port (off when empty), merged across pool processes
+# through a PROMETHEUS_MULTIPROC_DIR of their own (apps/core/worker_metrics.py).
+CELERY_METRICS_PORT = env.str("CELERY_METRICS_PORT", default="")
+CELERY_METRICS_ADDR = env.str("CELERY_METRICS_ADDR", default="0.0.0.0")  # nosec B104: a container port, guarded like /metrics
 # Business gauges are recomputed by beat every SCHEDULE_BUSINESS_METRICS_SECONDS; a snapshot older than this expires.
 BUSINESS_METRICS_MAX_AGE_SECONDS = env.int("BUSINESS_METRICS_MAX_AGE_SECONDS", default=300)
 

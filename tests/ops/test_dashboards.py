@@ -161,6 +161,8 @@ BUSINESS_METRICS = {
     "chat_completion_seconds_bucket",
     "chat_upstream_errors_total",
     "chat_tool_calls_total",
+    "chat_token_quota_usage_ratio",
+    "chat_users_over_token_quota",
     "stock_backtests_total",
     "stock_paper_orders",
     "stock_portfolio_equity",
