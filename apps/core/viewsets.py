@@ -67,44 +67,60 @@ class AuditedWritesMixin:
         )
 
 
+def cached_json_response(
+    view: Any, request: Request, *, key: str, namespaces: list[str], handler: Any
+) -> tuple[HttpResponseBase, bool]:
+    """``handler()``'s response, rendered to JSON and cached at ``key`` until one of ``namespaces`` changes (see
+    ``apps.core.caching``); returns the response and whether it came from the cache. Only 200 responses are cached
+    and only for the JSON renderer (the browsable API is rendered fresh). The cached body carries its ETag, so a client
+    revalidating with If-None-Match gets a 304 without a body (ConditionalGetMiddleware)."""
+    renderer = request.accepted_renderer
+    if renderer.format != "json":
+        return handler(), False
+    response: Response | None = None
+
+    def compute() -> tuple[str | bytes, str]:
+        nonlocal response
+        response = handler()
+        if response.status_code != 200:
+            raise _NotCacheable
+        body = renderer.render(response.data, request.accepted_media_type, view.get_renderer_context())
+        raw = body.encode() if isinstance(body, str) else body
+        return body, f'"{hashlib.sha256(raw).hexdigest()[:32]}"'
+
+    try:
+        body, etag = caching.cached(key, namespaces, compute)
+    except _NotCacheable:
+        assert response is not None
+        return response, False
+    cached = HttpResponse(body, content_type=request.accepted_media_type)
+    cached["ETag"] = etag
+    return cached, response is None
+
+
 class CachedReadMixin:
-    """Caches the rendered JSON of ``list`` and ``retrieve`` until a model in ``cache_models`` changes (see
-    ``apps.core.caching``). Authentication, permission checks and throttling still run on every request; only the
-    queries, serialization and rendering are skipped. The key is the full URL (query string included) and, for views
-    whose results depend on the caller (``cache_per_user``), the user; responses other than 200 are not cached. The
-    cached body carries its ETag, so a client revalidating with If-None-Match gets a 304 without a body."""
+    """Caches the rendered JSON of ``list`` and ``retrieve`` until a model in ``cache_models`` changes
+    (``cached_json_response``). Authentication, permission checks and throttling still run on every request; only
+    the queries, serialization and rendering are skipped. The key is the full URL (query string included) and, for
+    views whose results depend on the caller (``cache_per_user``), the user."""
 
     cache_models: ClassVar[tuple[type[models.Model], ...]] = ()
     cache_per_user: ClassVar[bool] = False
     request: Any
 
     def _cached_read(self, handler: Any, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        renderer = request.accepted_renderer
-        if not self.cache_models or renderer.format != "json":  # the browsable API is rendered fresh
+        if not self.cache_models:
             return handler(request, *args, **kwargs)  # type: ignore[no-any-return]
         scope = f"u{request.user.pk}" if self.cache_per_user else "all"
         url = hashlib.sha256(request.build_absolute_uri().encode()).hexdigest()[:32]
-        key = f"read:{type(self).__module__}.{type(self).__name__}:{scope}:{url}"
-        response: Response | None = None
-
-        def compute() -> tuple[str | bytes, str]:
-            nonlocal response
-            response = handler(request, *args, **kwargs)
-            if response.status_code != 200:
-                raise _NotCacheable
-            context = self.get_renderer_context()  # type: ignore[attr-defined]
-            body = renderer.render(response.data, request.accepted_media_type, context)
-            raw = body.encode() if isinstance(body, str) else body
-            return body, f'"{hashlib.sha256(raw).hexdigest()[:32]}"'
-
-        try:
-            body, etag = caching.cached(key, [caching.model_namespace(m) for m in self.cache_models], compute)
-        except _NotCacheable:
-            assert response is not None
-            return response
-        cached = HttpResponse(body, content_type=request.accepted_media_type)
-        cached["ETag"] = etag  # ConditionalGetMiddleware answers a matching If-None-Match with 304
-        return cached
+        response, _ = cached_json_response(
+            self,
+            request,
+            key=f"read:{type(self).__module__}.{type(self).__name__}:{scope}:{url}",
+            namespaces=[caching.model_namespace(m) for m in self.cache_models],
+            handler=lambda: handler(request, *args, **kwargs),
+        )
+        return response
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
         return self._cached_read(super().list, request, *args, **kwargs)  # type: ignore[misc]

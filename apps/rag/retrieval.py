@@ -92,7 +92,7 @@ class Hit:
     snippet: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # every field is a scalar: no deep copy needed
 
 
 # --- per-base rankers -----------------------------------------------------------------------------------------------
@@ -440,6 +440,12 @@ def search(
     metrics.SEARCHES.labels(mode=mode).inc()
     metrics.SEARCH_LATENCY.observe(time.perf_counter() - started)
     return hits
+
+
+def record_cached_search(mode: str | None, seconds: float) -> None:
+    """Count a search answered from a cached response (the API's repeated searches) like one run here."""
+    metrics.SEARCHES.labels(mode=mode if mode in SearchMode.values else SearchMode.HYBRID).inc()
+    metrics.SEARCH_LATENCY.observe(seconds)
 
 
 def _search(

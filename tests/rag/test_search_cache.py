@@ -62,3 +62,35 @@ def test_one_users_cached_results_never_reach_another(kb, ingest, make_user):
     stranger = make_user(role="user")
     KnowledgeBaseFactory(owner=stranger, name="Empty")
     assert search(user=stranger, query="heat transfer") == []
+
+
+def test_the_api_serves_repeated_searches_from_the_rendered_response_until_data_changes(kb, ingest, client_for):
+    from apps.rag import metrics
+
+    ingest(kb, title="First", text="Boundary layer transition on a flat plate.")
+    client = client_for(kb.owner)
+    body = {"query": "boundary layer", "mode": "lexical", "k": 5}
+    first = client.post(SEARCH, body, format="json")
+    assert [r["document_title"] for r in first.json()["results"]] == ["First"]
+    counted = metrics.SEARCHES.labels(mode="lexical")._value.get()
+    again = client.post(SEARCH, body, format="json")
+    assert again.content == first.content and again["ETag"]
+    assert metrics.SEARCHES.labels(mode="lexical")._value.get() == counted + 1  # cached answers are counted too
+    # the same search written differently (key order) is the same request
+    assert client.post(SEARCH, {"k": 5, "mode": "lexical", "query": "boundary layer"}, format="json").content == (
+        first.content
+    )
+    ingest(kb, title="Second", text="Boundary layer suction delays transition.")
+    fresh = client.post(SEARCH, body, format="json").json()
+    assert sorted(r["document_title"] for r in fresh["results"]) == ["First", "Second"]
+
+
+def test_the_api_response_cache_is_per_user_and_never_caches_errors(kb, ingest, client_for, make_user):
+    ingest(kb, title="Private", text="Heat transfer in laminar flow.")
+    body = {"query": "heat transfer", "mode": "lexical"}
+    assert client_for(kb.owner).post(SEARCH, body, format="json").json()["results"]
+    stranger = client_for(make_user(role="user"))
+    assert stranger.post(SEARCH, body, format="json").json()["results"] == []
+    bad = {"query": "heat transfer", "mode": "nonsense"}
+    assert stranger.post(SEARCH, bad, format="json").status_code == 400
+    assert stranger.post(SEARCH, bad, format="json").status_code == 400

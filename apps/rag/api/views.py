@@ -3,9 +3,13 @@ stats. Viewsets are thin: permissions, shaping, and calls into services and sele
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from typing import Any, ClassVar
 
 from django.db.models import Count, QuerySet, Sum
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -18,13 +22,13 @@ from rest_framework.views import APIView
 from apps.core.exceptions import Forbidden
 from apps.core.parsers import SafeJSONParser
 from apps.core.permissions import ActionPermission, RequirePermission
-from apps.core.viewsets import AuditedWritesMixin, BaseModelViewSet, BaseReadOnlyViewSet
+from apps.core.viewsets import AuditedWritesMixin, BaseModelViewSet, BaseReadOnlyViewSet, cached_json_response
 
 from .. import selectors, services
 from ..choices import DocumentSource
 from ..filtersets import ChunkFilterSet, DocumentFilterSet, KnowledgeBaseFilterSet
 from ..models import Answer, Document, KnowledgeBase
-from ..retrieval import Filters, search
+from ..retrieval import SEARCH_DEPENDS_ON, Filters, record_cached_search, search
 from . import serializers as s
 
 READ, WRITE = "rag.read", "rag.write"
@@ -214,7 +218,24 @@ class SearchView(APIView):
     permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
 
     @extend_schema(request=s.SearchRequestSerializer, responses=s.SearchResponseSerializer)
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponseBase:
+        """A repeated search (same caller, same request) is answered from the rendered response until a knowledge
+        base, document, chunk or permission changes; validation, ranking and rendering are skipped then."""
+        started = time.perf_counter()
+        payload = json.dumps(request.data, sort_keys=True, default=str)
+        response, hit = cached_json_response(
+            self,
+            request,
+            key=f"read:rag.search:u{request.user.pk}:{hashlib.sha256(payload.encode()).hexdigest()[:32]}",
+            namespaces=SEARCH_DEPENDS_ON,
+            handler=lambda: self._search(request),
+        )
+        if hit:
+            mode = request.data.get("mode") if isinstance(request.data, dict) else None
+            record_cached_search(mode, time.perf_counter() - started)
+        return response
+
+    def _search(self, request: Request) -> Response:
         serializer = s.SearchRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
