@@ -14,13 +14,13 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from guardian.admin import GuardedModelAdminMixin
 
-from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin, ReadOnlyTabularInline
+from apps.core.admin_base import BaseModelAdmin, OwnedObjectsAdminMixin, ReadOnlyModelAdmin, ReadOnlyTabularInline
 from apps.core.choices import AuditAction
 from apps.core.services import audit_record
 
 from .client import UpstreamError
 from .models import ChatModel, Conversation, Feedback, Message, Provider, Usage
-from .selectors import usage_summary
+from .selectors import models_usable_by, usage_summary
 from .services import provider_test_connection
 from .tools import get_tool, registered_names
 
@@ -132,7 +132,9 @@ class ChatModelAdminForm(forms.ModelForm):
 
 
 @admin.register(ChatModel)
-class ChatModelAdmin(BaseModelAdmin):
+class ChatModelAdmin(OwnedObjectsAdminMixin, BaseModelAdmin):
+    """Holders of resources.manage see and manage every model; chat users see the models offered to them."""
+
     form = ChatModelAdminForm
     list_display = (
         "slug",
@@ -149,6 +151,11 @@ class ChatModelAdmin(BaseModelAdmin):
     list_select_related = ("provider",)
     permission_read = "chat.use"
     permission_write = MANAGE_PERM
+
+    def visible_queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if request.user.has_perm(MANAGE_PERM):
+            return queryset
+        return queryset.filter(pk__in=models_usable_by(request.user).values("pk"))
 
 
 class MessageInline(ReadOnlyTabularInline):

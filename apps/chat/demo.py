@@ -1,10 +1,8 @@
-"""Demo data: the built-in provider and the extractive model, answering from the knowledge bases open to everyone."""
+"""Demo data: the built-in provider and the extractive model, answering from the demo knowledge base."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from django.contrib.auth import get_user_model
 
 from .choices import BUILTIN_EXTRACTIVE, ProviderKind
 from .models import ChatModel, Provider
@@ -23,9 +21,9 @@ def seed(*, stdout: Any) -> None:
             "tools": [],
         },
     )
-    admin = get_user_model().objects.filter(username="admin").first()
-    if admin is not None:
-        from apps.rag.selectors import knowledge_bases_readable
+    if created:  # later runs keep whatever an administrator attached or detached since
+        from apps.rag.demo import DEMO_NAME
+        from apps.rag.models import KnowledgeBase
 
-        model.knowledge_bases.add(*knowledge_bases_readable(admin).filter(visibility="everyone"))
+        model.knowledge_bases.add(*KnowledgeBase.objects.filter(name=DEMO_NAME))
     stdout.write(f"chat: {'created' if created else 'kept'} model {model.slug} ({model.knowledge_bases.count()} bases)")

@@ -72,6 +72,25 @@ class RolePermissionAdminMixin:
         return self.has_view_permission(request)
 
 
+class OwnedObjectsAdminMixin:
+    """Lists and pages of owned objects show only what the user may see, as the API does (``objects_visible_to``):
+    their own, those shared with them or their groups through guardian, or everything with ``manage_permission``.
+    Objects of others open as "not found". Override ``visible_queryset`` for another rule."""
+
+    owner_field: str = "owner"
+    manage_permission: str | None = None
+
+    def visible_queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        from .permissions import objects_visible_to
+
+        return objects_visible_to(
+            request.user, queryset, manage_perm=self.manage_permission, owner_field=self.owner_field
+        )
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return self.visible_queryset(request, super().get_queryset(request))  # type: ignore[misc]
+
+
 class BaseModelAdmin(AuditedAdminMixin, RolePermissionAdminMixin, ModelAdmin):  # type: ignore[misc]
     """Inherit this in every app's admin.py."""
 

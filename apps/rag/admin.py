@@ -23,7 +23,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
-from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin
+from apps.core.admin_base import BaseModelAdmin, OwnedObjectsAdminMixin, ReadOnlyModelAdmin
 from apps.core.exceptions import ApplicationError
 
 from . import services
@@ -89,8 +89,22 @@ class SearchForm(forms.Form):
     k = forms.IntegerField(min_value=1, max_value=50, initial=10, widget=UnfoldAdminIntegerFieldWidget)
 
 
+class ReadableBasesAdminMixin(OwnedObjectsAdminMixin):
+    """Only the knowledge bases the user may read (own, shared, or open to everyone), and their documents and chunks:
+    the same rule as search and the API."""
+
+    base_field: str = "knowledge_base"
+
+    def visible_queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        readable = knowledge_bases_readable(request.user)
+        if not self.base_field:
+            return queryset.filter(pk__in=readable.values("pk"))
+        return queryset.filter(**{f"{self.base_field}__in": readable.values("pk")})
+
+
 @admin.register(KnowledgeBase)
-class KnowledgeBaseAdmin(GuardedModelAdminMixin, BaseModelAdmin):
+class KnowledgeBaseAdmin(ReadableBasesAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
+    base_field = ""
     permission_read = "rag.read"
     permission_write = "rag.write"
     list_display = ["name", "owner", "visibility", "language", "embedding_backend", "document_count", "chunk_count"]
@@ -160,7 +174,7 @@ class KnowledgeBaseAdmin(GuardedModelAdminMixin, BaseModelAdmin):
 
 
 @admin.register(Document)
-class DocumentAdmin(BaseModelAdmin):
+class DocumentAdmin(ReadableBasesAdminMixin, BaseModelAdmin):
     permission_read = "rag.read"
     permission_write = "rag.write"
     list_display = ["title", "knowledge_base", "status", "progress_display", "mime_type", "size", "created_at"]
@@ -262,7 +276,7 @@ def _add_documents(user: Any, data: dict[str, Any]) -> tuple[list[services.docum
 
 
 @admin.register(Chunk)
-class ChunkAdmin(ReadOnlyModelAdmin):
+class ChunkAdmin(ReadableBasesAdminMixin, ReadOnlyModelAdmin):
     permission_read = "rag.read"
     list_display = ["__str__", "document", "ordinal", "page", "heading", "token_count"]
     list_filter = ["knowledge_base"]
@@ -275,8 +289,12 @@ class ChunkAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Answer)
-class AnswerAdmin(ReadOnlyModelAdmin):
+class AnswerAdmin(OwnedObjectsAdminMixin, ReadOnlyModelAdmin):
+    """One's own answers; holders of core.audit inspect everyone's."""
+
     permission_read = "rag.read"
+    owner_field = "asked_by"
+    manage_permission = "core.audit"
     list_display = ["question", "mode", "model", "asked_by", "latency_ms", "created_at"]
     list_filter = ["mode"]
     search_fields = ["question", "text"]

@@ -15,7 +15,7 @@ from django.utils.safestring import mark_safe
 from guardian.admin import GuardedModelAdminMixin
 from unfold.decorators import action
 
-from apps.core.admin_base import BaseModelAdmin, ReadOnlyModelAdmin, ReadOnlyTabularInline
+from apps.core.admin_base import BaseModelAdmin, OwnedObjectsAdminMixin, ReadOnlyModelAdmin, ReadOnlyTabularInline
 from apps.core.exceptions import ApplicationError
 
 from .backtest.chart import price_chart_svg
@@ -131,7 +131,7 @@ class PriceBarAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Strategy)
-class StrategyAdmin(GuardedModelAdminMixin, BaseModelAdmin):
+class StrategyAdmin(OwnedObjectsAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
     permission_read, permission_write = READ, TRADE
     list_display = ["name", "kind", "owner", "created_at"]
     list_filter = ["kind"]
@@ -192,7 +192,7 @@ class RunAdminMixin:
 
 
 @admin.register(BacktestRun)
-class BacktestRunAdmin(RunAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
+class BacktestRunAdmin(OwnedObjectsAdminMixin, RunAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
     permission_read, permission_write = READ, TRADE
     list_display = ["id", "owner", "symbols", "status", "total_return", "sharpe", "max_drawdown", "created_at"]
     list_filter = ["status", "timeframe"]
@@ -233,7 +233,7 @@ class BacktestRunAdmin(RunAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
 
 
 @admin.register(Sweep)
-class SweepAdmin(RunAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
+class SweepAdmin(OwnedObjectsAdminMixin, RunAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
     permission_read, permission_write = READ, TRADE
     list_display = ["id", "owner", "kind", "instrument", "status", "done", "total", "rank_by", "created_at"]
     list_filter = ["status", "kind"]
@@ -258,7 +258,7 @@ class PositionInline(ReadOnlyTabularInline):
 
 
 @admin.register(Portfolio)
-class PortfolioAdmin(GuardedModelAdminMixin, BaseModelAdmin):
+class PortfolioAdmin(OwnedObjectsAdminMixin, GuardedModelAdminMixin, BaseModelAdmin):
     permission_read, permission_write = READ, TRADE
     list_display = ["name", "owner", "base_currency", "cash", "reserved_cash"]
     search_fields = ["name"]
@@ -308,22 +308,20 @@ class PortfolioAdmin(GuardedModelAdminMixin, BaseModelAdmin):
         )
 
 
+class PortfolioChildAdminMixin(OwnedObjectsAdminMixin):
+    """Orders, fills and auto-traders of the portfolios the user may see."""
+
+    def visible_queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(portfolio__in=super().visible_queryset(request, Portfolio.objects.all()))
+
+
 @admin.register(Order)
-class OrderAdmin(ReadOnlyModelAdmin):
+class OrderAdmin(PortfolioChildAdminMixin, ReadOnlyModelAdmin):
     permission_read = READ
     list_display = ["id", "portfolio", "instrument", "side", "order_type", "quantity", "status", "created_at"]
     list_filter = ["status", "side", "order_type"]
     list_select_related = ["portfolio", "instrument"]
     actions = ["cancel_orders"]
-
-    def get_queryset(self, request: HttpRequest) -> Any:
-        from apps.core.permissions import objects_visible_to
-
-        return (
-            super()
-            .get_queryset(request)
-            .filter(portfolio__in=objects_visible_to(request.user, Portfolio.objects.all()))
-        )
 
     @admin.action(description="Cancel selected open orders")
     def cancel_orders(self, request: HttpRequest, queryset: Any) -> None:
@@ -341,23 +339,14 @@ class OrderAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Fill)
-class FillAdmin(ReadOnlyModelAdmin):
+class FillAdmin(PortfolioChildAdminMixin, ReadOnlyModelAdmin):
     permission_read = READ
     list_display = ["id", "order", "instrument", "side", "quantity", "price", "commission", "bar_ts"]
     list_select_related = ["order", "instrument"]
 
-    def get_queryset(self, request: HttpRequest) -> Any:
-        from apps.core.permissions import objects_visible_to
-
-        return (
-            super()
-            .get_queryset(request)
-            .filter(portfolio__in=objects_visible_to(request.user, Portfolio.objects.all()))
-        )
-
 
 @admin.register(AutoTrader)
-class AutoTraderAdmin(ReadOnlyModelAdmin):
+class AutoTraderAdmin(PortfolioChildAdminMixin, ReadOnlyModelAdmin):
     """Created through the API; switched on and off here (owners only, with stock.trade)."""
 
     permission_read = READ
@@ -376,15 +365,6 @@ class AutoTraderAdmin(ReadOnlyModelAdmin):
     list_filter = ["enabled", "last_outcome", "timeframe"]
     list_select_related = ["portfolio", "strategy", "instrument", "last_order"]
     actions = ["enable_traders", "disable_traders"]
-
-    def get_queryset(self, request: HttpRequest) -> Any:
-        from apps.core.permissions import objects_visible_to
-
-        return (
-            super()
-            .get_queryset(request)
-            .filter(portfolio__in=objects_visible_to(request.user, Portfolio.objects.all()))
-        )
 
     def _switch(self, request: HttpRequest, queryset: Any, enabled: bool) -> None:
         if not request.user.has_perm(TRADE):

@@ -2,7 +2,7 @@ import pytest
 from django.contrib.messages import get_messages
 
 from apps.core.models import AuditLog
-from tests.chat.factories import ConversationFactory, MessageFactory
+from tests.chat.factories import ChatModelFactory, ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +99,17 @@ def test_conversation_messages_are_shown_to_auditors_who_are_not_superusers(clie
     client.force_login(auditor)
     page = client.get(f"/admin/chat/conversation/{conversation.pk}/change/").content.decode()
     assert "the answer is in the handbook" in page
+
+
+def test_chat_users_see_only_the_models_offered_to_them(client, make_user, chat_model):
+    from django.contrib.auth.models import Group
+
+    hidden = ChatModelFactory(slug="managers-only", provider=chat_model.provider)
+    hidden.visible_to_groups.add(Group.objects.get(name="manager"))
+    client.force_login(make_user(role="user", is_staff=True))
+    listed = {row.slug for row in client.get("/admin/chat/chatmodel/").context["cl"].result_list}
+    assert listed == {chat_model.slug}
+    assert client.get(f"/admin/chat/chatmodel/{hidden.pk}/change/").status_code == 302
+    client.force_login(make_user(role="manager", is_staff=True))
+    listed = {row.slug for row in client.get("/admin/chat/chatmodel/").context["cl"].result_list}
+    assert listed == {chat_model.slug, "managers-only"}

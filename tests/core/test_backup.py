@@ -50,3 +50,11 @@ def test_restore_of_a_missing_file_and_misplaced_into_are_refused(tmp_path):
         call_command("backup", restore=str(tmp_path / "missing.dump"), noinput=True)
     with pytest.raises(CommandError, match="--into applies to --restore only"):
         call_command("backup", into="elsewhere")
+
+
+def test_restore_without_a_terminal_to_ask_is_cancelled(tmp_path, monkeypatch):
+    dump = tmp_path / "any.dump"
+    dump.write_bytes(b"PGDMP")
+    monkeypatch.setattr("sys.stdin", open(os.devnull))
+    with pytest.raises(CommandError, match="use --noinput"):
+        call_command("backup", restore=str(dump))

@@ -289,6 +289,9 @@ def test_reports_csv_export(role_client):
     text = response.content.decode()
     assert text.splitlines()[0] == "code,account,type,debit,credit,balance"
     assert "1200,Inventory" in text
+    total = next(line.split(",") for line in text.splitlines() if line.startswith("total,"))
+    assert len(total) == 6 and total[3] == total[4] != ""  # debits = credits, each under its column
+    assert all(len(line.split(",")) == 6 for line in text.splitlines() if line.startswith("total "))
     for report in [
         "dashboard",
         "profit-and-loss",

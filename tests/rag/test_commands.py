@@ -94,6 +94,10 @@ def test_rag_ingest_reports_bad_files(kb):
         run("rag_ingest", str(FIXTURES / "encrypted.pdf"), "--kb", kb.name)
     with pytest.raises(CommandError, match="No knowledge base"):
         run("rag_ingest", str(FIXTURES / "sample.md"), "--kb", "nope")
+    # a partial failure keeps the good files and still fails the command, so scripts notice
+    with pytest.raises(CommandError, match="1 failed"):
+        run("rag_ingest", str(FIXTURES / "sample.md"), str(FIXTURES / "encrypted.pdf"), "--kb", kb.name)
+    assert Document.objects.filter(knowledge_base=kb, title__icontains="sample", status="ready").exists()
 
 
 def test_rag_reindex_changes_the_dimension_and_rebuilds_the_index(kb, ingest):

@@ -56,8 +56,14 @@ class CSVRenderer(BaseRenderer):
             writer.writerow(data["columns"])
             for row in data["rows"]:
                 writer.writerow([row.get(column, "") for column in data["columns"]])
-            for key, value in (data.get("totals") or {}).items():
-                writer.writerow([f"total {key}", value])
+            totals = data.get("totals") or {}
+            columns = list(data["columns"])
+            in_columns = {k: v for k, v in totals.items() if k in columns and k != columns[0]}
+            if in_columns:  # one "total" row, each sum under its own column
+                writer.writerow(["total", *(in_columns.get(column, "") for column in columns[1:])])
+            for key, value in totals.items():
+                if key not in in_columns:
+                    writer.writerow([f"total {key}", value, *([""] * (len(columns) - 2))])
         elif isinstance(data, dict):
             writer.writerow(["key", "value"])
             for key, value in data.items():

@@ -109,7 +109,10 @@ class Command(BaseCommand):
         if into:
             self._create_database(params, into)
         elif interactive:
-            answer = input(f"Replace the objects of database {target!r} with {path}? Type 'yes' to go on: ")
+            try:
+                answer = input(f"Replace the objects of database {target!r} with {path}? Type 'yes' to go on: ")
+            except EOFError:
+                raise CommandError("Restore cancelled: no answer (use --noinput to restore without asking).") from None
             if answer.strip().lower() != "yes":
                 raise CommandError("Restore cancelled.")
         args, env = _conninfo(params, target)

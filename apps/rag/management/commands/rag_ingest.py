@@ -83,8 +83,8 @@ class Command(BaseCommand):
                 self.stdout.write("Building the HNSW index...")
         ready, duplicates, failed = self.counts["ready"], self.counts["duplicates"], self.counts["failed"]
         self.stdout.write(self.style.SUCCESS(f"{ready} ingested, {duplicates} already present, {failed} failed"))
-        if failed and not ready and not duplicates:
-            raise CommandError("Nothing could be ingested.")
+        if failed:  # the good items stay ingested; a script still sees that some did not make it
+            raise CommandError("Nothing could be ingested." if not ready and not duplicates else f"{failed} failed.")
 
     def _store(self, kb: KnowledgeBase, group: list[Path | str], tags: list[str]) -> list[tuple[Path | str, Document]]:
         """Store the group's files (one transaction) and fetched URLs as pending documents; returns the new ones."""
