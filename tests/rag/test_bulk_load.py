@@ -5,7 +5,7 @@ and the Celery task). The index is always back, valid and used; searches give th
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 
 from apps.core.exceptions import Conflict
@@ -183,7 +183,8 @@ def test_a_failed_batch_leaves_the_index_and_no_half_written_chunks(make_user, t
     oid = index_row(kb)[0]
     out = io.StringIO()
     err = io.StringIO()
-    call_command("rag_ingest", str(folder), "--kb", kb.name, "--batch", "2", stdout=out, stderr=err)
+    with pytest.raises(CommandError, match="2 failed"):
+        call_command("rag_ingest", str(folder), "--kb", kb.name, "--batch", "2", stdout=out, stderr=err)
     assert "2 ingested, 0 already present, 2 failed" in out.getvalue()
     assert "string is too long for tsvector" in err.getvalue()
     failed = Document.objects.filter(knowledge_base=kb, status="failed")

@@ -256,10 +256,11 @@ def test_rag_ingest_takes_urls_beside_paths(kb, server, loopback_allowed, tmp_pa
     base, _ = server
     (tmp_path / "a.txt").write_text("A local file about valves.")
     out, err = io.StringIO(), io.StringIO()
-    call_command(
-        "rag_ingest", str(tmp_path / "a.txt"), f"{base}/manual.html", f"{base}/missing", "--kb", kb.name,
-        stdout=out, stderr=err,
-    )  # fmt: skip
+    with pytest.raises(CommandError, match="1 failed"):  # the good items are kept; the exit status says one failed
+        call_command(
+            "rag_ingest", str(tmp_path / "a.txt"), f"{base}/manual.html", f"{base}/missing", "--kb", kb.name,
+            stdout=out, stderr=err,
+        )  # fmt: skip
     assert "2 ingested, 0 already present, 1 failed" in out.getvalue()
     assert f"{base}/missing: The server answered HTTP 404" in err.getvalue()
     web = Document.objects.get(knowledge_base=kb, source="url")
