@@ -14,3 +14,4 @@ class CoreConfig(AppConfig):
         caching.connect_signals()
         context.connect_task_signals()
         post_migrate.connect(roles_sync_after_migrate, dispatch_uid="core.sync_roles")
+        post_migrate.connect(caching.bump_all_after_migrate, dispatch_uid="core.cache_after_migrate")

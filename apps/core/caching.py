@@ -67,6 +67,16 @@ def bump_models(*model_classes: type[models.Model]) -> None:
     bump(*(model_namespace(m) for m in model_classes))
 
 
+def bump_all_after_migrate(sender: Any = None, **kwargs: Any) -> None:
+    """post_migrate: migrations may rewrite data with SQL or bulk updates that send no signals; every cached read of
+    every model (and of permissions) is dropped, so no one is served a value from before the migration."""
+    from django.apps import apps
+
+    if kwargs.get("app_config") is not None and kwargs["app_config"].label != "core":
+        return  # once per migrate run (core's post_migrate), not once per app
+    bump(AUTH, *(model_namespace(m) for m in apps.get_models()))
+
+
 def _read(keys: Iterable[str], value_key: str) -> tuple[dict[str, str], Any]:
     """The current version tokens of ``keys`` (created when missing) and the value stored at ``value_key``, in one
     cache round trip."""

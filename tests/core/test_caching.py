@@ -194,3 +194,23 @@ def test_unchanged_list_revalidates_with_304(clerk_client):
     assert changed.status_code == 200
     assert changed["ETag"] != etag
     assert _names(changed)[product.sku]["name"] == "Retagged"
+
+
+def test_a_migration_drops_every_cached_read(settings):
+    """Data migrations write with SQL or bulk updates that send no signals: after migrate nothing cached survives."""
+    from django.apps import apps as django_apps
+
+    settings.READ_CACHE_ENABLED = True
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    namespaces = [caching.model_namespace(Product), caching.AUTH]
+    assert caching.cached("test:migrate", namespaces, compute) == 1
+    assert caching.cached("test:migrate", namespaces, compute) == 1
+    caching.bump_all_after_migrate(app_config=django_apps.get_app_config("erp"))  # other apps' signals: no-op
+    assert caching.cached("test:migrate", namespaces, compute) == 1
+    caching.bump_all_after_migrate(app_config=django_apps.get_app_config("core"))
+    assert caching.cached("test:migrate", namespaces, compute) == 2
