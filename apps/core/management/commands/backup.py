@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess  # nosec B404: runs PostgreSQL's own client tools with an argument list, never a shell
+import subprocess  # nosec B404
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,7 @@ def _conninfo(params: dict[str, Any], dbname: str) -> tuple[list[str], dict[str,
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:
+    """PostgreSQL's own client tools, run with an argument list (never through a shell)."""
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # nosec B603
     if result.returncode != 0:
         raise CommandError(f"{Path(command[0]).name} failed: {result.stderr.strip() or result.returncode}")
