@@ -227,3 +227,43 @@ def lines_close_remaining(lines: list[Any], *, done_field: str) -> dict[str, str
         )
         cancelled[str(line.pk)] = str(remainder)
     return cancelled
+
+
+def order_invoiced(
+    *,
+    order: Any,
+    lines: list[Any],
+    invoice: Invoice,
+    state: str,
+    actor: Any,
+    noun: str,
+    verb: str,
+    link: str,
+    done_field: str,
+) -> None:
+    """After an invoice (sales) or bill (purchasing) of ``order``: move the order to ``state`` and audit both the new
+    document and the order with the quantities now invoiced (``done_field``)."""
+    from apps.core.choices import AuditAction
+
+    from .common import audit
+
+    before = order.state
+    order.state = state
+    if order.state != before:
+        order.save(update_fields=["state", "updated_at"])
+    audit(
+        actor=actor,
+        target=invoice,
+        action=AuditAction.CREATE,
+        message=f"{noun} for {order.number}: {invoice.total}",
+        changes={"total": [None, str(invoice.total)], link: [None, order.number]},
+    )
+    audit(
+        actor=actor,
+        target=order,
+        message=f"{verb} ({invoice.number}, {invoice.total})",
+        changes={
+            "state": [before, order.state],
+            done_field: {str(line.pk): str(getattr(line, done_field)) for line in lines},
+        },
+    )

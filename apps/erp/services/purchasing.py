@@ -35,6 +35,7 @@ from .orders import (
     invoice_open_quantities,
     lines_close_remaining,
     order_actor,
+    order_invoiced,
     prepare_lines,
     totals,
 )
@@ -245,25 +246,16 @@ def purchase_order_bill(
     )
     if bill.total > 0:
         invoice_post(invoice=bill, actor=actor, grni_amount=grni)
-    before = order.state
-    order.state = _settled_state(order, lines)
-    if order.state != before:
-        order.save(update_fields=["state", "updated_at"])
-    audit(
+    order_invoiced(
+        order=order,
+        lines=lines,
+        invoice=bill,
+        state=_settled_state(order, lines),
         actor=actor,
-        target=bill,
-        action=AuditAction.CREATE,
-        message=f"Bill for {order.number}: {bill.total}",
-        changes={"total": [None, str(bill.total)], "purchase_order": [None, order.number]},
-    )
-    audit(
-        actor=actor,
-        target=order,
-        message=f"Billed ({bill.number}, {bill.total})",
-        changes={
-            "state": [before, order.state],
-            "quantity_billed": {str(line.pk): str(line.quantity_billed) for line in lines},
-        },
+        noun="Bill",
+        verb="Billed",
+        link="purchase_order",
+        done_field="quantity_billed",
     )
     return bill
 

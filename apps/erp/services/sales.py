@@ -37,6 +37,7 @@ from .orders import (
     invoice_open_quantities,
     lines_close_remaining,
     order_actor,
+    order_invoiced,
     prepare_lines,
     totals,
 )
@@ -281,25 +282,16 @@ def sales_order_invoice(*, order: SalesOrder, actor: Any = None, invoice_date: d
     )
     if invoice.total > 0:
         invoice_post(invoice=invoice, actor=actor)
-    before = order.state
-    order.state = _settled_state(order, lines)
-    if order.state != before:
-        order.save(update_fields=["state", "updated_at"])
-    audit(
+    order_invoiced(
+        order=order,
+        lines=lines,
+        invoice=invoice,
+        state=_settled_state(order, lines),
         actor=actor,
-        target=invoice,
-        action=AuditAction.CREATE,
-        message=f"Invoice for {order.number}: {invoice.total}",
-        changes={"total": [None, str(invoice.total)], "sales_order": [None, order.number]},
-    )
-    audit(
-        actor=actor,
-        target=order,
-        message=f"Invoiced ({invoice.number}, {invoice.total})",
-        changes={
-            "state": [before, order.state],
-            "quantity_invoiced": {str(line.pk): str(line.quantity_invoiced) for line in lines},
-        },
+        noun="Invoice",
+        verb="Invoiced",
+        link="sales_order",
+        done_field="quantity_invoiced",
     )
     return invoice
 
