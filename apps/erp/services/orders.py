@@ -210,9 +210,22 @@ def fully_invoiced(lines: list[Any], *, kind: str) -> bool:
     return all(getattr(line, invoiced_field) == line.quantity_due for line in lines)
 
 
-def lines_close_remaining(lines: list[Any], *, done_field: str) -> dict[str, str]:
-    """Cancel what is still open on each line (ordered less done) and reprice the line for what remains due; returns
-    {line id: cancelled quantity} for the lines that changed."""
+def order_close_remaining(
+    *,
+    order: Any,
+    lines: list[Any],
+    done_field: str,
+    closed_state: str,
+    settle: Any,
+    actor: Any,
+    line_fields: tuple[str, ...] = (),
+    extra_changes: dict[str, Any] | None = None,
+) -> None:
+    """Close a partly delivered/received order short: cancel what is still open on each line (ordered less
+    ``done_field``), reprice the lines and the order for what remains due, move it to ``closed_state`` (or on to what
+    ``settle(order, lines)`` says when those quantities are already invoiced) and audit it."""
+    from .common import audit
+
     cancelled = {}
     for line in lines:
         remainder = line.quantity - line.quantity_cancelled - getattr(line, done_field)
@@ -226,7 +239,24 @@ def lines_close_remaining(lines: list[Any], *, done_field: str) -> dict[str, str
             tax_rate=line.tax_rate.rate,
         )
         cancelled[str(line.pk)] = str(remainder)
-    return cancelled
+    type(lines[0]).objects.bulk_update(lines, ["quantity_cancelled", "net_amount", "tax_amount", *line_fields])
+    state_before, total_before = order.state, order.total
+    order.subtotal, order.tax_total, order.total = totals(lines)
+    order.state = closed_state
+    order.state = settle(order, lines)
+    order.save(update_fields=["state", "subtotal", "tax_total", "total", "updated_at"])
+    done = done_field.removeprefix("quantity_")
+    audit(
+        actor=actor,
+        target=order,
+        message=f"Remainder closed: {len(cancelled)} lines cut to the {done} quantities",
+        changes={
+            "state": [state_before, order.state],
+            "total": [str(total_before), str(order.total)],
+            "quantity_cancelled": cancelled,
+            **(extra_changes or {}),
+        },
+    )
 
 
 def order_invoiced(

@@ -33,8 +33,8 @@ from .inventory import lock_products, move_apply, virtual_location, warehouse_st
 from .orders import (
     fully_invoiced,
     invoice_open_quantities,
-    lines_close_remaining,
     order_actor,
+    order_close_remaining,
     order_invoiced,
     prepare_lines,
     totals,
@@ -267,22 +267,13 @@ def purchase_order_close_remaining(*, order: PurchaseOrder, actor: Any = None) -
     order = PurchaseOrder.objects.select_for_update().get(pk=order.pk)
     require_state(order, [P.PARTIALLY_RECEIVED], "close the remainder of")
     lines = list(order.lines.select_related("tax_rate"))
-    cancelled = lines_close_remaining(lines, done_field="quantity_received")
-    PurchaseOrderLine.objects.bulk_update(lines, ["quantity_cancelled", "net_amount", "tax_amount"])
-    total_before = order.total
-    order.subtotal, order.tax_total, order.total = totals(lines)
-    order.state = P.RECEIVED
-    order.state = _settled_state(order, lines)
-    order.save(update_fields=["state", "subtotal", "tax_total", "total", "updated_at"])
-    audit(
+    order_close_remaining(
+        order=order,
+        lines=lines,
+        done_field="quantity_received",
+        closed_state=P.RECEIVED,
+        settle=_settled_state,
         actor=actor,
-        target=order,
-        message=f"Remainder closed: {len(cancelled)} lines cut to the received quantities",
-        changes={
-            "state": [P.PARTIALLY_RECEIVED, order.state],
-            "total": [str(total_before), str(order.total)],
-            "quantity_cancelled": cancelled,
-        },
     )
     return order
 

@@ -35,8 +35,8 @@ from .inventory import (
 from .orders import (
     fully_invoiced,
     invoice_open_quantities,
-    lines_close_remaining,
     order_actor,
+    order_close_remaining,
     order_invoiced,
     prepare_lines,
     totals,
@@ -314,23 +314,15 @@ def sales_order_close_remaining(*, order: SalesOrder, actor: Any = None) -> Sale
             line.quantity_reserved = ZERO
     for product_id in sorted(per_product):  # one stock level row per product, locked in id order
         stock_release(product=products[product_id], location=location, quantity=per_product[product_id])
-    cancelled = lines_close_remaining(lines, done_field="quantity_delivered")
-    SalesOrderLine.objects.bulk_update(lines, ["quantity_reserved", "quantity_cancelled", "net_amount", "tax_amount"])
-    total_before = order.total
-    order.subtotal, order.tax_total, order.total = totals(lines)
-    order.state = S.DELIVERED
-    order.state = _settled_state(order, lines)
-    order.save(update_fields=["state", "subtotal", "tax_total", "total", "updated_at"])
-    audit(
+    order_close_remaining(
+        order=order,
+        lines=lines,
+        done_field="quantity_delivered",
+        closed_state=S.DELIVERED,
+        settle=_settled_state,
         actor=actor,
-        target=order,
-        message=f"Remainder closed: {len(cancelled)} lines cut to the delivered quantities",
-        changes={
-            "state": [S.PARTIALLY_DELIVERED, order.state],
-            "total": [str(total_before), str(order.total)],
-            "quantity_cancelled": cancelled,
-            "reservation_released": released,
-        },
+        line_fields=("quantity_reserved",),
+        extra_changes={"reservation_released": released},
     )
     return order
 
