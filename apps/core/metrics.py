@@ -112,6 +112,29 @@ class BusinessMetricsCollector(Collector):
         yield failed
 
 
+def metrics_client_allowed(*, authorization: str, ip: str | None) -> bool:
+    """Whether a client may read metrics (the web's /metrics and the workers' endpoint alike): the bearer token
+    METRICS_TOKEN, or an address inside METRICS_ALLOWED_IPS (addresses or networks)."""
+    import ipaddress
+
+    from .crypto import constant_time_equals
+
+    token = getattr(settings, "METRICS_TOKEN", "")
+    if token and authorization.startswith("Bearer ") and constant_time_equals(authorization[7:].strip(), token):
+        return True
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return False
+    for allowed in getattr(settings, "METRICS_ALLOWED_IPS", ()):
+        try:
+            if address in ipaddress.ip_network(allowed, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 collector = BusinessMetricsCollector()
 REGISTRY.register(collector)
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import prometheus_client
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 
 from . import context
-from .crypto import constant_time_equals
 from .exceptions import error_response
 from .health import run_checks
-from .metrics import export_registry
+from .metrics import export_registry, metrics_client_allowed
 
 
 @never_cache
@@ -33,32 +29,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
 
 
-def _metrics_allowed(request: HttpRequest) -> bool:
-    token = settings.METRICS_TOKEN
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if token and header.startswith("Bearer ") and constant_time_equals(header[7:].strip(), token):
-        return True
-    ip = context.client_ip(request)
-    if not ip:
-        return False
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    for allowed in settings.METRICS_ALLOWED_IPS:
-        try:
-            if address in ipaddress.ip_network(allowed, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics, for allow-listed addresses or a bearer token (METRICS_ALLOWED_IPS, METRICS_TOKEN)."""
-    if not _metrics_allowed(request):
+    if not metrics_client_allowed(
+        authorization=request.META.get("HTTP_AUTHORIZATION", ""), ip=context.client_ip(request)
+    ):
         return error_response(403, "permission_denied", "Metrics are not available to this client.")
     body = prometheus_client.generate_latest(export_registry())
     return HttpResponse(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)

@@ -22,7 +22,6 @@ would only multiply the series. Access follows the web's ``/metrics`` rule: a cl
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import json
 import logging
 import os
@@ -112,29 +111,6 @@ def prepare_multiproc_dir(directory: Path) -> int:
     return len(stale)
 
 
-def _client_allowed(environ: dict[str, Any]) -> bool:
-    from .crypto import constant_time_equals
-
-    token = getattr(settings, "METRICS_TOKEN", "")
-    header = environ.get("HTTP_AUTHORIZATION", "")
-    if token and header.startswith("Bearer ") and constant_time_equals(header[7:].strip(), token):
-        return True
-    try:
-        address = ipaddress.ip_address(environ.get("REMOTE_ADDR", ""))
-    except ValueError:
-        return False
-    for allowed in getattr(settings, "METRICS_ALLOWED_IPS", ()):
-        try:
-            if address in ipaddress.ip_network(allowed, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-_REFUSED = "Metrics are not available to this client."
-
-
 def metrics_app(registry: CollectorRegistry) -> Callable[..., Iterable[bytes]]:
     """The WSGI application: Prometheus exposition for allowed clients, a JSON 403 for the others."""
     exposition = make_wsgi_app(registry)
@@ -144,7 +120,11 @@ def metrics_app(registry: CollectorRegistry) -> Callable[..., Iterable[bytes]]:
             return _error(start_response, "404 Not Found", "not_found", "Only /metrics is served here.")
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return _error(start_response, "405 Method Not Allowed", "method_not_allowed", "Use GET.")
-        if not _client_allowed(environ):
+        from .metrics import metrics_client_allowed
+
+        if not metrics_client_allowed(
+            authorization=environ.get("HTTP_AUTHORIZATION", ""), ip=environ.get("REMOTE_ADDR")
+        ):
             return _error(
                 start_response, "403 Forbidden", "permission_denied", "Metrics are not available to this client."
             )
