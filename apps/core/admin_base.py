@@ -98,8 +98,9 @@ class BaseModelAdmin(AuditedAdminMixin, RolePermissionAdminMixin, ModelAdmin):  
     show_full_result_count = False
 
 
-class ReadOnlyModelAdmin(RolePermissionAdminMixin, ModelAdmin):  # type: ignore[misc]
-    """For records nobody edits by hand (ledgers, logs): no add, change or delete, even for superusers."""
+class ReadOnlyAdminMixin(RolePermissionAdminMixin):
+    """No add, change or delete, even for superusers; viewing needs ``permission_read`` (or Django's view
+    permission when it is unset)."""
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
@@ -111,7 +112,13 @@ class ReadOnlyModelAdmin(RolePermissionAdminMixin, ModelAdmin):  # type: ignore[
         return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._has(request, self.permission_read, ModelAdmin.has_view_permission(self, request, obj))
+        # Django's own view permission (past RolePermissionAdminMixin's "or may change": nothing changes here)
+        django_view = super(RolePermissionAdminMixin, self).has_view_permission(request, obj)  # type: ignore[misc]
+        return self._has(request, self.permission_read, django_view)
+
+
+class ReadOnlyModelAdmin(ReadOnlyAdminMixin, ModelAdmin):  # type: ignore[misc]
+    """For records nobody edits by hand (ledgers, logs)."""
 
 
 class BaseTabularInline(RolePermissionAdminMixin, TabularInline):  # type: ignore[misc]
@@ -130,19 +137,7 @@ class BaseTabularInline(RolePermissionAdminMixin, TabularInline):  # type: ignor
             self.permission_write = getattr(parent, "permission_write", None)
 
 
-class ReadOnlyTabularInline(BaseTabularInline):
+class ReadOnlyTabularInline(ReadOnlyAdminMixin, BaseTabularInline):
     """Rows shown, never added, changed or deleted here (ledger lines, trades, messages)."""
 
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._has(request, self.permission_read, TabularInline.has_view_permission(self, request, obj))
