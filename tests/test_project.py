@@ -424,6 +424,16 @@ def test_concrete_path_fills_every_parameter() -> None:
 # --- OpenAPI schema -------------------------------------------------------------------------------------------------
 
 
+def test_schema_extensions_are_resolved_at_start_up() -> None:
+    """Resolved lazily, two first schema requests at once could fail (a race inside drf-spectacular); the core app
+    resolves every extension's target class when it starts."""
+    from drf_spectacular.plumbing import OpenApiGeneratorExtension
+
+    extensions = [e for base in OpenApiGeneratorExtension.__subclasses__() for e in base._registry]
+    assert "ApiKeyAuthenticationScheme" in {e.__name__ for e in extensions}
+    assert [e.__name__ for e in extensions if isinstance(e.target_class, str)] == []
+
+
 def test_openapi_schema_generates_without_warnings_and_validates(tmp_path: Path, capsys) -> None:
     GENERATOR_STATS.reset()
     target = tmp_path / "schema.yaml"

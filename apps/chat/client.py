@@ -122,6 +122,11 @@ class OpenAIClient:
             try:
                 request = client.build_request(method, url, json=payload, headers=self.headers, timeout=timeout)
                 response = client.send(request, stream=True)
+            except UnicodeEncodeError as exc:  # a header (API key, extra header) that HTTP cannot carry
+                raise UpstreamError(
+                    f"{self.label} has a header that cannot be sent (non-ASCII API key or extra header).",
+                    code="provider_misconfigured",
+                ) from exc
             except httpx.TimeoutException:
                 last = UpstreamTimeout(f"{self.label} did not answer within {self.timeout:g} s.")
             except httpx.HTTPError as exc:

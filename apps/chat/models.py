@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -23,6 +24,13 @@ class ChatPermission(PermissionHolder):
 
     class Meta(PermissionHolder.Meta):
         permissions = app_permissions("chat")
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _header_value_ok(value: str) -> bool:
+    return value.isascii() and value.isprintable()
 
 
 class Provider(TimeStampedModel):
@@ -60,6 +68,11 @@ class Provider(TimeStampedModel):
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
             raise ValidationError({"extra_headers": "Use an object of header name to string value."})
+        # both go out as HTTP headers: names are tokens, values printable ASCII
+        if not all(_HEADER_NAME.fullmatch(k) and _header_value_ok(v) for k, v in headers.items()):
+            raise ValidationError({"extra_headers": "Header names and values must be printable ASCII."})
+        if self.api_key and not _header_value_ok(self.api_key):
+            raise ValidationError({"api_key": "The API key must be printable ASCII."})
 
 
 class ChatModel(TimeStampedModel):

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -19,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
 logger = logging.getLogger(__name__)
+
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE for a unique constraint violation
 
 
 class ApplicationError(Exception):
@@ -123,6 +126,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         blockers = sorted({f"{obj._meta.label_lower}:{obj.pk}" for obj in list(objects)[:50]})
         return Response(
             error_body("in_use", "The record is still referenced and cannot be deleted.", {"referenced_by": blockers}),
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, IntegrityError) and getattr(exc.__cause__, "sqlstate", None) == _UNIQUE_VIOLATION:
+        # two requests saving the same unique value at once: both pass the serializer's check, one loses here
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        return Response(
+            error_body("conflict", "A record with these values already exists.", {"constraint": constraint}),
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, DjangoValidationError):

@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Exists, F, OuterRef
 
-from apps.core.filtersets import BaseFilterSet
+from apps.core.filtersets import BaseFilterSet, UTCIsoDateTimeFilter
 
 from .models import (
     Account,
@@ -106,8 +106,8 @@ class StockMoveFilterSet(BaseFilterSet):
     product_id = django_filters.NumberFilter(field_name="product_id")
     source_id = django_filters.NumberFilter(field_name="source_id")
     destination_id = django_filters.NumberFilter(field_name="destination_id")
-    since = django_filters.IsoDateTimeFilter(field_name="moved_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="moved_at", lookup_expr="lt")
+    since = UTCIsoDateTimeFilter(field_name="moved_at", lookup_expr="gte")
+    until = UTCIsoDateTimeFilter(field_name="moved_at", lookup_expr="lt")
     q_fields = ("product__sku", "reference", "note")
 
     class Meta:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
-from apps.core.filtersets import BaseFilterSet
+from apps.core.filtersets import BaseFilterSet, UTCIsoDateTimeFilter
 
 from .models import BacktestRun, Fill, Instrument, Order, Portfolio, Position, PriceBar, Strategy, Sweep
 
@@ -20,8 +20,8 @@ class InstrumentFilterSet(BaseFilterSet):
 class PriceBarFilterSet(BaseFilterSet):
     symbol = django_filters.CharFilter(field_name="instrument__symbol", lookup_expr="iexact")
     instrument_id = django_filters.NumberFilter(field_name="instrument_id")
-    start = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte")
-    end = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lte")
+    start = UTCIsoDateTimeFilter(field_name="ts", lookup_expr="gte")
+    end = UTCIsoDateTimeFilter(field_name="ts", lookup_expr="lte")
 
     class Meta:
         model = PriceBar

@@ -76,6 +76,27 @@ def test_provider_connection_test_lists_upstream_models(role_client, provider):
     assert body["ok"] is False and "unreachable" in body["error"]
 
 
+def test_provider_headers_must_be_sendable_over_http(role_client, provider):
+    client = role_client("admin")
+    base = {"kind": "openai-compatible", "base_url": "https://llm.example.com/v1"}
+    for name, extra in (
+        ("Key", {"api_key": "sk-\u00e9t\u00e9"}),
+        ("Value", {"extra_headers": {"X-Org": "\u00b7"}}),
+        ("Name", {"extra_headers": {"X Org": "a"}}),
+        ("Newline", {"extra_headers": {"X-Org": "a\r\nX-Injected: 1"}}),
+    ):
+        response = client.post("/api/v1/chat/providers/", {"name": name, **base, **extra}, format="json")
+        assert_error_body(response, 400, "invalid")
+        assert set(response.json()["error"]["details"]) & {"api_key", "extra_headers"}
+    assert not Provider.objects.exclude(pk=provider.pk).exists()
+    response = client.patch(f"/api/v1/chat/providers/{provider.pk}/", {"api_key": "\u00b7"}, format="json")
+    assert_error_body(response, 400, "invalid")
+    # a row saved before these checks: the connection test reports the problem instead of failing
+    stored = ProviderFactory(api_key="sk-\u00e9t\u00e9")
+    body = client.post(f"/api/v1/chat/providers/{stored.pk}/test-connection/").json()
+    assert body["ok"] is False and "cannot be sent" in body["error"]
+
+
 def test_unknown_tool_names_are_refused(role_client, provider):
     response = role_client("admin").post(
         "/api/v1/chat/models/",

@@ -81,6 +81,14 @@ def test_errors_have_the_openai_shape_and_status(bearer, chat_model, make_user, 
     assert Message.objects.filter(role="assistant").exclude(error="").count() == 4
 
 
+def test_malformed_message_roles_are_a_400(bearer, chat_model):
+    for role in ({}, ["user"], 1, None, "robot"):
+        body = {"model": "gpt-fake", "messages": [{"role": role, "content": "hi"}]}
+        error = _openai_error(bearer.post("/v1/chat/completions", body, format="json"), 400, "invalid")
+        assert "role" in error["message"]
+    assert not Message.objects.exists()
+
+
 def test_raw_sse_bytes(bearer, chat_model, upstream):
     upstream.script(streamed(["Hel", "lo"], prompt=4, completion_tokens=2))
     response = bearer.post(

@@ -148,11 +148,39 @@ def test_audit_api_filters_and_search(role_client, role_users):
     assert client.get("/api/v1/core/audit/?q=user-user").json()["count"] >= 1
 
 
+def test_audit_date_filters_take_any_offset_python_reads(role_client, role_users):
+    entry = AuditLogFactory(actor=role_users["admin"])
+    client = role_client("admin")
+    # offsets past PostgreSQL's limit are converted to UTC first; the comparison is still exact
+    after = (entry.timestamp + dt.timedelta(minutes=1)).astimezone(dt.timezone(dt.timedelta(hours=-19, minutes=-52)))
+    rows = client.get("/api/v1/core/audit/", {"until": after.isoformat()}).json()["results"]
+    assert entry.pk in [r["id"] for r in rows]
+    rows = client.get("/api/v1/core/audit/", {"since": after.isoformat()}).json()["results"]
+    assert entry.pk not in [r["id"] for r in rows]
+    # a date that cannot be expressed in UTC is unreadable input
+    response = client.get("/api/v1/core/audit/", {"until": "0001-01-01T00:00:00+05:00"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid"
+    assert "until" in response.json()["error"]["details"]
+
+
 def test_audit_api_is_read_only(role_client):
     entry = AuditLogFactory()
     client = role_client("admin")
     assert client.delete(f"/api/v1/core/audit/{entry.pk}/").status_code == 405
     assert client.post("/api/v1/core/audit/", {}, format="json").status_code == 405
+
+
+def test_audit_api_key_is_null_without_a_key_and_documented_so(role_client, role_users, make_api_key):
+    from drf_spectacular.generators import SchemaGenerator
+
+    key, _ = make_api_key(role_users["admin"])
+    without = AuditLogFactory(actor=role_users["admin"])
+    with_key = AuditLogFactory(actor=role_users["admin"], api_key=key)
+    client = role_client("admin")
+    assert client.get(f"/api/v1/core/audit/{without.pk}/").json()["api_key"] is None
+    assert client.get(f"/api/v1/core/audit/{with_key.pk}/").json()["api_key"] == key.prefix
+    field = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]["AuditLog"]
+    assert field["properties"]["api_key"]["nullable"] is True
 
 
 def test_audit_list_query_count_is_constant(role_client, django_assert_max_num_queries):

@@ -317,3 +317,20 @@ def test_csv_export_still_answers_in_csv(role_client) -> None:
     response = role_client("manager").get("/api/v1/erp/reports/trial-balance/?format=csv", HTTP_ACCEPT="text/csv")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
+
+
+def test_unique_violation_that_slips_past_validation_is_a_409(db) -> None:
+    """Two requests saving the same unique value at once both pass the serializer; the loser gets a conflict."""
+    from django.contrib.auth.models import Group
+    from django.db import IntegrityError, transaction
+
+    from apps.core.exceptions import api_exception_handler
+
+    Group.objects.create(name="taken")
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        Group.objects.create(name="taken")
+    response = api_exception_handler(caught.value, {})
+    assert response.status_code == 409
+    assert response.data["error"]["code"] == "conflict"
+    assert response.data["error"]["details"] == {"constraint": "auth_group_name_key"}
+    assert Group.objects.filter(name="taken").count() == 1

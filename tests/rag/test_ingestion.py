@@ -130,6 +130,69 @@ def test_delete_removes_chunks_postings_terms_and_file(kb, ingest, django_captur
     assert default_storage.exists(keep.file.name)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_document_delete_waits_for_its_base_row_first(kb, ingest):
+    """Deleting a base locks its row before its index tables; deleting one of its documents locks the same row
+    before anything else, so the two queue up instead of deadlocking. A deletion that finds the base gone is a 404."""
+    import threading
+
+    from django.db import transaction
+
+    from apps.core.exceptions import NotFound
+    from apps.rag.models import KnowledgeBase
+
+    document = ingest(kb, title="doc", text="words to delete")
+    locked, release, errors = threading.Event(), threading.Event(), []
+
+    def hold_base_row() -> None:
+        try:
+            with transaction.atomic():
+                KnowledgeBase.objects.select_for_update().get(pk=kb.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def delete_document() -> None:
+        try:
+            document_delete(document=Document.objects.get(pk=document.pk))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder, deleter = threading.Thread(target=hold_base_row), threading.Thread(target=delete_document)
+    holder.start()
+    try:
+        assert locked.wait(30)
+        deleter.start()
+        waiting = 0
+        for _ in range(600):  # until the deletion is queued behind the base row
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                waiting = cursor.fetchone()[0]
+            if waiting or not deleter.is_alive():
+                break
+            threading.Event().wait(0.05)
+        assert waiting == 1
+        # it waits before touching the document: its row and chunks are still free and whole
+        with transaction.atomic():
+            Document.objects.select_for_update(nowait=True).get(pk=document.pk)
+        assert Chunk.objects.filter(document_id=document.pk).exists()
+    finally:
+        release.set()
+        holder.join(30)
+        deleter.join(30)
+    assert not errors and not Document.objects.filter(pk=document.pk).exists()
+    assert not Chunk.objects.filter(document_id=document.pk).exists()
+    KnowledgeBase.objects.filter(pk=kb.pk).delete()
+    with pytest.raises(NotFound):
+        document_delete(document=document)
+
+
 def test_celery_task_runs_the_ingestion(kb):
     result = document_upload(kb=kb, filename="a.txt", data=b"Celery task text.", enqueue=False)
     assert ingest_document.delay(result.document.pk).get() == "ready"

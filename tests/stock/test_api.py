@@ -95,6 +95,29 @@ def test_bars_filter_and_csv_export(role_client, index_2006, django_assert_max_n
     assert len(lines) == 256 and lines[1].startswith("IDX,1d,2006-01-02T00:00:00+00:00,3578.73")
 
 
+def test_bars_csv_of_one_bar_an_empty_selection_and_options(role_client, index_2006) -> None:
+    client = role_client("guest")
+    bar = index_2006.bars.order_by("ts").first()
+    one = client.get(f"{API}/bars/{bar.pk}/", {"format": "csv"})
+    assert one.status_code == 200 and one["Content-Type"].startswith("text/csv")
+    header, row = one.content.decode().strip().splitlines()
+    assert header.startswith("id,") and "IDX" in row
+    # nothing selected: the header alone, still typed as CSV
+    empty = client.get(f"{API}/bars/", {"symbol": "NONE", "format": "csv"})
+    assert empty.status_code == 200 and empty["Content-Type"].startswith("text/csv")
+    assert empty.content.decode().strip() == "symbol,timeframe,ts,open,high,low,close,adj_close,volume"
+    assert client.options(f"{API}/bars/{bar.pk}/?format=csv").status_code == 200
+
+
+def test_equity_curve_is_documented_as_the_plain_list_it_returns() -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"][f"{API}/backtests/{{id}}/equity/"]
+    schema = operation["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema == {"type": "array", "items": {"$ref": "#/components/schemas/EquityPoint"}}
+    assert [p["name"] for p in operation["get"]["parameters"]] == ["id"]
+
+
 def test_indicators_endpoint(role_client, index_2006) -> None:
     client = role_client("guest")
     body = client.get(f"{API}/indicators/", {"symbol": "IDX", "name": "rsi", "period": 14}).json()
@@ -263,6 +286,26 @@ def test_sweep_flow_ranked(role_client, index_2006, run_on_commit) -> None:
     bad = client.post(f"{API}/sweeps/", {**payload, "grid": {"fast": [50], "slow": [20]}}, format="json")
     assert_error_body(bad, 400, "invalid_grid")
     assert Sweep.objects.count() == 1
+
+
+def test_portfolio_position_limit_out_of_range_is_a_400_and_writes_nothing(role_client) -> None:
+    client = role_client("user")
+    for bad in ("0", "-1", "100.01"):
+        assert_error_body(
+            client.post(f"{API}/portfolios/", {"name": "p", "max_position_pct": bad}, format="json"), 400, "invalid"
+        )
+    assert not Portfolio.objects.exists()
+    portfolio = client.post(f"{API}/portfolios/", {"name": "p", "max_position_pct": "25"}, format="json").json()
+    url = f"{API}/portfolios/{portfolio['id']}/"
+    for bad in ("0", "-1", "100.01"):
+        response = client.patch(url, {"max_position_pct": bad}, format="json")
+        assert_error_body(response, 400, "invalid")
+        assert "max_position_pct" in response.json()["error"]["details"]
+        response = client.put(url, {"name": "p", "max_position_pct": bad}, format="json")
+        assert_error_body(response, 400, "invalid")
+    assert Portfolio.objects.get().max_position_pct == Decimal("25")
+    assert not AuditLog.objects.filter(target_type="stock.portfolio", action="update").exists()
+    assert client.patch(url, {"max_position_pct": "100"}, format="json").status_code == 200
 
 
 def test_paper_trading_flow(role_client, role_users, index_2006, run_on_commit) -> None:

@@ -69,7 +69,8 @@ def validate_messages(messages: Any) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise ValidationFailed("messages must be a non-empty list.", details={"messages": ["A non-empty list."]})
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
+        role = message.get("role") if isinstance(message, dict) else None
+        if not isinstance(role, str) or role not in ROLES:
             raise ValidationFailed(
                 "Each message needs a role (system, user, assistant or tool).",
                 details={"messages": {str(index): ["Unknown or missing role."]}},

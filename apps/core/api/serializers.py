@@ -62,7 +62,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 class AuditLogSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     actor = serializers.CharField(source="actor_username", read_only=True)
-    api_key = serializers.CharField(source="api_key.prefix", read_only=True, default=None)
+    api_key = serializers.CharField(source="api_key.prefix", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = AuditLog

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.core.choices import AuditAction
-from apps.core.exceptions import ValidationFailed
+from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.services import audit_record, model_snapshot, snapshot_diff
 
 from .. import conf, metrics
@@ -301,7 +301,13 @@ def document_reprocess(*, document: Document, actor: Any = None) -> Document:
 
 def document_delete(*, document: Document, actor: Any = None) -> None:
     with transaction.atomic():
-        document = Document.objects.select_for_update().get(pk=document.pk)
+        # the base row first, as knowledge_base_delete does: deleting a base and one of its documents at the same
+        # time then queue up instead of deadlocking on the index tables
+        base = KnowledgeBase.objects.select_for_update().filter(pk=document.knowledge_base_id).only("pk").first()
+        locked = Document.objects.select_for_update().filter(pk=document.pk).first() if base else None
+        if locked is None:
+            raise NotFound("The document no longer exists.")
+        document = locked
         before, pk, name = model_snapshot(document), document.pk, document.file.name
         index.chunks_delete(kb_id=document.knowledge_base_id, document_id=pk)
         document.delete()

@@ -79,6 +79,7 @@ def knowledge_base_delete(*, kb: KnowledgeBase, actor: Any = None) -> None:
     from .documents import file_delete_on_commit
 
     with transaction.atomic():
+        KnowledgeBase.objects.select_for_update().filter(pk=kb.pk).only("pk").first()  # see document_delete
         before, pk = model_snapshot(kb), kb.pk
         names = list(Document.objects.filter(knowledge_base=kb).values_list("file", flat=True))
         index.knowledge_base_purge(kb=kb)

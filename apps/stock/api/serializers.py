@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from rest_framework import serializers
 
@@ -255,6 +255,8 @@ class PortfolioSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["owner", "reserved_cash", "created_at"]
+        # the database allows 0 < max_position_pct <= 100; out of range is a 400 here, on create and on update
+        extra_kwargs: ClassVar = {"max_position_pct": {"min_value": Decimal("0.01"), "max_value": Decimal("100")}}
 
 
 class PortfolioUpdateSerializer(PortfolioSerializer):

@@ -47,6 +47,9 @@ READ, TRADE = "stock.read", "stock.trade"
 
 
 class CSVRenderer(renderers.BaseRenderer):
+    """Rows (a list of dicts, a page of them, or one dict: a single record) under a header line. An empty selection
+    is the header alone, taken from the view's ``csv_fields``, so the export is never an empty, untyped body."""
+
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
@@ -56,13 +59,15 @@ class CSVRenderer(renderers.BaseRenderer):
             return str(data["error"].get("message", "")).encode()
         if isinstance(data, dict) and "results" in data:
             data = data["results"]
-        rows = list(data or [])
+        rows = [data] if isinstance(data, dict) else [row for row in data or [] if isinstance(row, dict)]
+        view = (renderer_context or {}).get("view")
+        fieldnames = list(rows[0]) if rows else list(getattr(view, "csv_fields", ()))
         out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        if fieldnames:
+            writer = csv.DictWriter(out, fieldnames=fieldnames, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
-        return out.getvalue().encode()
+        return out.getvalue().encode(self.charset)
 
 
 class SVGRenderer(renderers.BaseRenderer):
@@ -97,6 +102,7 @@ class PriceBarViewSet(BaseReadOnlyViewSet):
     required_permissions: ClassVar = {"read": READ}
     ordering_fields = ["ts"]
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+    csv_fields = ("symbol", "timeframe", "ts", "open", "high", "low", "close", "adj_close", "volume")
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if getattr(request.accepted_renderer, "format", None) == "csv":
@@ -220,8 +226,8 @@ class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(s.BacktestTradeSerializer(page, many=True).data)
 
-    @extend_schema(responses=s.EquityPointSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses=s.EquityPointSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole curve, one plain list
     def equity(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
         return Response([{"date": d, "equity": e, "drawdown": x} for d, e, x in run.equity])
