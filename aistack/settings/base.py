@@ -314,7 +314,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # through a PROMETHEUS_MULTIPROC_DIR of their own (apps/core/worker_metrics.py).
 CELERY_METRICS_PORT = env.str("CELERY_METRICS_PORT", default="")
 # All interfaces of the worker container; the endpoint is guarded like /metrics (METRICS_ALLOWED_IPS, METRICS_TOKEN).
-CELERY_METRICS_ADDR = env.str("CELERY_METRICS_ADDR", default="0.0.0.0")
+CELERY_METRICS_ADDR = env.str("CELERY_METRICS_ADDR", default="0.0.0.0")  # nosec B104
 # Business gauges are recomputed by beat every SCHEDULE_BUSINESS_METRICS_SECONDS; a snapshot older than this expires.
 BUSINESS_METRICS_MAX_AGE_SECONDS = env.int("BUSINESS_METRICS_MAX_AGE_SECONDS", default=300)
 
