@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import psycopg
@@ -55,6 +56,6 @@ def test_restore_of_a_missing_file_and_misplaced_into_are_refused(tmp_path):
 def test_restore_without_a_terminal_to_ask_is_cancelled(tmp_path, monkeypatch):
     dump = tmp_path / "any.dump"
     dump.write_bytes(b"PGDMP")
-    monkeypatch.setattr("sys.stdin", open(os.devnull))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal: input() meets end of file
     with pytest.raises(CommandError, match="use --noinput"):
         call_command("backup", restore=str(dump))
