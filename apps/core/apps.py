@@ -9,9 +9,11 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from . import caching, context, metrics, signals  # noqa: F401  (business metrics, login audit receivers)
-        from .services import roles_sync_after_migrate
+        from .exceptions import register_denial_recorder
+        from .services import audit_permission_denied, roles_sync_after_migrate
 
         _resolve_schema_extensions()
+        register_denial_recorder(audit_permission_denied)
         caching.connect_signals()
         context.connect_task_signals()
         post_migrate.connect(roles_sync_after_migrate, dispatch_uid="core.sync_roles")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -86,12 +87,25 @@ def _first_code(codes: Any, fallback: str) -> str:
     return fallback
 
 
-def _audit_denial(exc: Exception, context: dict[str, Any]) -> None:
-    from .services import audit_permission_denied
+# Who records a refused request. The audit service sits above this module (services raise these exceptions), so it
+# registers itself here from CoreConfig.ready() instead of being imported: a lower layer owns the hook, the higher
+# one fills it.
+DenialRecorder = Callable[..., Any]
+_denial_recorders: list[DenialRecorder] = []
 
+
+def register_denial_recorder(recorder: DenialRecorder) -> None:
+    """Call ``recorder(request=..., reason=...)`` for every 403 the API exception handler answers."""
+    if recorder not in _denial_recorders:
+        _denial_recorders.append(recorder)
+
+
+def _audit_denial(exc: Exception, context: dict[str, Any]) -> None:
     request = context.get("request")
-    if request is not None:
-        audit_permission_denied(request=request, reason=str(getattr(exc, "detail", exc)))
+    if request is None:
+        return
+    for recorder in _denial_recorders:
+        recorder(request=request, reason=str(getattr(exc, "detail", exc)))
 
 
 # Renderers that can show the error body; an endpoint that answers in another format (an SVG chart, a CSV export)
@@ -112,7 +126,8 @@ def _render_errors_as_json(context: dict[str, Any]) -> None:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF EXCEPTION_HANDLER: maps every exception to the error body (as JSON whatever format the endpoint answers
     in otherwise); denials are audited."""
-    from rest_framework.views import exception_handler as drf_exception_handler  # rest_framework.views imports us
+    # rest_framework.views reads DEFAULT_AUTHENTICATION_CLASSES when imported, and apps.core.auth imports this module
+    from rest_framework.views import exception_handler as drf_exception_handler
 
     _render_errors_as_json(context)
 

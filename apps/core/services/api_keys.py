@@ -1,0 +1,151 @@
+"""API keys: creation, authentication and revocation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from .. import caching
+from ..backends import with_permissions
+from ..choices import AuditAction, AuditOutcome
+from ..crypto import constant_time_equals, generate_api_key, sha256_hex, split_api_key
+from ..exceptions import ValidationFailed
+from ..models import ApiKey
+from ..roles import PERMISSIONS
+from .audit import audit_record
+
+
+def api_key_validate(
+    *,
+    owner: User,
+    scopes: Any = (),
+    expires_at: dt.datetime | None = None,
+    limit_scopes: Iterable[str] = (),
+) -> list[str]:
+    """Check a new key's scopes and expiry; returns the scopes the key will carry. Raises ValidationFailed with
+    field details (used by the API and the admin form alike).
+
+    ``limit_scopes`` (the scopes of the key making the request, if any) caps the new key: a scoped key can only make
+    keys with the same or fewer scopes, never an unscoped one."""
+    if isinstance(scopes, str) or not isinstance(scopes, (list, tuple, set, frozenset)):
+        raise ValidationFailed("Scopes must be a list of permissions.", details={"scopes": ["Must be a list."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationFailed("Expiry must be in the future.", details={"expires_at": ["Must be in the future."]})
+    chosen, limit = sorted(set(scopes)), sorted(set(limit_scopes))
+    if limit:
+        chosen = chosen or limit
+        beyond = sorted(set(chosen) - set(limit))
+        if beyond:
+            raise ValidationFailed(
+                "A scoped API key cannot create a key with wider scopes.",
+                code="invalid_scope",
+                details={"scopes": beyond},
+            )
+    unknown = [s for s in chosen if s not in PERMISSIONS]
+    if unknown:
+        raise ValidationFailed("Unknown permissions in scopes.", code="invalid_scope", details={"scopes": unknown})
+    missing = [s for s in chosen if not owner.has_perm(s)]
+    if missing:
+        raise ValidationFailed(
+            "An API key can only carry permissions its owner holds.", code="invalid_scope", details={"scopes": missing}
+        )
+    return chosen
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    owner: User,
+    name: str,
+    scopes: Iterable[str] = (),
+    expires_at: dt.datetime | None = None,
+    created_by: Any = None,
+    limit_scopes: Iterable[str] = (),
+) -> tuple[ApiKey, str]:
+    """Create a key for ``owner``; returns the record and the full secret, which is never stored or shown again."""
+    if not name or not name.strip():
+        raise ValidationFailed("An API key needs a name.", details={"name": ["This field is required."]})
+    chosen = api_key_validate(owner=owner, scopes=scopes, expires_at=expires_at, limit_scopes=limit_scopes)
+    full_key, prefix, key_hash = generate_api_key(settings.API_KEY_PREFIX)
+    key = ApiKey(owner=owner, name=name.strip(), prefix=prefix, key_hash=key_hash, scopes=chosen, expires_at=expires_at)
+    key.full_clean()
+    key.save()
+    audit_record(
+        action=AuditAction.CREATE,
+        actor=created_by or owner,
+        target=key,
+        changes={"name": [None, key.name], "owner": [None, owner.pk], "scopes": [None, key.scopes]},
+        message="API key created",
+    )
+    return key, full_key
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+    """The usable key matching ``raw_key``, or None. Failures (unknown, revoked, expired) are audited."""
+    prefix = split_api_key(raw_key, prefix=settings.API_KEY_PREFIX)
+    key = _api_key_by_prefix(prefix) if prefix is not None else None
+    if key is None or not constant_time_equals(key.key_hash, sha256_hex(raw_key)):
+        audit_record(
+            action=AuditAction.AUTH_FAILED, outcome=AuditOutcome.FAILURE, message="Unknown API key", api_key=None
+        )
+        return None
+    if not key.is_usable or not key.owner.is_active:
+        reason = "revoked" if key.is_revoked else "expired" if key.is_expired else "owner inactive"
+        audit_record(
+            action=AuditAction.AUTH_FAILED,
+            actor=key.owner,
+            api_key=key,
+            outcome=AuditOutcome.FAILURE,
+            message=f"API key {reason}",
+        )
+        return None
+    now = timezone.now()
+    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION_SECONDS)
+    if key.last_used_at is None or now - key.last_used_at > resolution:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+        caching.forget(_api_key_cache_key(key.prefix))
+    return key
+
+
+def _api_key_cache_key(prefix: str) -> str:
+    return f"apikey:{prefix}"
+
+
+def _api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The key row with its owner and the owner's permissions, cached until any key, user or permission changes
+    (revocation is immediate)."""
+    return caching.cached(
+        _api_key_cache_key(prefix),
+        [caching.AUTH],
+        lambda: _api_key_with_owner_permissions(prefix),
+    )
+
+
+def _api_key_with_owner_permissions(prefix: str) -> ApiKey | None:
+    key = ApiKey.objects.select_related("owner").filter(prefix=prefix).first()
+    if key is not None:
+        with_permissions(key.owner)
+    return key
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor: Any) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at", "updated_at"])
+        audit_record(
+            action=AuditAction.ACTION,
+            actor=actor,
+            target=key,
+            changes={"revoked_at": [None, key.revoked_at]},
+            message="API key revoked",
+        )
+    return key
