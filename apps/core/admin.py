@@ -103,7 +103,12 @@ class ApiKeyAdmin(GuardedModelAdminMixin, BaseModelAdmin):
             super().save_model(request, obj, form, change)
             return
         key, secret = api_key_create(
-            owner=obj.owner, name=obj.name, scopes=obj.scopes or (), expires_at=obj.expires_at, created_by=request.user
+            owner=obj.owner,
+            name=obj.name,
+            scopes=obj.scopes or (),
+            expires_at=obj.expires_at,
+            created_by=request.user,
+            credential="session",
         )
         obj.pk = key.pk
         obj.prefix, obj.key_hash = key.prefix, key.key_hash
@@ -115,7 +120,7 @@ class ApiKeyAdmin(GuardedModelAdminMixin, BaseModelAdmin):
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset:
-            api_key_revoke(key=key, actor=request.user)
+            api_key_revoke(key=key, actor=request.user, credential="session")
         messages.success(request, f"Revoked {queryset.count()} key(s).")
 
 

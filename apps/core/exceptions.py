@@ -52,6 +52,12 @@ class Forbidden(ApplicationError):
     default_code = "permission_denied"
 
 
+class InteractiveLoginRequired(Forbidden):
+    """Managing credentials or access (API keys, users, roles, object grants) was attempted with an API key."""
+
+    default_code = "interactive_login_required"
+
+
 class Conflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"

@@ -16,6 +16,7 @@ from guardian.shortcuts import get_objects_for_user
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from .exceptions import InteractiveLoginRequired
 from .models import ApiKey
 from .roles import PERMISSIONS
 
@@ -84,6 +85,17 @@ class Authenticated(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return bool(request.user and request.user.is_authenticated and request.user.is_active)
+
+
+class InteractiveLogin(BasePermission):
+    """Refuses requests authenticated with an API key: managing credentials and access (API keys, users, roles,
+    object grants) needs a person signed in with a JWT or a session. A key can never mint, list or revoke keys."""
+
+    message = "This needs an interactive login (JWT or session); an API key cannot manage credentials or access."
+    code = InteractiveLoginRequired.default_code
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return not isinstance(request.auth, ApiKey)
 
 
 class ActionPermission(BasePermission):

@@ -149,17 +149,6 @@ def test_unknown_scope_is_a_400(role_client):
     assert not ApiKey.objects.exists()
 
 
-def test_scoped_key_cannot_mint_a_wider_key(make_user, make_api_key):
-    owner = make_user(role="admin")
-    _, secret = make_api_key(owner, scopes=["chat.use"])
-    client = key_client(secret)
-    wider = client.post("/api/v1/core/api-keys/", {"name": "escalate", "scopes": ["core.audit"]}, format="json")
-    assert wider.status_code == 400
-    inherited = client.post("/api/v1/core/api-keys/", {"name": "same"}, format="json")
-    assert inherited.status_code == 201
-    assert inherited.json()["scopes"] == ["chat.use"]
-
-
 def test_scoped_key_is_denied_outside_its_scopes(make_user, make_api_key):
     owner = make_user(role="admin")
     _, secret = make_api_key(owner, scopes=["chat.use"])
@@ -167,21 +156,6 @@ def test_scoped_key_is_denied_outside_its_scopes(make_user, make_api_key):
     assert response.status_code == 403
     _, full = make_api_key(owner, name="full")
     assert key_client(full).get("/api/v1/core/audit/").status_code == 200
-
-
-def test_writes_made_with_a_key_are_audited_with_the_key(make_user, make_api_key):
-    owner = make_user(role="user")
-    key, secret = make_api_key(owner)
-    created = key_client(secret).post("/api/v1/core/api-keys/", {"name": "child"}, format="json")
-    assert created.status_code == 201
-    child = created.json()["id"]
-    revoke = key_client(secret).post(f"/api/v1/core/api-keys/{child}/revoke/")
-    assert revoke.status_code == 200
-    entries = AuditLog.objects.filter(target_type="core.apikey", target_id=str(child))
-    assert {(e.action, e.api_key_id, e.actor_id) for e in entries} == {
-        ("create", key.pk, owner.pk),
-        ("action", key.pk, owner.pk),
-    }
 
 
 def test_service_authenticate_updates_last_used_at_most_once_a_minute(make_user, make_api_key):

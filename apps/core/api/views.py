@@ -20,7 +20,7 @@ from apps.core import selectors, services
 from apps.core.exceptions import ApplicationError, Conflict, ValidationFailed
 from apps.core.filtersets import AuditLogFilterSet, UserFilterSet
 from apps.core.models import ApiKey
-from apps.core.permissions import Authenticated, ObjectAccess
+from apps.core.permissions import ActionPermission, Authenticated, InteractiveLogin, ObjectAccess
 from apps.core.roles import ROLE_DESCRIPTIONS, ROLES
 from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, OwnedCreateListRetrieveViewSet
 
@@ -110,11 +110,12 @@ class RoleListView(APIView):
 
 
 class ApiKeyViewSet(OwnedCreateListRetrieveViewSet):
-    """Your API keys (every key for holders of core.audit). The secret is returned once, at creation."""
+    """Your API keys (every key for holders of core.audit). The secret is returned once, at creation. Managed only
+    by a person signed in (JWT or session): a request made with an API key is refused, whatever its scopes."""
 
     queryset = ApiKey.objects.select_related("owner").order_by("-created_at", "-id")
     serializer_class = ApiKeySerializer
-    permission_classes = [Authenticated, ObjectAccess]
+    permission_classes = [Authenticated, InteractiveLogin, ObjectAccess]
     manage_permission = "core.audit"
     filterset_fields = ["name", "prefix"]
     search_fields = ["name", "prefix"]
@@ -124,11 +125,10 @@ class ApiKeyViewSet(OwnedCreateListRetrieveViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        calling_key = request.auth if isinstance(request.auth, ApiKey) else None
         key, secret = services.api_key_create(
             owner=request.user,  # type: ignore[arg-type]  # Authenticated: never anonymous here
             created_by=request.user,
-            limit_scopes=calling_key.scopes if calling_key else (),
+            credential=services.request_credential(request),
             **serializer.validated_data,
         )
         data = {**ApiKeySerializer(key).data, "key": secret}
@@ -139,15 +139,17 @@ class ApiKeyViewSet(OwnedCreateListRetrieveViewSet):
     def revoke(self, request: Request, pk: str) -> Response:
         key = self.get_object()
         with transaction.atomic():
-            services.api_key_revoke(key=key, actor=request.user)
+            services.api_key_revoke(key=key, actor=request.user, credential=services.request_credential(request))
         return Response(ApiKeySerializer(key).data)
 
 
 class UserViewSet(BaseModelViewSet):
-    """Users and their roles, for holders of core.audit. DELETE deactivates (the audit trail keeps the user)."""
+    """Users and their roles, for holders of core.audit signed in as a person (never with an API key). DELETE
+    deactivates (the audit trail keeps the user)."""
 
     queryset = get_user_model().objects.prefetch_related("groups").order_by("username")
     serializer_class = UserSerializer
+    permission_classes = [InteractiveLogin, ActionPermission]
     required_permissions = {"read": "core.audit", "write": "core.audit"}
     filterset_class = UserFilterSet
     search_fields = ["username", "email", "first_name", "last_name"]

@@ -10,6 +10,7 @@ from .audit import (
     audit_record,
     model_snapshot,
     request_actor,
+    request_credential,
     snapshot_diff,
 )
 from .grants import object_share, object_unshare
@@ -31,6 +32,7 @@ __all__ = [
     "object_share",
     "object_unshare",
     "request_actor",
+    "request_credential",
     "roles_sync",
     "roles_sync_after_migrate",
     "snapshot_diff",

@@ -1,4 +1,8 @@
-"""API keys: creation, authentication and revocation."""
+"""API keys: creation, authentication and revocation.
+
+Keys are managed by people, not by keys: the API refuses key management made with an API key (InteractiveLogin),
+and these services refuse it too when the current request was authenticated with a key, unless the new key is
+explicitly derived from that key (``parent``), in which case it can neither outlive nor outrank its parent."""
 
 from __future__ import annotations
 
@@ -12,14 +16,34 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from .. import caching
+from .. import caching, context
 from ..backends import with_permissions
 from ..choices import AuditAction, AuditOutcome
 from ..crypto import constant_time_equals, generate_api_key, sha256_hex, split_api_key
-from ..exceptions import ValidationFailed
+from ..exceptions import InteractiveLoginRequired, ValidationFailed
 from ..models import ApiKey
 from ..roles import PERMISSIONS
 from .audit import audit_record
+
+
+def refuse_api_key_context(*, what: str) -> None:
+    """Raise InteractiveLoginRequired (403) when the current request was authenticated with an API key: ``what``
+    (managing keys, users, roles or grants) needs an interactive login."""
+    if context.current_api_key_id() is not None:
+        raise InteractiveLoginRequired(f"{what} needs an interactive login (JWT or session), not an API key.")
+
+
+def _check_parent(*, owner: User, parent: ApiKey, expires_at: dt.datetime | None) -> None:
+    if parent.owner_id != owner.pk:
+        raise ValidationFailed("A derived key belongs to its parent's owner.", code="invalid_parent")
+    if not parent.is_usable:
+        raise ValidationFailed("The parent key is revoked or expired.", code="invalid_parent")
+    if parent.expires_at is not None and (expires_at is None or expires_at > parent.expires_at):
+        raise ValidationFailed(
+            "A derived key cannot outlive the key it comes from.",
+            code="invalid_expiry",
+            details={"expires_at": [f"Must be set, at or before {parent.expires_at.isoformat()}."]},
+        )
 
 
 def api_key_validate(
@@ -27,27 +51,30 @@ def api_key_validate(
     owner: User,
     scopes: Any = (),
     expires_at: dt.datetime | None = None,
-    limit_scopes: Iterable[str] = (),
+    parent: ApiKey | None = None,
 ) -> list[str]:
     """Check a new key's scopes and expiry; returns the scopes the key will carry. Raises ValidationFailed with
     field details (used by the API and the admin form alike).
 
-    ``limit_scopes`` (the scopes of the key making the request, if any) caps the new key: a scoped key can only make
-    keys with the same or fewer scopes, never an unscoped one."""
+    A key derived from ``parent`` belongs to the same owner, expires no later than the parent and carries the
+    parent's scopes or fewer (a scoped parent never yields an unscoped child)."""
     if isinstance(scopes, str) or not isinstance(scopes, (list, tuple, set, frozenset)):
         raise ValidationFailed("Scopes must be a list of permissions.", details={"scopes": ["Must be a list."]})
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("Expiry must be in the future.", details={"expires_at": ["Must be in the future."]})
-    chosen, limit = sorted(set(scopes)), sorted(set(limit_scopes))
-    if limit:
-        chosen = chosen or limit
-        beyond = sorted(set(chosen) - set(limit))
-        if beyond:
-            raise ValidationFailed(
-                "A scoped API key cannot create a key with wider scopes.",
-                code="invalid_scope",
-                details={"scopes": beyond},
-            )
+    chosen = sorted(set(scopes))
+    if parent is not None:
+        _check_parent(owner=owner, parent=parent, expires_at=expires_at)
+        limit = sorted(set(parent.scopes))
+        if limit:
+            chosen = chosen or limit
+            beyond = sorted(set(chosen) - set(limit))
+            if beyond:
+                raise ValidationFailed(
+                    "A derived key cannot carry scopes its parent does not have.",
+                    code="invalid_scope",
+                    details={"scopes": beyond},
+                )
     unknown = [s for s in chosen if s not in PERMISSIONS]
     if unknown:
         raise ValidationFailed("Unknown permissions in scopes.", code="invalid_scope", details={"scopes": unknown})
@@ -59,6 +86,13 @@ def api_key_validate(
     return chosen
 
 
+def _credential(credential: str) -> str:
+    if credential:
+        return credential
+    key_id = context.current_api_key_id()
+    return f"api_key:{key_id}" if key_id is not None else "system"
+
+
 @transaction.atomic
 def api_key_create(
     *,
@@ -67,22 +101,32 @@ def api_key_create(
     scopes: Iterable[str] = (),
     expires_at: dt.datetime | None = None,
     created_by: Any = None,
-    limit_scopes: Iterable[str] = (),
+    parent: ApiKey | None = None,
+    credential: str = "",
 ) -> tuple[ApiKey, str]:
-    """Create a key for ``owner``; returns the record and the full secret, which is never stored or shown again."""
+    """Create a key for ``owner``; returns the record and the full secret, which is never stored or shown again.
+
+    ``credential`` says how ``created_by`` signed in (``jwt``, ``session``, ``api_key:<prefix>``); it is audited."""
+    if parent is None or parent.pk != context.current_api_key_id():
+        refuse_api_key_context(what="Creating an API key")
     if not name or not name.strip():
         raise ValidationFailed("An API key needs a name.", details={"name": ["This field is required."]})
-    chosen = api_key_validate(owner=owner, scopes=scopes, expires_at=expires_at, limit_scopes=limit_scopes)
+    chosen = api_key_validate(owner=owner, scopes=scopes, expires_at=expires_at, parent=parent)
     full_key, prefix, key_hash = generate_api_key(settings.API_KEY_PREFIX)
     key = ApiKey(owner=owner, name=name.strip(), prefix=prefix, key_hash=key_hash, scopes=chosen, expires_at=expires_at)
     key.full_clean()
     key.save()
+    changes: dict[str, Any] = {
+        "name": [None, key.name],
+        "owner": [None, owner.pk],
+        "scopes": [None, key.scopes],
+        "expires_at": [None, key.expires_at],
+        "credential": _credential(credential),
+    }
+    if parent is not None:
+        changes["parent"] = [None, parent.prefix]
     audit_record(
-        action=AuditAction.CREATE,
-        actor=created_by or owner,
-        target=key,
-        changes={"name": [None, key.name], "owner": [None, owner.pk], "scopes": [None, key.scopes]},
-        message="API key created",
+        action=AuditAction.CREATE, actor=created_by or owner, target=key, changes=changes, message="API key created"
     )
     return key, full_key
 
@@ -137,7 +181,9 @@ def _api_key_with_owner_permissions(prefix: str) -> ApiKey | None:
 
 
 @transaction.atomic
-def api_key_revoke(*, key: ApiKey, actor: Any) -> ApiKey:
+def api_key_revoke(*, key: ApiKey, actor: Any, credential: str = "") -> ApiKey:
+    """Revoke ``key`` (idempotent). ``credential`` says how ``actor`` signed in; it is audited."""
+    refuse_api_key_context(what="Revoking an API key")
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at", "updated_at"])
@@ -145,7 +191,7 @@ def api_key_revoke(*, key: ApiKey, actor: Any) -> ApiKey:
             action=AuditAction.ACTION,
             actor=actor,
             target=key,
-            changes={"revoked_at": [None, key.revoked_at]},
+            changes={"revoked_at": [None, key.revoked_at], "credential": _credential(credential)},
             message="API key revoked",
         )
     return key

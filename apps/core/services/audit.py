@@ -132,6 +132,18 @@ def audit_record(
     return entry
 
 
+def request_credential(request: Any) -> str:
+    """How the caller of a DRF or Django request proved who they are: ``api_key:<prefix>``, ``jwt``, ``session`` or
+    ``""`` (anonymous). Recorded on audit entries of credential and access management."""
+    user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ApiKey):
+        return f"api_key:{auth.prefix}"
+    return "jwt" if auth is not None else "session"
+
+
 def request_actor(request: Any) -> tuple[Any, ApiKey | None]:
     """(user, api key) of a DRF or Django request."""
     user = getattr(request, "user", None)

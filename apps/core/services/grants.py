@@ -9,6 +9,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from ..choices import AuditAction
 from ..exceptions import ValidationFailed
+from .api_keys import refuse_api_key_context
 from .audit import audit_record
 
 _LEVELS = {"view": ("view",), "change": ("view", "change"), "manage": ("view", "change", "delete")}
@@ -16,7 +17,9 @@ _LEVELS = {"view": ("view",), "change": ("view", "change"), "manage": ("view", "
 
 @transaction.atomic
 def object_share(*, obj: models.Model, to: Any, level: str = "view", actor: Any = None) -> None:
-    """Grant a user or group access to one owned object. The one place object permissions are written."""
+    """Grant a user or group access to one owned object. The one place object permissions are written; a person
+    does it, never an API key."""
+    refuse_api_key_context(what="Sharing")
     if level not in _LEVELS:
         raise ValidationFailed("Unknown access level.", details={"level": [f"Use one of {sorted(_LEVELS)}."]})
     for verb in _LEVELS["manage"]:
@@ -28,6 +31,7 @@ def object_share(*, obj: models.Model, to: Any, level: str = "view", actor: Any 
 
 @transaction.atomic
 def object_unshare(*, obj: models.Model, to: Any, actor: Any = None) -> None:
+    refuse_api_key_context(what="Removing access")
     for verb in _LEVELS["manage"]:
         remove_perm(f"{verb}_{obj._meta.model_name}", to, obj)
     audit_record(action=AuditAction.ACTION, actor=actor, target=obj, message=f"Access removed for {to}")

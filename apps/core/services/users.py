@@ -15,6 +15,7 @@ from django.db.models import Q
 from ..choices import AuditAction
 from ..exceptions import ValidationFailed
 from ..roles import PERMISSIONS, ROLES, split_permission
+from .api_keys import refuse_api_key_context
 from .audit import audit_record, model_snapshot, snapshot_diff
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def roles_sync_after_migrate(sender: Any, **kwargs: Any) -> None:
 
 @transaction.atomic
 def user_set_roles(*, user: User, roles: Iterable[str], actor: Any = None) -> None:
+    refuse_api_key_context(what="Changing roles")
     roles = sorted(set(roles))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
@@ -100,6 +102,7 @@ def user_create(
     is_superuser: bool = False,
     actor: Any = None,
 ) -> User:
+    refuse_api_key_context(what="Creating a user")
     User = get_user_model()
     user = User(
         username=username,
@@ -133,6 +136,7 @@ def user_update(
     **fields: Any,
 ) -> User:
     """Change profile fields, roles and/or password; one audit entry for the profile, one for the roles."""
+    refuse_api_key_context(what="Changing a user")
     unknown = sorted(set(fields) - set(USER_EDITABLE_FIELDS))
     if unknown:
         raise ValidationFailed(
