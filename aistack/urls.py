@@ -2,7 +2,7 @@ from importlib.util import find_spec
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import views as core_views
@@ -33,6 +33,8 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_views.metrics, name="metrics"),
+    # last: any other /api/ or /v1/ path is a JSON 404, with DEBUG on too (Django's debug 404 page is HTML)
+    re_path(r"^(?:api|v1)/(?P<unmatched>.*)$", core_views.api_not_found, name="api-not-found"),
 ]
 
 handler400 = "apps.core.views.handler400"

@@ -67,7 +67,7 @@ PUBLIC_VIEWS = {
 # Open to any signed-in user: the caller's own profile, the role list, the caller's own API keys.
 SIGNED_IN_VIEWS = {"MeView", "RoleListView", "ApiKeyViewSet"}
 # Plain Django views outside the admin: probes (public by design) and /metrics (IP allow-list or bearer token).
-PLAIN_VIEWS = {"healthz", "readyz", "metrics"}
+PLAIN_VIEWS = {"healthz", "readyz", "metrics", "api_not_found"}
 
 _drf_request_factory = APIRequestFactory()
 _ROUTE_PARAM = re.compile(r"\(\?P<\w+>[^)]*\)|<(?:\w+:)?\w+>")

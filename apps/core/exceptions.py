@@ -9,7 +9,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
@@ -77,9 +79,33 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def error_response(status_code: int, code: str, message: str, details: Any = None) -> JsonResponse:
-    """A plain Django JSON response with the error body, for code outside DRF (middleware, handlers)."""
+# Another body shape for the errors of a path prefix, for APIs that speak someone else's protocol (the OpenAI-
+# compatible /v1/ registers its shape from the chat app). Used by responses made outside DRF (middleware, 404s);
+# inside DRF such views reshape the body in their own exception handler.
+ErrorShape = Callable[[int, str, str, Any], dict[str, Any]]
+_error_shapes: dict[str, ErrorShape] = {}
+
+
+def register_error_shape(prefix: str, shape: ErrorShape) -> None:
+    """``shape(status, code, message, details)`` gives the body of errors answered outside DRF under ``prefix``."""
+    _error_shapes[prefix] = shape
+
+
+def error_response(status_code: int, code: str, message: str, details: Any = None, *, path: str = "") -> JsonResponse:
+    """A plain Django JSON response with the error body, for code outside DRF (middleware, handlers); ``path``
+    selects a registered body shape for its prefix."""
+    for prefix, shape in _error_shapes.items():
+        if path.startswith(prefix):
+            return JsonResponse(shape(status_code, code, message, details), status=status_code)
     return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+def too_large_details(*, limit: int, size: int | None = None) -> dict[str, Any]:
+    return {"limit": limit, "size": size}
+
+
+def payload_too_large_message(limit: int) -> str:
+    return f"The request body exceeds the limit of {limit} bytes."
 
 
 def _first_code(codes: Any, fallback: str) -> str:
@@ -156,6 +182,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             error_body("conflict", "A record with these values already exists.", {"constraint": constraint}),
             status=status.HTTP_409_CONFLICT,
         )
+    if isinstance(exc, RequestDataTooBig):
+        # a form or multipart text field over DATA_UPLOAD_MAX_MEMORY_SIZE, found while parsing
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body("payload_too_large", payload_too_large_message(limit), too_large_details(limit=limit)),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return Response(error_body("too_many_fields", str(exc)), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from . import context
-from .exceptions import error_response
+from .exceptions import error_response, payload_too_large_message, too_large_details
 
 
 class RequestContextMiddleware:
@@ -24,23 +24,36 @@ class RequestContextMiddleware:
         return response
 
 
+def body_limit(content_type: str) -> int:
+    """The largest body accepted for ``content_type``: AISTACK_MAX_BODY_BYTES for multipart (file uploads; its text
+    fields are still held to DATA_UPLOAD_MAX_MEMORY_SIZE while parsing), DATA_UPLOAD_MAX_MEMORY_SIZE for everything
+    else (JSON, forms, raw bodies), which Django and DRF would otherwise read into memory and fail on with a 500."""
+    whole: int = settings.AISTACK_MAX_BODY_BYTES
+    if content_type.lower().startswith("multipart/"):
+        return whole
+    in_memory: int | None = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return whole if in_memory is None else min(whole, in_memory)
+
+
 class BodySizeLimitMiddleware:
-    """Refuses request bodies over AISTACK_MAX_BODY_BYTES with 413 before any view reads them."""
+    """Refuses request bodies over the limit for their content type (see ``body_limit``) with 413 and the error body
+    (the OpenAI shape under /v1/), before anything reads or parses them."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.AISTACK_MAX_BODY_BYTES
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return error_response(400, "bad_request", "Content-Length is not a number.")
+        raw = request.META.get("CONTENT_LENGTH") or "0"
+        if not raw.isascii() or not raw.isdigit():
+            return error_response(400, "bad_request", "Content-Length is not a number.", path=request.path)
+        length = int(raw)
+        limit = body_limit(request.META.get("CONTENT_TYPE", ""))
         if length > limit:
             return error_response(
                 413,
                 "payload_too_large",
-                f"Request body of {length} bytes exceeds the limit of {limit} bytes.",
-                {"limit": limit, "size": length},
+                payload_too_large_message(limit),
+                too_large_details(limit=limit, size=length),
+                path=request.path,
             )
         return self.get_response(request)

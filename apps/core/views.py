@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import prometheus_client
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 
 from . import context
-from .exceptions import error_response
+from .exceptions import error_response, payload_too_large_message, too_large_details
 from .health import run_checks
 from .metrics import export_registry, metrics_client_allowed
+from .services import audit_permission_denied
 
 
 @never_cache
@@ -43,27 +48,62 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
     if context.is_api_path(request.path):
-        return error_response(400, "bad_request", "Bad request.")
+        if isinstance(exception, RequestDataTooBig):  # a form field over DATA_UPLOAD_MAX_MEMORY_SIZE, outside DRF
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return error_response(
+                413,
+                "payload_too_large",
+                payload_too_large_message(limit),
+                too_large_details(limit=limit),
+                path=request.path,
+            )
+        return error_response(400, "bad_request", "Bad request.", path=request.path)
     return bad_request(request, exception)
 
 
 def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Refusals outside DRF (the admin, plain views) are audited like the API's own."""
-    from .services import audit_permission_denied
-
     audit_permission_denied(request=request, reason=str(exception) or "Permission denied")
     if context.is_api_path(request.path):
-        return error_response(403, "permission_denied", "You do not have permission to perform this action.")
+        return error_response(
+            403, "permission_denied", "You do not have permission to perform this action.", path=request.path
+        )
     return permission_denied(request, exception)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     if context.is_api_path(request.path):
-        return error_response(404, "not_found", f"No endpoint at {request.path}.")
+        return error_response(404, "not_found", f"No endpoint at {request.path}.", path=request.path)
     return page_not_found(request, exception)
+
+
+def _resolves_elsewhere(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_not_found
+    except Resolver404:
+        return False
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
+    """The last URL pattern under /api/ and /v1/: an unknown API path is a JSON 404 with the error body (the OpenAI
+    shape under /v1/) whatever DEBUG says, instead of Django's HTML page. A GET missing its trailing slash is still
+    redirected, as CommonMiddleware would; other methods are told the right address (a redirect would drop the
+    body)."""
+    path = request.path
+    if settings.APPEND_SLASH and not path.endswith("/") and _resolves_elsewhere(f"{path}/"):
+        if request.method in ("GET", "HEAD"):
+            query = request.META.get("QUERY_STRING", "")
+            return HttpResponsePermanentRedirect(f"{path}/" + (f"?{query}" if query else ""))
+        return error_response(
+            404, "not_found", f"No endpoint at {path}; did you mean {path}/?", {"did_you_mean": f"{path}/"}, path=path
+        )
+    return error_response(404, "not_found", f"No endpoint at {path}.", path=path)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if context.is_api_path(request.path):
-        return error_response(500, "server_error", "An unexpected error occurred; it has been logged.")
+        return error_response(
+            500, "server_error", "An unexpected error occurred; it has been logged.", path=request.path
+        )
     return server_error(request)
