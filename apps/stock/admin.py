@@ -17,6 +17,7 @@ from unfold.decorators import action
 
 from apps.core.admin_base import BaseModelAdmin, OwnedObjectsAdminMixin, ReadOnlyModelAdmin, ReadOnlyTabularInline
 from apps.core.exceptions import ApplicationError
+from apps.core.services import audit_model_change
 
 from .backtest.chart import price_chart_svg
 from .choices import Timeframe
@@ -39,6 +40,7 @@ from .services import autotrade, paper, research
 from .services.bars import bars_import
 
 READ, TRADE = "stock.read", "stock.trade"
+MARKET_DATA_MANAGE = "resources.manage"  # instruments and bars are company-wide: managed by managers and admins
 
 
 class BarImportForm(forms.Form):
@@ -51,7 +53,7 @@ class BarImportForm(forms.Form):
 
 @admin.register(Instrument)
 class InstrumentAdmin(BaseModelAdmin):
-    permission_read, permission_write = READ, TRADE
+    permission_read, permission_write = READ, MARKET_DATA_MANAGE
     list_display = ["symbol", "name", "exchange", "currency", "asset_class", "is_active"]
     list_filter = ["exchange", "asset_class", "is_active"]
     search_fields = ["symbol", "name"]
@@ -70,15 +72,13 @@ class InstrumentAdmin(BaseModelAdmin):
         # price_chart_svg escapes every text it writes (symbol, dates); the rest is numbers (bandit: false positive).
         return mark_safe(price_chart_svg(dates, frame["close"].tolist(), title=obj.symbol))  # nosec B308, B703
 
-    @admin.action(description="Deactivate (no new paper orders)")
+    @admin.action(description="Deactivate (no new paper orders)", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: Any) -> None:
         for instrument in queryset:
             before = {"is_active": instrument.is_active}
             instrument.is_active = False
             with transaction.atomic():
                 instrument.save(update_fields=["is_active", "updated_at"])
-                from apps.core.services import audit_model_change
-
                 audit_model_change(request=request, action="update", instance=instrument, before=before)
 
     def has_import_bars_permission(self, request: HttpRequest) -> bool:

@@ -44,6 +44,9 @@ from ..strategies import STRATEGY_KINDS
 from . import serializers as s
 
 READ, TRADE = "stock.read", "stock.trade"
+# Instruments, bars and prices are company-wide reference data: everyone with stock.read reads them; changing them
+# is managing a suite resource, for managers and admins (resources.manage), never a plain trader (stock.trade).
+MARKET_DATA_MANAGE = "resources.manage"
 
 
 class CSVRenderer(renderers.BaseRenderer):
@@ -83,12 +86,12 @@ class SVGRenderer(renderers.BaseRenderer):
 
 
 class InstrumentViewSet(BaseModelViewSet):
-    """Instruments (company-wide data): read with stock.read, change with stock.trade."""
+    """Instruments (company-wide data): read with stock.read, created, changed and deleted with resources.manage."""
 
     queryset = Instrument.objects.order_by("symbol", "exchange")
     serializer_class = s.InstrumentSerializer
     filterset_class = InstrumentFilterSet
-    required_permissions: ClassVar = {"read": READ, "write": TRADE}
+    required_permissions: ClassVar = {"read": READ, "write": MARKET_DATA_MANAGE}
     search_fields = ["symbol", "name"]
     ordering_fields = ["symbol", "exchange", "created_at"]
 
