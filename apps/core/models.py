@@ -120,3 +120,27 @@ class AuditLog(models.Model):
     def __str__(self) -> str:
         who = self.actor_username or "anonymous"
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.target_type}:{self.target_id}"
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a POST carrying an ``Idempotency-Key`` header, replayed for repeats of the same request.
+
+    ``scope`` names the endpoint (by default the request path, so each app and endpoint has its own keys), ``user``
+    whose request it was, ``request_hash`` the fingerprint of the body: the same key with another body is refused.
+    A row without ``response_status`` is a request still in progress. Written only through apps.core.idempotency."""
+
+    scope = models.CharField(max_length=200)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "idempotency key"
+        constraints = [models.UniqueConstraint(fields=["user", "scope", "key"], name="core_idempotency_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

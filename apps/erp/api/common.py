@@ -11,22 +11,20 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import ProtectedError
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers, status
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
 from apps.core.exceptions import Conflict
+from apps.core.idempotency import IDEMPOTENCY_PARAMETER, IdempotentCreateMixin
 
-from ..services.idempotency import idempotent_call
-
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    name="Idempotency-Key",
-    type=str,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Repeat a create safely: a repeated key returns the first response and writes nothing new.",
-)
+__all__ = [
+    "IDEMPOTENCY_PARAMETER",
+    "ProtectedDestroyMixin",
+    "ReportSerializer",
+    "ServiceUpdateMixin",
+    "ServiceWriteMixin",
+]
 
 
 def plain(value: Any) -> Any:
@@ -96,12 +94,11 @@ class ProtectedDestroyMixin:
             raise Conflict(f"{instance} is used by other records; deactivate it instead.", code="in_use") from None
 
 
-class ServiceWriteMixin:
-    """Create/update through a write serializer and a service; answer with the read serializer. Creation accepts
-    an Idempotency-Key header."""
+class ServiceWriteMixin(IdempotentCreateMixin):
+    """Create/update through a write serializer and a service; answer with the read serializer. Creation (and the
+    document-writing transitions, through ``run_idempotently``) accept an Idempotency-Key header (apps.core)."""
 
     write_serializer_class: type[serializers.Serializer]
-    idempotent_create = True
 
     def _write(self, instance: Any = None, partial: bool = False) -> Any:
         serializer = self.write_serializer_class(
@@ -114,11 +111,6 @@ class ServiceWriteMixin:
         """The object as the list/detail endpoints show it, reloaded after an action changed it."""
         return Response(self.get_serializer(self.get_queryset().get(pk=instance.pk)).data)
 
-    def run_idempotently(self, request: Any, handler: Any) -> Response:
-        """Run a transition that writes documents (delivery, receipt, invoice, close) once per Idempotency-Key: a
-        repeated key returns the first response and writes nothing new."""
-        return idempotent_call(request=request, endpoint=request.path, handler=handler)
-
     def create(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         def handler() -> Response:
             serializer = self._write()
@@ -128,7 +120,7 @@ class ServiceWriteMixin:
 
         if not self.idempotent_create:
             return handler()
-        return idempotent_call(request=request, endpoint=request.path, handler=handler)
+        return self.run_idempotently(request, handler)
 
 
 class ServiceUpdateMixin(ServiceWriteMixin):
