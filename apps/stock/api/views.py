@@ -22,6 +22,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.core.exceptions import Forbidden
+from apps.core.jobs import JobCancelMixin, JobCreateMixin
 from apps.core.permissions import ActionPermission, RequirePermission, objects_visible_to
 from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, OwnedCreateListRetrieveViewSet, OwnedModelViewSet
 
@@ -192,9 +193,10 @@ def _accepted(data: Any) -> Response:
     return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
-class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
-    """Backtests: POST queues a run (202) -> poll GET .../{id}/ until `status` is succeeded; then trades, equity and
-    chart. `symbol` runs one instrument; `symbols` runs several as equal sleeves of one portfolio."""
+class BacktestRunViewSet(JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieveViewSet):
+    """Backtests: POST queues a run (202, `Location` to poll) -> poll GET .../{id}/ until `status` is succeeded;
+    then trades, equity and chart; POST .../{id}/cancel/ stops a pending or running one. `symbol` runs one
+    instrument; `symbols` runs several as equal sleeves of one portfolio."""
 
     # The equity curve and chart are served by their own actions; the list and detail never load them.
     queryset = (
@@ -202,7 +204,7 @@ class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
     )
     serializer_class = s.BacktestRunSerializer
     filterset_class = BacktestRunFilterSet
-    required_permissions: ClassVar = {"read": READ, "create": TRADE}
+    required_permissions: ClassVar = {"read": READ, "create": TRADE, "cancel": TRADE}
     ordering_fields = ["created_at", "status"]
 
     @extend_schema(request=s.BacktestCreateSerializer, responses={202: s.BacktestRunSerializer})
@@ -215,8 +217,7 @@ class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
             visible = objects_visible_to(request.user, Strategy.objects.all())
             strategy = get_object_or_404(visible, pk=strategy_id)
         run = research.backtest_create(owner=request.user, strategy=strategy, settings=settings, **selection)
-        run.refresh_from_db()
-        return _accepted(s.BacktestRunSerializer(run).data)
+        return self.job_accepted(run)
 
     @extend_schema(responses=s.BacktestTradeSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -239,13 +240,14 @@ class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
         return HttpResponse(run.chart_svg, content_type="image/svg+xml")
 
 
-class SweepViewSet(OwnedCreateListRetrieveViewSet):
-    """Parameter sweeps: POST queues one (202); poll `progress`; results ranked by `rank_by`."""
+class SweepViewSet(JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieveViewSet):
+    """Parameter sweeps: POST queues one (202, `Location` to poll); poll `progress`; results ranked by `rank_by`;
+    POST .../{id}/cancel/ stops a pending or running one."""
 
     queryset = Sweep.objects.select_related("instrument").order_by("-created_at", "-id")
     serializer_class = s.SweepSerializer
     filterset_class = SweepFilterSet
-    required_permissions: ClassVar = {"read": READ, "create": TRADE}
+    required_permissions: ClassVar = {"read": READ, "create": TRADE, "cancel": TRADE}
     ordering_fields = ["created_at", "status"]
 
     @extend_schema(request=s.SweepCreateSerializer, responses={202: s.SweepSerializer})
@@ -254,8 +256,7 @@ class SweepViewSet(OwnedCreateListRetrieveViewSet):
         payload.is_valid(raise_exception=True)
         selection, settings = payload.split()
         sweep = research.sweep_create(owner=request.user, settings=settings, **selection)
-        sweep.refresh_from_db()
-        return _accepted(s.SweepSerializer(sweep).data)
+        return self.job_accepted(sweep)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
