@@ -1,18 +1,15 @@
-"""Shared API pieces of the ERP: CSV rendering of reports, the service-backed write mixin with Idempotency-Key
-support, protection against deleting records still referenced by documents."""
+"""Shared API pieces of the ERP: report data made JSON/CSV friendly, the service-backed write mixin with
+Idempotency-Key support, protection against deleting records still referenced by documents."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.db.models import ProtectedError
 from rest_framework import serializers, status
-from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
 from apps.core.exceptions import Conflict
@@ -38,41 +35,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
-
-
-class CSVRenderer(BaseRenderer):
-    """``?format=csv``: a report's rows under its columns (other payloads as key/value pairs)."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        if isinstance(data, dict) and "rows" in data and "columns" in data:
-            writer.writerow(data["columns"])
-            for row in data["rows"]:
-                writer.writerow([row.get(column, "") for column in data["columns"]])
-            totals = data.get("totals") or {}
-            columns = list(data["columns"])
-            in_columns = {k: v for k, v in totals.items() if k in columns and k != columns[0]}
-            if in_columns:  # one "total" row, each sum under its own column
-                writer.writerow(["total", *(in_columns.get(column, "") for column in columns[1:])])
-            for key, value in totals.items():
-                if key not in in_columns:
-                    writer.writerow([f"total {key}", value, *([""] * (len(columns) - 2))])
-        elif isinstance(data, dict):
-            writer.writerow(["key", "value"])
-            for key, value in data.items():
-                writer.writerow([key, value if not isinstance(value, (dict, list)) else _compact(value)])
-        return buffer.getvalue().encode(self.charset)
-
-
-def _compact(value: Any) -> str:
-    import json
-
-    return json.dumps(value, default=str)
 
 
 class ReportSerializer(serializers.Serializer):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from apps.core.csv import CSVRenderer
 from apps.core.exceptions import Forbidden
 from apps.core.jobs import JobCancelMixin, JobCreateMixin
 from apps.core.permissions import ActionPermission, RequirePermission, objects_visible_to
@@ -45,30 +44,6 @@ from ..strategies import STRATEGY_KINDS
 from . import serializers as s
 
 READ, TRADE = "stock.read", "stock.trade"
-
-
-class CSVRenderer(renderers.BaseRenderer):
-    """Rows (a list of dicts, a page of them, or one dict: a single record) under a header line. An empty selection
-    is the header alone, taken from the view's ``csv_fields``, so the export is never an empty, untyped body."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        if isinstance(data, dict) and "error" in data:
-            return str(data["error"].get("message", "")).encode()
-        if isinstance(data, dict) and "results" in data:
-            data = data["results"]
-        rows = [data] if isinstance(data, dict) else [row for row in data or [] if isinstance(row, dict)]
-        view = (renderer_context or {}).get("view")
-        fieldnames = list(rows[0]) if rows else list(getattr(view, "csv_fields", ()))
-        out = io.StringIO()
-        if fieldnames:
-            writer = csv.DictWriter(out, fieldnames=fieldnames, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-        return out.getvalue().encode(self.charset)
 
 
 class SVGRenderer(renderers.BaseRenderer):
