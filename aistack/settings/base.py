@@ -1,7 +1,5 @@
 """Settings shared by every environment. Every secret comes from the environment (see .env.example)."""
 
-import base64
-import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -275,12 +273,9 @@ USE_X_FORWARDED_FOR = env.bool("USE_X_FORWARDED_FOR", default=False)
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if USE_X_FORWARDED_FOR else ["REMOTE_ADDR"]
 AXES_VERBOSE = False
 
-# Encryption keys for apps.core.crypto (base64 of 32 bytes, newest first). Without them a key is derived from
-# SECRET_KEY, which is fine for development; production sets ENCRYPTION_KEYS.
-AISTACK_ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[]) or [
-    base64.b64encode(hashlib.sha256(f"aistack-encryption:{SECRET_KEY}".encode()).digest()).decode()
-]
-CRYPTOGRAPHY_KEY = env.str("FIELD_ENCRYPTION_KEY", default=None)  # django-cryptography fields; default: SECRET_KEY
+# The one encryption key: secrets in the database are django-cryptography fields (encrypt(...)). Unset: SECRET_KEY;
+# production sets FIELD_ENCRYPTION_KEY so that SECRET_KEY can be rotated without losing encrypted data.
+CRYPTOGRAPHY_KEY = env.str("FIELD_ENCRYPTION_KEY", default=None)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
@@ -300,8 +295,9 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 READ_CACHE_ENABLED = env.bool("READ_CACHE_ENABLED", default=bool(REDIS_URL))
 READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=300)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
-# Idempotency-Keys of every app are kept this long (ERP_IDEMPOTENCY_KEY_HOURS is the earlier name, still honoured).
-IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=env.int("ERP_IDEMPOTENCY_KEY_HOURS", default=48))
+# Idempotency-Keys of every app are kept this long. ERP_IDEMPOTENCY_KEY_HOURS, the earlier name, wins when it is set
+# (in the environment or, at run time, in the settings: apps.core.idempotency.key_hours).
+IDEMPOTENCY_KEY_HOURS = env.int("ERP_IDEMPOTENCY_KEY_HOURS", default=env.int("IDEMPOTENCY_KEY_HOURS", default=48))
 # Long jobs (apps.core.jobs): a running job without a heartbeat for this long, or a pending one never picked up, is
 # failed by the core.sweep_stuck_jobs beat task (a model may keep its own, longer limits).
 JOB_STUCK_MINUTES = env.int("JOB_STUCK_MINUTES", default=30)
