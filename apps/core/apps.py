@@ -9,8 +9,10 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from . import caching, context, metrics, signals  # noqa: F401  (business metrics, login audit receivers)
+        from .permissions import permissions_check_deferred
         from .services import roles_sync_after_migrate
 
+        permissions_check_deferred()
         _resolve_schema_extensions()
         caching.connect_signals()
         context.connect_task_signals()

@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.core import jobs
 from apps.core.choices import JobStatus
 from apps.core.models import AuditLog
-from apps.core.roles import MANAGER, USER
+from apps.core.roles import GUEST, MANAGER, USER
 from apps.core.tasks import sweep_stuck_jobs
 from apps.core.testing import assert_error_body
 from apps.rag.models import Document
@@ -115,7 +115,7 @@ def test_cancel_a_pending_job_and_a_finished_one_is_a_conflict(role_client, inde
 def test_cancel_needs_the_trade_permission_and_the_object(role_client, index_2006):  # noqa: F811
     created = role_client(USER).post(f"{API}/backtests/", {"kind": "buy_and_hold", "symbol": "IDX"}, format="json")
     job_id = created.json()["id"]
-    assert_error_body(role_client("guest").post(f"{API}/backtests/{job_id}/cancel/"), 403)
+    assert_error_body(role_client(GUEST).post(f"{API}/backtests/{job_id}/cancel/"), 403)
     assert_error_body(role_client(MANAGER).post(f"{API}/backtests/{job_id}/cancel/"), 404)
 
 
