@@ -250,14 +250,15 @@ def jobs_sweep_stuck(
 
 class JobCreateMixin:
     """For a job viewset: ``job_accepted(job)`` is the answer of a POST that queued ``job``: ``202 Accepted``, the
-    job as the detail endpoint shows it, and a ``Location`` header with the URL to poll."""
+    job as the detail endpoint shows it, and a ``Location`` header with the URL to poll. (Also for the job-like
+    models registered with ``register_job_sweep``, such as RAG documents.)"""
 
     request: Any
 
-    def job_location(self, job: JobModel) -> str:
+    def job_location(self, job: models.Model) -> str:
         return str(self.reverse_action("detail", args=[job.pk]))  # type: ignore[attr-defined]
 
-    def job_accepted(self, job: JobModel, data: Any = None) -> Response:
+    def job_accepted(self, job: models.Model, data: Any = None) -> Response:
         if data is None:
             job.refresh_from_db()
             data = self.get_serializer(job).data  # type: ignore[attr-defined]
