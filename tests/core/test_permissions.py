@@ -71,7 +71,7 @@ def test_a_name_given_while_models_load_is_checked_at_setup(monkeypatch):
     permissions.RequirePermission("stock.view_sweep")
     permissions.RequirePermission("stock.view_nothing")
     monkeypatch.setattr(apps, "models_ready", True)
-    with pytest.raises(ImproperlyConfigured, match="stock.view_nothing"):
+    with pytest.raises(ImproperlyConfigured, match=r"stock\.view_nothing"):
         permissions.permissions_check_deferred()
     permissions.permissions_check_deferred()  # reported once, then cleared
 
