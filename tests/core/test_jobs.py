@@ -174,3 +174,17 @@ def test_the_sweep_retries_stuck_documents(kb, ingest, django_capture_on_commit_
     stuck.refresh_from_db()
     hopeless.refresh_from_db()
     assert stuck.status == "ready" and hopeless.status == "failed"
+
+
+def test_a_retried_post_with_an_idempotency_key_queues_one_job(role_client, index_2006):  # noqa: F811
+    client = role_client(USER)
+    payload = {"kind": "buy_and_hold", "symbol": "IDX"}
+    first = client.post(f"{API}/backtests/", payload, format="json", HTTP_IDEMPOTENCY_KEY="bt-1")
+    again = client.post(f"{API}/backtests/", payload, format="json", HTTP_IDEMPOTENCY_KEY="bt-1")
+    assert first.status_code == again.status_code == 202 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"] and again["Location"] == first["Location"]
+    assert BacktestRun.objects.count() == 1
+    other = client.post(
+        f"{API}/backtests/", {**payload, "kind": "sma_cross"}, format="json", HTTP_IDEMPOTENCY_KEY="bt-1"
+    )
+    assert_error_body(other, 409, "idempotency_key_reused")

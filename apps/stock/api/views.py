@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from apps.core.csv import CSVRenderer
 from apps.core.exceptions import Forbidden
+from apps.core.idempotency import IDEMPOTENCY_PARAMETER, IdempotentCreateMixin
 from apps.core.jobs import JobCancelMixin, JobCreateMixin
 from apps.core.permissions import ActionPermission, RequirePermission, objects_visible_to
 from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, OwnedCreateListRetrieveViewSet, OwnedModelViewSet
@@ -168,7 +169,7 @@ def _accepted(data: Any) -> Response:
     return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
-class BacktestRunViewSet(JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieveViewSet):
+class BacktestRunViewSet(IdempotentCreateMixin, JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieveViewSet):
     """Backtests: POST queues a run (202, `Location` to poll) -> poll GET .../{id}/ until `status` is succeeded;
     then trades, equity and chart; POST .../{id}/cancel/ stops a pending or running one. `symbol` runs one
     instrument; `symbols` runs several as equal sleeves of one portfolio."""
@@ -182,8 +183,13 @@ class BacktestRunViewSet(JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieve
     required_permissions: ClassVar = {"read": READ, "create": TRADE, "cancel": TRADE}
     ordering_fields = ["created_at", "status"]
 
-    @extend_schema(request=s.BacktestCreateSerializer, responses={202: s.BacktestRunSerializer})
+    @extend_schema(
+        request=s.BacktestCreateSerializer, responses={202: s.BacktestRunSerializer}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.run_idempotently(request, lambda: self._queue(request))
+
+    def _queue(self, request: Request) -> Response:
         payload = s.BacktestCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         selection, settings = payload.split()
@@ -215,7 +221,7 @@ class BacktestRunViewSet(JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieve
         return HttpResponse(run.chart_svg, content_type="image/svg+xml")
 
 
-class SweepViewSet(JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieveViewSet):
+class SweepViewSet(IdempotentCreateMixin, JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieveViewSet):
     """Parameter sweeps: POST queues one (202, `Location` to poll); poll `progress`; results ranked by `rank_by`;
     POST .../{id}/cancel/ stops a pending or running one."""
 
@@ -225,8 +231,13 @@ class SweepViewSet(JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieveViewSe
     required_permissions: ClassVar = {"read": READ, "create": TRADE, "cancel": TRADE}
     ordering_fields = ["created_at", "status"]
 
-    @extend_schema(request=s.SweepCreateSerializer, responses={202: s.SweepSerializer})
+    @extend_schema(
+        request=s.SweepCreateSerializer, responses={202: s.SweepSerializer}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.run_idempotently(request, lambda: self._queue(request))
+
+    def _queue(self, request: Request) -> Response:
         payload = s.SweepCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         selection, settings = payload.split()
