@@ -141,7 +141,7 @@ class IdempotentCreateMixin:
 
     def create(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         def handler() -> Response:
-            return super(IdempotentCreateMixin, self).create(request, *args, **kwargs)  # type: ignore[misc]
+            return super(IdempotentCreateMixin, self).create(request, *args, **kwargs)  # type: ignore[misc,no-any-return]
 
         if not self.idempotent_create:
             return handler()

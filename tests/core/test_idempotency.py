@@ -140,3 +140,36 @@ def test_the_erp_setting_name_still_works(settings):
     assert idempotency.key_hours() == 48
     settings.ERP_IDEMPOTENCY_KEY_HOURS = 6
     assert idempotency.key_hours() == 6
+
+
+def test_the_viewset_mixin_makes_create_idempotent(make_user):
+    from django.contrib.auth.models import Group
+    from rest_framework import serializers
+
+    from apps.core.permissions import RequirePermission
+    from apps.core.viewsets import BaseModelViewSet
+
+    class GroupSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Group
+            fields = ["id", "name"]
+
+    class GroupViewSet(idempotency.IdempotentCreateMixin, BaseModelViewSet):
+        queryset = Group.objects.order_by("id")
+        serializer_class = GroupSerializer
+        permission_classes = [RequirePermission("auth.add_group")]
+
+    view = GroupViewSet.as_view({"post": "create"})
+    user = make_user(is_superuser=True)
+
+    def post(name: str, key: str) -> Any:
+        request = APIRequestFactory().post("/groups/", {"name": name}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        force_authenticate(request, user=user)
+        return view(request)
+
+    first, again = post("team", "g-1"), post("team", "g-1")
+    assert first.status_code == again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.data == first.data and Group.objects.filter(name="team").count() == 1
+    assert post("other", "g-1").status_code == 409
+    GroupViewSet.idempotent_create = False
+    assert post("team2", "g-1").status_code == 201  # opted out: the key is not looked at

@@ -188,3 +188,11 @@ def test_a_retried_post_with_an_idempotency_key_queues_one_job(role_client, inde
         f"{API}/backtests/", {**payload, "kind": "sma_cross"}, format="json", HTTP_IDEMPOTENCY_KEY="bt-1"
     )
     assert_error_body(other, 409, "idempotency_key_reused")
+
+
+def test_a_kind_that_cannot_be_cancelled_says_so(role_client, index_2006, monkeypatch):  # noqa: F811
+    client = role_client(USER)
+    created = client.post(f"{API}/backtests/", {"kind": "buy_and_hold", "symbol": "IDX"}, format="json").json()
+    monkeypatch.setattr(BacktestRun, "job_cancellable", False)
+    assert_error_body(client.post(f"{API}/backtests/{created['id']}/cancel/"), 409, "not_cancellable")
+    assert BacktestRun.objects.get(pk=created["id"]).status == "pending"
