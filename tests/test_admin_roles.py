@@ -36,7 +36,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.chat.models import ChatModel, Conversation, Feedback, Provider, Usage
-from apps.core.models import ApiKey, AuditLog
+from apps.core.models import ApiKey, AuditLog, IdempotencyKey
 from apps.core.roles import ROLES
 from apps.core.services import api_key_create, audit_record
 from apps.erp.models import (
@@ -45,7 +45,6 @@ from apps.erp.models import (
     Customer,
     Delivery,
     ErpDashboard,
-    IdempotencyKey,
     Invoice,
     JournalEntry,
     KpiSnapshot,
@@ -286,7 +285,7 @@ OBJECTS: dict[type[models.Model], Callable[[Any], models.Model]] = {
     Delivery: lambda owner: _sales_chain(owner)["delivery"],
     ErpDashboard: lambda owner: ErpDashboard.objects.get(pk=kpi_snapshot_take().pk),
     IdempotencyKey: lambda owner: IdempotencyKey.objects.create(
-        key="crawl", user=owner, endpoint="erp/sales-orders", request_hash="0" * 64
+        key="crawl", user=owner, scope="/api/v1/erp/sales-orders/", request_hash="0" * 64
     ),
     Invoice: lambda owner: _sales_chain(owner)["invoice"],
     JournalEntry: _journal_entry,

@@ -1,7 +1,5 @@
 """Settings shared by every environment. Every secret comes from the environment (see .env.example)."""
 
-import base64
-import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -164,6 +162,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.purge_audit_log",
         "schedule": env.float("SCHEDULE_PURGE_AUDIT_SECONDS", default=24 * 3600.0),
     },
+    "core.purge_idempotency_keys": {
+        "task": "core.purge_idempotency_keys",
+        "schedule": crontab(
+            minute="50", hour=env.str("SCHEDULE_PURGE_IDEMPOTENCY_HOUR", default=env.str("SCHEDULE_ERP_KPI_HOUR", "2"))
+        ),
+    },
+    "core.sweep_stuck_jobs": {
+        "task": "core.sweep_stuck_jobs",
+        "schedule": env.float("SCHEDULE_SWEEP_JOBS_SECONDS", default=300.0),
+    },
     "erp.draft_reorder_purchase_orders": {
         "task": "erp.draft_reorder_purchase_orders",
         "schedule": crontab(minute="15", hour=env.str("SCHEDULE_ERP_REORDER_HOUR", default="2")),
@@ -175,10 +183,6 @@ CELERY_BEAT_SCHEDULE = {
     "erp.snapshot_kpis": {
         "task": "erp.snapshot_kpis",
         "schedule": crontab(minute="45", hour=env.str("SCHEDULE_ERP_KPI_HOUR", default="2")),
-    },
-    "erp.purge_idempotency_keys": {
-        "task": "erp.purge_idempotency_keys",
-        "schedule": crontab(minute="50", hour=env.str("SCHEDULE_ERP_KPI_HOUR", default="2")),
     },
     "rag.check_consistency": {
         "task": "rag.check_consistency",
@@ -197,7 +201,6 @@ CELERY_BEAT_SCHEDULE = {
 # --- Systems ------------------------------------------------------------------------------------------------------
 # Each system reads its own settings with defaults in apps/<system>/conf.py; these are the ones worth an env var.
 ERP_REORDER_AUTO_DRAFT = env.bool("ERP_REORDER_AUTO_DRAFT", default=True)
-ERP_IDEMPOTENCY_KEY_HOURS = env.int("ERP_IDEMPOTENCY_KEY_HOURS", default=48)
 RAG_EMBEDDING_BACKEND = env.str("RAG_EMBEDDING_BACKEND", default="hashing")  # hashing | openai | sentence-transformers
 RAG_EMBEDDING_MODEL = env.str("RAG_EMBEDDING_MODEL", default="hashing-v1")
 RAG_EMBEDDING_DIMENSION = env.int("RAG_EMBEDDING_DIMENSION", default=384)
@@ -270,12 +273,9 @@ USE_X_FORWARDED_FOR = env.bool("USE_X_FORWARDED_FOR", default=False)
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if USE_X_FORWARDED_FOR else ["REMOTE_ADDR"]
 AXES_VERBOSE = False
 
-# Encryption keys for apps.core.crypto (base64 of 32 bytes, newest first). Without them a key is derived from
-# SECRET_KEY, which is fine for development; production sets ENCRYPTION_KEYS.
-AISTACK_ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[]) or [
-    base64.b64encode(hashlib.sha256(f"aistack-encryption:{SECRET_KEY}".encode()).digest()).decode()
-]
-CRYPTOGRAPHY_KEY = env.str("FIELD_ENCRYPTION_KEY", default=None)  # django-cryptography fields; default: SECRET_KEY
+# The one encryption key: secrets in the database are django-cryptography fields (encrypt(...)). Unset: SECRET_KEY;
+# production sets FIELD_ENCRYPTION_KEY so that SECRET_KEY can be rotated without losing encrypted data.
+CRYPTOGRAPHY_KEY = env.str("FIELD_ENCRYPTION_KEY", default=None)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
@@ -295,6 +295,13 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 READ_CACHE_ENABLED = env.bool("READ_CACHE_ENABLED", default=bool(REDIS_URL))
 READ_CACHE_SECONDS = env.int("READ_CACHE_SECONDS", default=300)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+# Idempotency-Keys of every app are kept this long. ERP_IDEMPOTENCY_KEY_HOURS, the earlier name, wins when it is set
+# (in the environment or, at run time, in the settings: apps.core.idempotency.key_hours).
+IDEMPOTENCY_KEY_HOURS = env.int("ERP_IDEMPOTENCY_KEY_HOURS", default=env.int("IDEMPOTENCY_KEY_HOURS", default=48))
+# Long jobs (apps.core.jobs): a running job without a heartbeat for this long, or a pending one never picked up, is
+# failed by the core.sweep_stuck_jobs beat task (a model may keep its own, longer limits).
+JOB_STUCK_MINUTES = env.int("JOB_STUCK_MINUTES", default=30)
+JOB_PENDING_MINUTES = env.int("JOB_PENDING_MINUTES", default=60)
 AUDIT_MASKED_FIELDS = ["password", "secret", "token", "key_hash", "api_key", "access", "refresh", "private_key"]
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

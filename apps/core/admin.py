@@ -19,7 +19,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from .admin_base import AuditedAdminMixin, BaseModelAdmin, ReadOnlyModelAdmin, RolePermissionAdminMixin
 from .choices import AuditAction
 from .exceptions import ApplicationError
-from .models import ApiKey, AuditLog
+from .models import ApiKey, AuditLog, IdempotencyKey
 from .services import api_key_create, api_key_revoke, api_key_validate, audit_model_change
 
 admin.site.unregister(User)
@@ -177,3 +177,11 @@ def _restyle_library_admins() -> None:
 
 
 _restyle_library_admins()
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyModelAdmin):
+    permission_read = "core.audit"
+    list_display = ["created_at", "user", "scope", "key", "response_status"]
+    search_fields = ["key", "scope"]
+    list_select_related = ["user"]

@@ -10,8 +10,10 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from . import caching, context, metrics, signals  # noqa: F401  (business metrics, login audit receivers)
         from .exceptions import register_denial_recorder
+        from .permissions import permissions_check_deferred
         from .services import audit_permission_denied, roles_sync_after_migrate
 
+        permissions_check_deferred()
         _resolve_schema_extensions()
         register_denial_recorder(audit_permission_denied)
         caching.connect_signals()

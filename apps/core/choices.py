@@ -25,3 +25,13 @@ class AuditSource(models.TextChoices):
     ADMIN = "admin", "Admin"
     SYSTEM = "system", "System"
     AUTH = "auth", "Authentication"
+
+
+class JobStatus(models.TextChoices):
+    """The states of a long job (apps.core.jobs); the legal moves between them are apps.core.jobs.TRANSITIONS."""
+
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
-from .choices import AuditAction, AuditOutcome, AuditSource
+from .choices import AuditAction, AuditOutcome, AuditSource, JobStatus
 from .roles import app_permissions
 
 
@@ -40,6 +43,47 @@ class OwnedModel(TimeStampedModel):
 
     class Meta(TimeStampedModel.Meta):
         abstract = True
+
+
+class JobModel(OwnedModel):
+    """Abstract base of every long job (backtests, sweeps, document ingestion, agent runs ...): its state, what it was
+    asked to do (``config``), what it produced (``result``) or why it failed (``error``), its progress and heartbeat.
+
+    State changes go through apps.core.jobs (``job_transition`` / ``jobs_transition``), which enforces the legal
+    moves; every concrete subclass is swept by ``core.sweep_stuck_jobs``. Class attributes a subclass may set:
+
+    * ``job_cancellable``: whether the API's cancel action may stop it;
+    * ``job_stuck_minutes`` / ``job_pending_minutes``: limits of the sweep (default: JOB_STUCK_MINUTES and
+      JOB_PENDING_MINUTES).
+    """
+
+    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True)
+    config = models.JSONField(default=dict, blank=True, help_text="What the job was asked to do.")
+    result = models.JSONField(default=dict, blank=True, help_text="What the job produced (a summary).")
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker (progress or heartbeat)."
+    )
+    progress_percent = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    progress_message = models.CharField(max_length=200, blank=True)
+
+    job_cancellable: ClassVar[bool] = True
+    job_stuck_minutes: ClassVar[int | None] = None
+    job_pending_minutes: ClassVar[int | None] = None
+
+    class Meta(OwnedModel.Meta):
+        abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress_percent__lte=100), name="%(app_label)s_%(class)s_progress_percent"
+            ),
+        ]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class CorePermission(PermissionHolder):
@@ -120,3 +164,27 @@ class AuditLog(models.Model):
     def __str__(self) -> str:
         who = self.actor_username or "anonymous"
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.target_type}:{self.target_id}"
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a POST carrying an ``Idempotency-Key`` header, replayed for repeats of the same request.
+
+    ``scope`` names the endpoint (by default the request path, so each app and endpoint has its own keys), ``user``
+    whose request it was, ``request_hash`` the fingerprint of the body: the same key with another body is refused.
+    A row without ``response_status`` is a request still in progress. Written only through apps.core.idempotency."""
+
+    scope = models.CharField(max_length=200)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "idempotency key"
+        constraints = [models.UniqueConstraint(fields=["user", "scope", "key"], name="core_idempotency_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

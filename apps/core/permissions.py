@@ -1,6 +1,8 @@
 """DRF permission classes. Every API view declares what it needs; the default (DenyUndeclared) refuses everything.
 
-- ``RequirePermission("erp.approve")`` / ``RequireRole("admin")`` for ``permission_classes``.
+- ``RequirePermission("erp.approve")`` / ``RequireRole(roles.ADMIN)`` for ``permission_classes``. Both refuse names
+  that do not exist (a typo would otherwise close, or silently open, an endpoint): ``RequirePermission`` takes the
+  role permissions of apps.core.roles and the model permissions of installed models, ``RequireRole`` the four roles.
 - ``ActionPermission`` reads ``view.required_permissions``: a mapping of action name (or "read"/"write") to a
   permission string or tuple, used by the base viewset.
 - ``ObjectAccess`` for owned objects: owner, django-guardian object grants, or the system's manage permission.
@@ -8,9 +10,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -18,7 +23,7 @@ from rest_framework.request import Request
 
 from .exceptions import InteractiveLoginRequired
 from .models import ApiKey
-from .roles import PERMISSIONS
+from .roles import PERMISSIONS, ROLES
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -48,6 +53,9 @@ class DenyUndeclared(BasePermission):
         return False
 
 
+_PERMISSION_FORMAT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_]+")
+
+
 class _RequirePermissionBase(BasePermission):
     required: tuple[str, ...] = ()
 
@@ -55,10 +63,55 @@ class _RequirePermissionBase(BasePermission):
         return all(request_has_perm(request, perm) for perm in self.required)
 
 
+def model_permission_exists(perm: str) -> bool:
+    """``perm`` ("app_label.codename") is a permission of an installed model: one of its default permissions
+    (``view_<model>`` ...) or of its ``Meta.permissions``. Needs the models loaded."""
+    app_label, _, codename = perm.partition(".")
+    try:
+        config = apps.get_app_config(app_label)
+    except LookupError:
+        return False
+    for model in config.get_models():
+        opts = model._meta
+        if codename in {f"{verb}_{opts.model_name}" for verb in opts.default_permissions}:
+            return True
+        if codename in {code for code, _ in opts.permissions}:
+            return True
+    return False
+
+
+def _unknown_permissions(perms: Iterable[str]) -> list[str]:
+    return [p for p in perms if p not in PERMISSIONS and not model_permission_exists(p)]
+
+
+# Names given to RequirePermission while the models were still loading (a module imported by a models.py): checked
+# once they are, from CoreConfig.ready(), so an unknown one still stops django.setup().
+_DEFERRED: list[tuple[str, ...]] = []
+
+
+def permissions_check_deferred() -> None:
+    """Raise ImproperlyConfigured for a RequirePermission name, given before the models were loaded, that names no
+    permission (called from CoreConfig.ready())."""
+    unknown = sorted({p for perms in _DEFERRED for p in _unknown_permissions(perms)})
+    _DEFERRED.clear()
+    if unknown:
+        raise ImproperlyConfigured(f"RequirePermission names unknown permissions: {', '.join(unknown)}")
+
+
 def RequirePermission(*perms: str) -> type[BasePermission]:
-    """A permission class requiring every one of ``perms`` (e.g. ``RequirePermission("erp.approve")``)."""
-    if not perms or any(p not in PERMISSIONS and "." not in p for p in perms):
-        raise ValueError(f"RequirePermission needs known 'app.codename' permissions, got {perms!r}")
+    """A permission class requiring every one of ``perms`` (e.g. ``RequirePermission("erp.approve")``). Each must
+    be a role permission (apps.core.roles.PERMISSIONS) or a model permission of an installed model
+    ("stock.view_backtestrun"); anything else raises ValueError where the class is made (at import), or, for a name
+    given while the models are still loading, ImproperlyConfigured at django.setup()."""
+    malformed = [p for p in perms if not isinstance(p, str) or not _PERMISSION_FORMAT.fullmatch(p)]
+    if not perms or malformed:
+        raise ValueError(f"RequirePermission needs 'app_label.codename' permissions, got {perms!r}")
+    if apps.models_ready:
+        unknown = _unknown_permissions(perms)
+        if unknown:
+            raise ValueError(f"RequirePermission names unknown permissions: {', '.join(unknown)}")
+    elif any(p not in PERMISSIONS for p in perms):
+        _DEFERRED.append(tuple(perms))
     name = "RequirePermission_" + "_".join(p.replace(".", "_") for p in perms)
     return type(name, (_RequirePermissionBase,), {"required": tuple(perms)})
 
@@ -74,9 +127,13 @@ class _RequireRoleBase(BasePermission):
 
 
 def RequireRole(*roles: str) -> type[BasePermission]:
-    """A permission class requiring membership of any of ``roles`` (superusers always pass)."""
+    """A permission class requiring membership of any of ``roles`` (apps.core.roles: ADMIN, MANAGER, USER, GUEST;
+    superusers always pass). An unknown role raises ValueError."""
     if not roles:
         raise ValueError("RequireRole needs at least one role")
+    unknown = [role for role in roles if role not in ROLES]
+    if unknown:
+        raise ValueError(f"RequireRole names unknown roles: {unknown!r}; the roles are {sorted(ROLES)}")
     return type("RequireRole_" + "_".join(roles), (_RequireRoleBase,), {"roles": tuple(roles)})
 
 

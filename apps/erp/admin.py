@@ -31,7 +31,6 @@ from .models import (
     Delivery,
     DeliveryLine,
     ErpDashboard,
-    IdempotencyKey,
     Invoice,
     InvoiceLine,
     JournalEntry,
@@ -805,13 +804,6 @@ class ProductionOrderAdmin(_OrderAdmin):
 
 
 # --- System ---------------------------------------------------------------------------------------------------------
-
-
-@admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(_ErpLedgerAdmin):
-    list_display = ["created_at", "user", "endpoint", "key", "response_status"]
-    search_fields = ["key", "endpoint"]
-    list_select_related = ["user"]
 
 
 @admin.register(KpiSnapshot)

@@ -36,8 +36,3 @@ def max_amount():
     from decimal import Decimal
 
     return Decimal(str(_get("ERP_MAX_AMOUNT", "999999999.99")))
-
-
-def idempotency_key_hours() -> int:
-    """How long a stored Idempotency-Key (and the response it replays) is kept before the nightly purge."""
-    return int(_get("ERP_IDEMPOTENCY_KEY_HOURS", 48))

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
+from apps.core.roles import MANAGER
 
 from .models import Customer, Location, Product, ProductCategory, Supplier, TaxRate
 from .reference import reference_data_ensure
@@ -40,7 +41,7 @@ def seed(*, stdout: Any, scale: float = 1.0, today: dt.date | None = None) -> No
     rng = random.Random(20250101)
     today = today or timezone.localdate()
     start = today - dt.timedelta(days=364)
-    actor = get_user_model().objects.filter(username="manager").first()
+    actor = get_user_model().objects.filter(username=MANAGER).first()  # seed_demo's manager
     with transaction.atomic():
         products, finished, components = _master_data(rng)
         _opening(products, components, start, actor)

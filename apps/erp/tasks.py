@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from . import conf
-from .services import housekeeping, idempotency
+from .services import housekeeping
 
 
 @shared_task(name="erp.draft_reorder_purchase_orders")
@@ -28,9 +28,3 @@ def flag_overdue_invoices() -> int:
 def snapshot_kpis() -> dict[str, Any]:
     """Daily: store the KPI snapshot the dashboards read and update the Prometheus business gauges."""
     return housekeeping.kpi_snapshot_take().data
-
-
-@shared_task(name="erp.purge_idempotency_keys")
-def purge_idempotency_keys() -> int:
-    """Nightly: forget Idempotency-Keys older than ERP_IDEMPOTENCY_KEY_HOURS."""
-    return idempotency.idempotency_keys_purge()

@@ -9,4 +9,11 @@ class RagConfig(AppConfig):
     verbose_name = "Knowledge base"
 
     def ready(self) -> None:
+        from apps.core.jobs import register_job_sweep
+
         from . import metrics  # noqa: F401  (registers the business gauges)
+        from .models import Document
+        from .services.documents import documents_sweep_stuck
+
+        # documents are the knowledge base's long jobs: the core stuck-job sweep retries or fails them
+        register_job_sweep(Document, documents_sweep_stuck)

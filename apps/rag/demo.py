@@ -8,6 +8,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
+from apps.core.roles import ADMIN
+
 from .choices import Visibility
 from .models import KnowledgeBase
 from .services import document_create_text, knowledge_base_create
@@ -17,9 +19,9 @@ DATA = Path(__file__).parent / "demo_data" / "cranfield_sample.jsonl"
 
 
 def seed(*, stdout: Any) -> None:
-    owner = get_user_model().objects.filter(username="admin").first()
+    owner = get_user_model().objects.filter(username=ADMIN).first()  # seed_demo names its users after their roles
     if owner is None:
-        stdout.write("rag demo: no 'admin' user, skipped")
+        stdout.write(f"rag demo: no '{ADMIN}' user, skipped")
         return
     kb = KnowledgeBase.objects.filter(name=DEMO_NAME).first() or knowledge_base_create(
         owner=owner,

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from apps.core.choices import JobStatus
+
 
 class AssetClass(models.TextChoices):
     EQUITY = "equity", "Equity"
@@ -25,11 +27,7 @@ TIMEFRAME_ORDER = ["1m", "5m", "1h", "1d"]
 INTRADAY = {"1m", "5m", "1h"}
 
 
-class RunStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+RunStatus = JobStatus  # backtests and sweeps are core jobs (apps.core.jobs)
 
 
 class CommissionModel(models.TextChoices):

@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from apps.core.roles import MANAGER
+
 from .models import BacktestRun, Instrument, Strategy
 from .services.bars import bars_import
 from .services.research import backtest_create, backtest_execute, strategy_create
@@ -43,9 +45,7 @@ def seed(*, stdout: Any) -> None:
         result = bars_import(source=path, symbol=symbol, exchange=exchange)
         Instrument.objects.filter(pk=result["instrument_id"]).update(name=name)
         stdout.write(f"  stock: {symbol} {result['rows']} daily bars")
-    owner = (
-        get_user_model().objects.filter(username="manager").first() or get_user_model().objects.order_by("id").first()
-    )
+    owner = get_user_model().objects.filter(username=MANAGER).first() or get_user_model().objects.order_by("id").first()
     orcl = Instrument.objects.filter(symbol="ORCL").first()
     if owner is None or orcl is None:
         return

@@ -6,7 +6,7 @@ from apps.core.models import ApiKey, AuditLog
 
 
 class UserFactory(factory.django.DjangoModelFactory):
-    """A user; ``UserFactory(role="manager")`` puts them in that role's group (roles are synced at migrate)."""
+    """A user; ``UserFactory(role=MANAGER)`` puts them in that role's group (roles are synced at migrate)."""
 
     class Meta:
         model = get_user_model()

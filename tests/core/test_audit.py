@@ -9,6 +9,7 @@ from django_cryptography.fields import encrypt
 
 from apps.core import services
 from apps.core.models import ApiKey, AuditLog
+from apps.core.roles import ADMIN, GUEST, USER
 from tests.core.factories import AuditLogFactory
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def test_admin_permission_denial_is_audited(client):
     """Refusals in the admin are in the audit log like the API's (who, where, outcome)."""
     from tests.core.factories import UserFactory
 
-    guest = UserFactory(username="guest-staff", role="guest", is_staff=True)
+    guest = UserFactory(username="guest-staff", role=GUEST, is_staff=True)
     client.force_login(guest)
     assert client.get("/admin/core/auditlog/").status_code == 403
     assert client.get("/admin/auth/user/add/", HTTP_USER_AGENT="probe/1.0").status_code == 403
@@ -108,7 +109,7 @@ def test_admin_user_password_change_is_audited_without_the_password(admin_client
 
 
 def test_admin_api_key_creation_shows_secret_once_and_stores_hash(admin_client, make_user):
-    owner = make_user(role="user")
+    owner = make_user(role=USER)
     response = admin_client.post(
         "/admin/core/apikey/add/", {"name": "from admin", "owner": owner.pk, "scopes": "[]"}, follow=True
     )
@@ -133,12 +134,12 @@ def test_audit_log_is_read_only_in_the_admin_even_for_superusers(admin_client):
 
 
 def test_audit_api_filters_and_search(role_client, role_users):
-    admin = role_users["admin"]
+    admin = role_users[ADMIN]
     AuditLogFactory(actor=admin, action="login", target_type="auth.user")
-    AuditLogFactory(actor=role_users["user"], action="create", target_type="core.apikey", target_id="77")
+    AuditLogFactory(actor=role_users[USER], action="create", target_type="core.apikey", target_id="77")
     old = AuditLogFactory(actor=admin, action="update")
     AuditLog.objects.filter(pk=old.pk).update(timestamp=timezone.now() - dt.timedelta(days=3))
-    client = role_client("admin")
+    client = role_client(ADMIN)
 
     rows = client.get("/api/v1/core/audit/?target_type=core.apikey&target_id=77").json()["results"]
     assert [(r["action"], r["actor"]) for r in rows] == [("create", "user-user")]
@@ -149,8 +150,8 @@ def test_audit_api_filters_and_search(role_client, role_users):
 
 
 def test_audit_date_filters_take_any_offset_python_reads(role_client, role_users):
-    entry = AuditLogFactory(actor=role_users["admin"])
-    client = role_client("admin")
+    entry = AuditLogFactory(actor=role_users[ADMIN])
+    client = role_client(ADMIN)
     # offsets past PostgreSQL's limit are converted to UTC first; the comparison is still exact
     after = (entry.timestamp + dt.timedelta(minutes=1)).astimezone(dt.timezone(dt.timedelta(hours=-19, minutes=-52)))
     rows = client.get("/api/v1/core/audit/", {"until": after.isoformat()}).json()["results"]
@@ -165,7 +166,7 @@ def test_audit_date_filters_take_any_offset_python_reads(role_client, role_users
 
 def test_audit_api_is_read_only(role_client):
     entry = AuditLogFactory()
-    client = role_client("admin")
+    client = role_client(ADMIN)
     assert client.delete(f"/api/v1/core/audit/{entry.pk}/").status_code == 405
     assert client.post("/api/v1/core/audit/", {}, format="json").status_code == 405
 
@@ -173,10 +174,10 @@ def test_audit_api_is_read_only(role_client):
 def test_audit_api_key_is_null_without_a_key_and_documented_so(role_client, role_users, make_api_key):
     from drf_spectacular.generators import SchemaGenerator
 
-    key, _ = make_api_key(role_users["admin"])
-    without = AuditLogFactory(actor=role_users["admin"])
-    with_key = AuditLogFactory(actor=role_users["admin"], api_key=key)
-    client = role_client("admin")
+    key, _ = make_api_key(role_users[ADMIN])
+    without = AuditLogFactory(actor=role_users[ADMIN])
+    with_key = AuditLogFactory(actor=role_users[ADMIN], api_key=key)
+    client = role_client(ADMIN)
     assert client.get(f"/api/v1/core/audit/{without.pk}/").json()["api_key"] is None
     assert client.get(f"/api/v1/core/audit/{with_key.pk}/").json()["api_key"] == key.prefix
     field = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]["AuditLog"]
@@ -185,7 +186,7 @@ def test_audit_api_key_is_null_without_a_key_and_documented_so(role_client, role
 
 def test_audit_list_query_count_is_constant(role_client, django_assert_max_num_queries):
     AuditLogFactory.create_batch(30)
-    client = role_client("admin")
+    client = role_client(ADMIN)
     with django_assert_max_num_queries(6):
         assert client.get("/api/v1/core/audit/?page_size=200").status_code == 200
 

@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from apps.core import caching
+from apps.core.roles import MANAGER, USER
 from apps.core.services import api_key_revoke
 from apps.erp.models import Product, SalesOrder
 from apps.erp.services import sales
@@ -26,12 +27,12 @@ ME = "/api/v1/auth/me/"
 
 @pytest.fixture
 def clerk(role_users):
-    return role_users["user"]
+    return role_users[USER]
 
 
 @pytest.fixture
 def clerk_client(role_client):
-    return role_client("user")
+    return role_client(USER)
 
 
 def test_cached_value_follows_its_model_version():
@@ -108,7 +109,7 @@ def test_every_write_path_invalidates_the_product_list(clerk_client):
 
 def test_product_detail_follows_an_api_write(role_client):
     product = ProductFactory(name="Old name")
-    manager = role_client("manager")
+    manager = role_client(MANAGER)
     url = f"{PRODUCTS}{product.pk}/"
     assert manager.get(url).json()["name"] == "Old name"
     assert manager.patch(url, {"name": "New name"}, format="json").status_code == 200
@@ -136,7 +137,7 @@ def test_order_lines_follow_a_confirmation(clerk_client, manager_user):
 
 @pytest.fixture
 def manager_user(role_users):
-    return role_users["manager"]
+    return role_users[MANAGER]
 
 
 def test_revoked_api_key_is_refused_on_the_next_request(api_client, clerk, make_api_key):
@@ -150,9 +151,9 @@ def test_revoked_api_key_is_refused_on_the_next_request(api_client, clerk, make_
 
 def test_losing_a_role_takes_effect_on_the_next_request(clerk, clerk_client):
     assert clerk_client.get(PRODUCTS).status_code == 200
-    clerk.groups.remove(Group.objects.get(name="user"))
+    clerk.groups.remove(Group.objects.get(name=USER))
     assert clerk_client.get(PRODUCTS).status_code == 403
-    clerk.groups.add(Group.objects.get(name="user"))
+    clerk.groups.add(Group.objects.get(name=USER))
     assert clerk_client.get(PRODUCTS).status_code == 200
 
 
@@ -169,7 +170,7 @@ def test_a_cached_page_is_still_refused_to_a_caller_without_permission(clerk_cli
 
 
 def test_dashboard_follows_new_orders(role_client, manager_user, django_assert_max_num_queries):
-    manager = role_client("manager")
+    manager = role_client(MANAGER)
     url = "/api/v1/erp/reports/dashboard/?period=year"
     before = manager.get(url).json()
     with django_assert_max_num_queries(0):

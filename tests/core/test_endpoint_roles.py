@@ -3,6 +3,7 @@
 import pytest
 
 from apps.core.models import AuditLog
+from apps.core.roles import ADMIN
 from apps.core.testing import ROLE_NAMES, assert_anonymous_rejected, assert_role_access
 
 pytestmark = pytest.mark.django_db
@@ -14,9 +15,9 @@ ENDPOINTS = [
     ("get", "/api/v1/core/roles/", None, ALL),
     ("get", "/api/v1/core/api-keys/", None, ALL),
     ("post", "/api/v1/core/api-keys/", {"name": "k"}, ALL),
-    ("get", "/api/v1/core/audit/", None, {"admin"}),
-    ("get", "/api/v1/core/users/", None, {"admin"}),
-    ("post", "/api/v1/core/users/", lambda role: {"username": f"made-by-{role}"}, {"admin"}),
+    ("get", "/api/v1/core/audit/", None, {ADMIN}),
+    ("get", "/api/v1/core/users/", None, {ADMIN}),
+    ("post", "/api/v1/core/users/", lambda role: {"username": f"made-by-{role}"}, {ADMIN}),
 ]
 IDS = [f"{method} {path}" for method, path, _, _ in ENDPOINTS]
 

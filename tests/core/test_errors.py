@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.core.models import ApiKey
+from apps.core.roles import ADMIN, GUEST, MANAGER, USER
 from apps.core.throttling import UserRateThrottle
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +68,7 @@ def test_unparseable_bodies(body, content_type, status, code) -> None:
 
 @pytest.fixture
 def user_client(role_client):
-    return role_client("user")
+    return role_client(USER)
 
 
 def test_unknown_field_is_rejected_by_name(user_client) -> None:
@@ -151,7 +152,7 @@ def test_bad_auth_payloads(api_client, path, payload, status, code) -> None:
     ],
 )
 def test_bad_list_parameters(role_client, query, status, field) -> None:
-    response = role_client("admin").get(f"/api/v1/core/audit/?{query}")
+    response = role_client(ADMIN).get(f"/api/v1/core/audit/?{query}")
     error = error_of(response, status)
     if field is not None:
         assert field in error["details"]
@@ -190,7 +191,7 @@ def _jwt_with_key(user: Any, key: str) -> str:
 
 def test_jwt_signed_with_our_key_is_accepted(api_client, make_user) -> None:
     """The control for the forgeries below: the same claims, correctly signed, authenticate."""
-    user = make_user("guest")
+    user = make_user(GUEST)
     token = _jwt_with_key(user, django_settings.SIMPLE_JWT["SIGNING_KEY"])
     response = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 200
@@ -199,7 +200,7 @@ def test_jwt_signed_with_our_key_is_accepted(api_client, make_user) -> None:
 
 @pytest.mark.parametrize("forgery", ["random", "other-key", "tampered"])
 def test_forged_jwt_is_refused(api_client, make_user, forgery) -> None:
-    user = make_user("guest")
+    user = make_user(GUEST)
     if forgery == "random":
         token = "not-a-jwt-at-all.abc.def"
     elif forgery == "other-key":
@@ -309,12 +310,12 @@ def test_insane_incoming_request_id_is_replaced(api_client, incoming) -> None:
 def test_errors_of_csv_and_svg_endpoints_are_json(role_client, path, accept, status, code) -> None:
     """A CSV export or an SVG chart still reports a refusal, bad input or a missing object with the JSON error
     body."""
-    error_of(role_client("guest").get(path, HTTP_ACCEPT=accept), status, code)
+    error_of(role_client(GUEST).get(path, HTTP_ACCEPT=accept), status, code)
 
 
 def test_csv_export_still_answers_in_csv(role_client) -> None:
     """The control for the test above: a successful export keeps its own format."""
-    response = role_client("manager").get("/api/v1/erp/reports/trial-balance/?format=csv", HTTP_ACCEPT="text/csv")
+    response = role_client(MANAGER).get("/api/v1/erp/reports/trial-balance/?format=csv", HTTP_ACCEPT="text/csv")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
 

@@ -7,6 +7,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from apps.core.models import AuditLog
+from apps.core.roles import ADMIN, GUEST, MANAGER, USER
 
 PASSWORD = "pass-word-123"
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ def obtain(client: APIClient, username: str, password: str = PASSWORD, **extra):
 
 
 def test_obtain_returns_access_and_refresh_and_audits_login(api_client, make_user):
-    user = make_user(role="user")
+    user = make_user(role=USER)
     response = obtain(api_client, user.username)
     assert response.status_code == 200
     body = response.json()
@@ -45,9 +46,9 @@ def test_wrong_password_is_401_with_error_body_and_audited(api_client, make_user
 
 
 def test_me_reports_roles_and_effective_permissions(role_client):
-    body = role_client("manager").get("/api/v1/auth/me/").json()
+    body = role_client(MANAGER).get("/api/v1/auth/me/").json()
     assert body["username"] == "manager-user"
-    assert body["roles"] == ["manager"]
+    assert body["roles"] == [MANAGER]
     assert "erp.approve" in body["permissions"] and "core.audit" not in body["permissions"]
     assert body["auth"] == "jwt"
 
@@ -86,7 +87,7 @@ def test_logout_blacklists_refresh_token(api_client, make_user):
 
 
 def test_expired_access_token_is_rejected(api_client, make_user):
-    user = make_user(role="admin")
+    user = make_user(role=ADMIN)
     token = AccessToken.for_user(user)
     token.set_exp(lifetime=-dt.timedelta(seconds=1))
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -140,7 +141,7 @@ def test_admin_login_failure_and_success_are_audited(client, make_user):
 
 
 def test_session_auth_works_for_the_browsable_api(client, make_user):
-    user = make_user(role="guest")
+    user = make_user(role=GUEST)
     client.force_login(user)
     response = client.get("/api/v1/auth/me/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200

@@ -14,6 +14,7 @@ from apps.core.permissions import (
     RequireRole,
     objects_visible_to,
 )
+from apps.core.roles import ADMIN, GUEST, MANAGER, USER
 from apps.core.services import object_share, object_unshare
 from apps.core.viewsets import BaseModelViewSet
 
@@ -29,13 +30,13 @@ def check(permission_class, user, method="get", view=None):
     return permission_class().has_permission(drf_request, view)
 
 
-@pytest.mark.parametrize(("role", "expected"), [("admin", True), ("manager", True), ("user", False), ("guest", False)])
+@pytest.mark.parametrize(("role", "expected"), [(ADMIN, True), (MANAGER, True), (USER, False), (GUEST, False)])
 def test_require_permission(make_user, role, expected):
     assert check(RequirePermission("erp.approve"), make_user(role=role)) is expected
 
 
 def test_require_permission_needs_every_listed_permission(make_user):
-    user = make_user(role="user")
+    user = make_user(role=USER)
     assert check(RequirePermission("erp.read", "erp.write"), user) is True
     assert check(RequirePermission("erp.read", "erp.approve"), user) is False
 
@@ -47,20 +48,53 @@ def test_require_permission_rejects_nonsense():
         RequirePermission("approve")
 
 
-@pytest.mark.parametrize(("role", "expected"), [("admin", True), ("manager", False), ("guest", False)])
+@pytest.mark.parametrize("perm", ["erp.aprove", "erp.view_nosuchmodel", "nosuchapp.read", "stock.trade_everything"])
+def test_require_permission_rejects_unknown_names_where_the_class_is_made(perm):
+    with pytest.raises(ValueError, match="unknown permissions"):
+        RequirePermission(perm)
+
+
+@pytest.mark.parametrize("perm", ["erp.approve", "stock.view_backtestrun", "auth.change_user", "core.view_auditlog"])
+def test_require_permission_takes_role_and_model_permissions(perm):
+    assert RequirePermission(perm).required == (perm,)
+
+
+def test_a_name_given_while_models_load_is_checked_at_setup(monkeypatch):
+    """Made before the app registry has its models, the class is checked by CoreConfig.ready(): an unknown name
+    stops django.setup() with ImproperlyConfigured, a model permission passes."""
+    from django.apps import apps
+    from django.core.exceptions import ImproperlyConfigured
+
+    from apps.core import permissions
+
+    monkeypatch.setattr(apps, "models_ready", False)
+    permissions.RequirePermission("stock.view_sweep")
+    permissions.RequirePermission("stock.view_nothing")
+    monkeypatch.setattr(apps, "models_ready", True)
+    with pytest.raises(ImproperlyConfigured, match=r"stock\.view_nothing"):
+        permissions.permissions_check_deferred()
+    permissions.permissions_check_deferred()  # reported once, then cleared
+
+
+def test_require_role_rejects_unknown_roles():
+    with pytest.raises(ValueError, match="unknown roles"):
+        RequireRole("admins")
+
+
+@pytest.mark.parametrize(("role", "expected"), [(ADMIN, True), (MANAGER, False), (GUEST, False)])
 def test_require_role(make_user, role, expected):
-    assert check(RequireRole("admin"), make_user(role=role)) is expected
+    assert check(RequireRole(ADMIN), make_user(role=role)) is expected
 
 
 def test_require_role_accepts_any_of_several_and_superusers(make_user):
-    assert check(RequireRole("admin", "manager"), make_user(role="manager")) is True
-    assert check(RequireRole("admin"), make_user(is_superuser=True)) is True
+    assert check(RequireRole(ADMIN, MANAGER), make_user(role=MANAGER)) is True
+    assert check(RequireRole(ADMIN), make_user(is_superuser=True)) is True
 
 
 def test_inactive_users_and_anonymous_hold_nothing(make_user):
     from django.contrib.auth.models import AnonymousUser
 
-    assert check(RequirePermission("erp.read"), make_user(role="admin", is_active=False)) is False
+    assert check(RequirePermission("erp.read"), make_user(role=ADMIN, is_active=False)) is False
     assert check(RequirePermission("erp.read"), AnonymousUser()) is False
     assert check(DenyUndeclared, make_user(is_superuser=True)) is False
 
@@ -70,13 +104,13 @@ def test_action_permission_falls_back_to_read_and_write(make_user):
         required_permissions = {"read": "erp.read", "write": "erp.write", "approve": "erp.approve"}
         action = "update"
 
-    guest = make_user(role="guest")
+    guest = make_user(role=GUEST)
     assert check(ActionPermission, guest, "get", View()) is True
     assert check(ActionPermission, guest, "post", View()) is False
     view = View()
     view.action = "approve"
-    assert check(ActionPermission, make_user(role="user"), "post", view) is False
-    assert check(ActionPermission, make_user(role="manager"), "post", view) is True
+    assert check(ActionPermission, make_user(role=USER), "post", view) is False
+    assert check(ActionPermission, make_user(role=MANAGER), "post", view) is True
 
 
 def test_action_permission_with_nothing_declared_is_closed(make_user):
@@ -110,14 +144,14 @@ def test_objects_visible_to_uses_guardian_grants_to_users_and_groups(make_user):
 
 def test_objects_visible_to_manage_permission_sees_all(make_user):
     Group.objects.create(name="x-only")
-    manager = make_user(role="manager")
+    manager = make_user(role=MANAGER)
     qs = Group.objects.filter(name__endswith="-only").order_by("name")
     assert objects_visible_to(manager, qs, manage_perm="erp.approve", owner_field="").count() == 1
     assert objects_visible_to(manager, qs, manage_perm="core.audit", owner_field="").count() == 0
 
 
 def test_guardian_grant_lets_another_user_see_an_owned_api_key(make_user, make_api_key, client_for):
-    owner, colleague = make_user(role="user"), make_user(role="user")
+    owner, colleague = make_user(role=USER), make_user(role=USER)
     key, _ = make_api_key(owner, name="shared")
     assert client_for(colleague).get(f"/api/v1/core/api-keys/{key.pk}/").status_code == 404
     object_share(obj=key, to=colleague, level="view", actor=owner)
@@ -150,7 +184,7 @@ urlpatterns = [path("api/v1/", include(router.urls))]
 
 @pytest.mark.urls(__name__)
 def test_base_viewset_audits_create_update_delete_and_checks_permissions(role_client, role_users):
-    admin = role_client("admin")
+    admin = role_client(ADMIN)
     created = admin.post("/api/v1/groups/", {"name": "alpha"}, format="json")
     assert created.status_code == 201
     pk = created.json()["id"]
@@ -162,9 +196,9 @@ def test_base_viewset_audits_create_update_delete_and_checks_permissions(role_cl
         ("update", ["alpha", "beta"]),
         ("delete", ["beta", None]),
     ]
-    assert all(e.actor == role_users["admin"] and e.source == "api" for e in entries)
+    assert all(e.actor == role_users[ADMIN] and e.source == "api" for e in entries)
 
-    guest = role_client("guest")
+    guest = role_client(GUEST)
     assert guest.get("/api/v1/groups/").status_code == 200
     assert guest.post("/api/v1/groups/", {"name": "nope"}, format="json").status_code == 403
     assert not Group.objects.filter(name="nope").exists()

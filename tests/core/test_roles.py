@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
-from apps.core.roles import PERMISSIONS, ROLES, app_permissions
+from apps.core.roles import ADMIN, GUEST, MANAGER, PERMISSIONS, ROLES, USER, app_permissions
 from apps.core.services import roles_sync
 
 # The matrix exactly as the product promises it (role -> permissions), spelled out independently of roles.py.
@@ -24,10 +24,10 @@ EXPECTED = {
     "core.audit": "A",
 }
 HOLDERS = {
-    "MUUG": {"admin", "manager", "user", "guest"},
-    "MUU": {"admin", "manager", "user"},
-    "MM": {"admin", "manager"},
-    "A": {"admin"},
+    "MUUG": {ADMIN, MANAGER, USER, GUEST},
+    "MUU": {ADMIN, MANAGER, USER},
+    "MM": {ADMIN, MANAGER},
+    "A": {ADMIN},
 }
 
 
@@ -38,7 +38,7 @@ def test_matrix_has_fifteen_permissions_and_four_roles():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("role", ["admin", "manager", "user", "guest"])
+@pytest.mark.parametrize("role", [ADMIN, MANAGER, USER, GUEST])
 @pytest.mark.parametrize("perm", sorted(EXPECTED))
 def test_role_permission_matrix_against_has_perm(make_user, role, perm):
     user = make_user(role=role)
@@ -69,14 +69,14 @@ def test_groups_match_the_matrix_after_migrate():
 
 @pytest.mark.django_db
 def test_sync_roles_is_idempotent_and_repairs_drift():
-    guest = Group.objects.get(name="guest")
+    guest = Group.objects.get(name=GUEST)
     intruder = Permission.objects.get(content_type__app_label="core", codename="audit")
     guest.permissions.add(intruder)
-    Group.objects.get(name="user").permissions.clear()
+    Group.objects.get(name=USER).permissions.clear()
 
     report = roles_sync()
-    assert report["guest"]["removed"] == ["core.audit"]
-    assert set(report["user"]["added"]) == ROLES["user"]
+    assert report[GUEST]["removed"] == ["core.audit"]
+    assert set(report[USER]["added"]) == ROLES[USER]
     assert not guest.permissions.filter(pk=intruder.pk).exists()
 
     again = roles_sync()
@@ -85,16 +85,16 @@ def test_sync_roles_is_idempotent_and_repairs_drift():
 
 @pytest.mark.django_db
 def test_sync_roles_command(capsys):
-    Group.objects.filter(name="manager").delete()
+    Group.objects.filter(name=MANAGER).delete()
     call_command("sync_roles")
     out = capsys.readouterr().out
     assert "Roles synchronised" in out
-    assert Group.objects.get(name="manager").permissions.count() == len(ROLES["manager"])
+    assert Group.objects.get(name=MANAGER).permissions.count() == len(ROLES[MANAGER])
 
 
 @pytest.mark.django_db
 def test_roles_endpoint_lists_the_matrix(role_client):
-    response = role_client("guest").get("/api/v1/core/roles/")
+    response = role_client(GUEST).get("/api/v1/core/roles/")
     assert response.status_code == 200
     by_name = {r["name"]: set(r["permissions"]) for r in response.json()}
     assert by_name == {name: set(perms) for name, perms in ROLES.items()}

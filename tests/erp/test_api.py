@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from apps.core.models import AuditLog
+from apps.core.models import AuditLog, IdempotencyKey
 from apps.core.testing import assert_anonymous_rejected, assert_error_body, assert_role_access
-from apps.erp.models import IdempotencyKey, Payment, SalesOrder
+from apps.erp.models import Payment, SalesOrder
 from apps.erp.services import sales
 from tests.erp.factories import CustomerFactory, ProductFactory, SupplierFactory, main_stock, vat
 from tests.erp.helpers import receive_stock
@@ -329,7 +329,7 @@ def test_nightly_purge_forgets_old_idempotency_keys(role_client, settings):
 
     from django.utils import timezone
 
-    from apps.erp.tasks import purge_idempotency_keys
+    from apps.core.tasks import purge_idempotency_keys
 
     product = ProductFactory()
     client = role_client("user")

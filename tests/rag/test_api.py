@@ -224,7 +224,8 @@ def test_delete_and_reprocess_documents(role_client, role_users, ingest, run_on_
     document = ingest(kb, title="Doc", text="Some text to keep.")
     client = role_client("user")
     response = run_on_commit(client.post, f"{BASE}/documents/{document.pk}/reprocess/")
-    assert response.status_code == 202
+    assert response.status_code == 202 and response["Location"].endswith(f"{BASE}/documents/{document.pk}/")
+    assert client.get(response["Location"]).json()["status"] == "ready"  # poll the document
     document.refresh_from_db()
     assert document.status == "ready" and document.attempts == 2
     chunks = client.get(f"{BASE}/chunks/", {"document_id": document.pk}).json()

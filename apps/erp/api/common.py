@@ -1,32 +1,27 @@
-"""Shared API pieces of the ERP: CSV rendering of reports, the service-backed write mixin with Idempotency-Key
-support, protection against deleting records still referenced by documents."""
+"""Shared API pieces of the ERP: report data made JSON/CSV friendly, the service-backed write mixin with
+Idempotency-Key support, protection against deleting records still referenced by documents."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.db.models import ProtectedError
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers, status
-from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
 from apps.core.exceptions import Conflict
+from apps.core.idempotency import IDEMPOTENCY_PARAMETER, IdempotentCreateMixin
 
-from ..services.idempotency import idempotent_call
-
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    name="Idempotency-Key",
-    type=str,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Repeat a create safely: a repeated key returns the first response and writes nothing new.",
-)
+__all__ = [
+    "IDEMPOTENCY_PARAMETER",
+    "ProtectedDestroyMixin",
+    "ReportSerializer",
+    "ServiceUpdateMixin",
+    "ServiceWriteMixin",
+]
 
 
 def plain(value: Any) -> Any:
@@ -40,41 +35,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
-
-
-class CSVRenderer(BaseRenderer):
-    """``?format=csv``: a report's rows under its columns (other payloads as key/value pairs)."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        if isinstance(data, dict) and "rows" in data and "columns" in data:
-            writer.writerow(data["columns"])
-            for row in data["rows"]:
-                writer.writerow([row.get(column, "") for column in data["columns"]])
-            totals = data.get("totals") or {}
-            columns = list(data["columns"])
-            in_columns = {k: v for k, v in totals.items() if k in columns and k != columns[0]}
-            if in_columns:  # one "total" row, each sum under its own column
-                writer.writerow(["total", *(in_columns.get(column, "") for column in columns[1:])])
-            for key, value in totals.items():
-                if key not in in_columns:
-                    writer.writerow([f"total {key}", value, *([""] * (len(columns) - 2))])
-        elif isinstance(data, dict):
-            writer.writerow(["key", "value"])
-            for key, value in data.items():
-                writer.writerow([key, value if not isinstance(value, (dict, list)) else _compact(value)])
-        return buffer.getvalue().encode(self.charset)
-
-
-def _compact(value: Any) -> str:
-    import json
-
-    return json.dumps(value, default=str)
 
 
 class ReportSerializer(serializers.Serializer):
@@ -96,12 +56,11 @@ class ProtectedDestroyMixin:
             raise Conflict(f"{instance} is used by other records; deactivate it instead.", code="in_use") from None
 
 
-class ServiceWriteMixin:
-    """Create/update through a write serializer and a service; answer with the read serializer. Creation accepts
-    an Idempotency-Key header."""
+class ServiceWriteMixin(IdempotentCreateMixin):
+    """Create/update through a write serializer and a service; answer with the read serializer. Creation (and the
+    document-writing transitions, through ``run_idempotently``) accept an Idempotency-Key header (apps.core)."""
 
     write_serializer_class: type[serializers.Serializer]
-    idempotent_create = True
 
     def _write(self, instance: Any = None, partial: bool = False) -> Any:
         serializer = self.write_serializer_class(
@@ -114,11 +73,6 @@ class ServiceWriteMixin:
         """The object as the list/detail endpoints show it, reloaded after an action changed it."""
         return Response(self.get_serializer(self.get_queryset().get(pk=instance.pk)).data)
 
-    def run_idempotently(self, request: Any, handler: Any) -> Response:
-        """Run a transition that writes documents (delivery, receipt, invoice, close) once per Idempotency-Key: a
-        repeated key returns the first response and writes nothing new."""
-        return idempotent_call(request=request, endpoint=request.path, handler=handler)
-
     def create(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         def handler() -> Response:
             serializer = self._write()
@@ -128,7 +82,7 @@ class ServiceWriteMixin:
 
         if not self.idempotent_create:
             return handler()
-        return idempotent_call(request=request, endpoint=request.path, handler=handler)
+        return self.run_idempotently(request, handler)
 
 
 class ServiceUpdateMixin(ServiceWriteMixin):

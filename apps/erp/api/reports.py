@@ -14,12 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.csv import CSVRenderer
 from apps.core.permissions import RequirePermission
 
 from ..choices import DashboardPeriod, InvoiceKind
 from ..selectors import reports
 from ..selectors.dashboard import dashboard_kpis_cached
-from .common import CSVRenderer, ReportSerializer, plain
+from .common import ReportSerializer, plain
 
 
 class RangeQuerySerializer(serializers.Serializer):
@@ -73,6 +74,7 @@ DashboardSerializer = inline_serializer(
 
 class _ReportView(APIView):
     renderer_classes = [JSONRenderer, CSVRenderer]
+    csv_single_object = "pairs"  # a report that is not a table exports as key,value lines
     permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission("erp.approve")]
     query_serializer: type[serializers.Serializer] = RangeQuerySerializer
 

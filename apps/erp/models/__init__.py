@@ -9,7 +9,7 @@ from .master import Customer, Location, Product, ProductCategory, Supplier, TaxR
 from .production import BillOfMaterials, BomLine, ProductionOrder
 from .purchasing import PurchaseOrder, PurchaseOrderLine, Receipt, ReceiptLine
 from .sales import Delivery, DeliveryLine, SalesOrder, SalesOrderLine
-from .system import DocumentSequence, ErpDashboard, IdempotencyKey, KpiSnapshot
+from .system import DocumentSequence, ErpDashboard, KpiSnapshot
 
 
 class ErpPermission(PermissionHolder):
@@ -29,7 +29,6 @@ __all__ = [
     "DocumentSequence",
     "ErpDashboard",
     "ErpPermission",
-    "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
     "JournalEntry",

@@ -1,6 +1,6 @@
-"""Supporting records: document numbering, idempotency keys, daily KPI snapshots and the dashboard entry."""
+"""Supporting records: document numbering, daily KPI snapshots and the dashboard entry (Idempotency-Keys are kept
+by apps.core.idempotency)."""
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -18,25 +18,6 @@ class DocumentSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}: {self.next_value}"
-
-
-class IdempotencyKey(models.Model):
-    """The first response to a create request carrying an Idempotency-Key header, replayed for repeats."""
-
-    key = models.CharField(max_length=128)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    endpoint = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["user", "endpoint", "key"], name="erp_idempotency_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.endpoint} {self.key}"
 
 
 class KpiSnapshot(models.Model):

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.exceptions import Forbidden
+from apps.core.jobs import JobCreateMixin
 from apps.core.parsers import SafeJSONParser
 from apps.core.permissions import ActionPermission, RequirePermission
 from apps.core.viewsets import AuditedWritesMixin, BaseModelViewSet, BaseReadOnlyViewSet, cached_json_response
@@ -109,6 +110,7 @@ def _results_response(results: list[services.UploadResult]) -> Response:
 
 
 class DocumentViewSet(
+    JobCreateMixin,
     AuditedWritesMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -189,7 +191,7 @@ class DocumentViewSet(
         document = self.get_object()
         selectors.knowledge_base_for_write(user=request.user, kb_id=document.knowledge_base_id)
         document = services.document_reprocess(document=document, actor=request.user)
-        return Response(s.DocumentSerializer(document).data, status=status.HTTP_202_ACCEPTED)
+        return self.job_accepted(document, s.DocumentSerializer(document).data)  # Location: the document to poll
 
     def perform_destroy(self, instance: Document) -> None:
         selectors.knowledge_base_for_write(user=self.request.user, kb_id=instance.knowledge_base_id)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import NotFound, ValidationFailed
+from apps.core.jobs import enqueue_on_commit
 from apps.core.services import audit_record, model_snapshot, snapshot_diff
 
 from .. import conf, metrics
@@ -272,8 +273,7 @@ def document_add_url(
 def document_enqueue(*, document: Document) -> None:
     from ..tasks import ingest_document
 
-    pk = document.pk
-    transaction.on_commit(lambda: ingest_document.delay(pk))
+    enqueue_on_commit(ingest_document, document.pk)
 
 
 def document_process(*, document_id: int) -> Document:
@@ -319,11 +319,12 @@ def document_delete(*, document: Document, actor: Any = None) -> None:
         )
 
 
-def documents_check_consistency() -> dict[str, int]:
-    """Nightly: documents stuck in processing are queued again (or failed after too many attempts); files under
-    the knowledge-base folder that no document references are removed; a base left without its HNSW index (a bulk
-    load killed before it built the index again) gets it built."""
-    cutoff = timezone.now() - timedelta(minutes=conf.stuck_minutes())
+def documents_sweep_stuck(*, now: Any = None) -> dict[str, int]:
+    """Documents stuck in processing (no progress for RAG_STUCK_MINUTES) are queued again, or failed after
+    RAG_MAX_ATTEMPTS. Run by the core stuck-job sweep (registered in RagConfig.ready) and by the nightly consistency
+    check. Pending documents are left alone: a bulk load (``rag_ingest``) processes its pending documents itself, and
+    a second task for a queued document would only process it twice."""
+    cutoff = (now or timezone.now()) - timedelta(minutes=conf.stuck_minutes())
     retried = failed = 0
     for document in Document.objects.filter(status=DocumentStatus.PROCESSING, updated_at__lt=cutoff).order_by("id"):
         with transaction.atomic():
@@ -339,6 +340,15 @@ def documents_check_consistency() -> dict[str, int]:
                 Document.objects.filter(pk=document.pk).update(status=DocumentStatus.PENDING, updated_at=timezone.now())
                 document_enqueue(document=document)
                 retried += 1
+    return {"retried": retried, "failed": failed}
+
+
+def documents_check_consistency() -> dict[str, int]:
+    """Nightly: documents stuck in processing are queued again (or failed after too many attempts); files under
+    the knowledge-base folder that no document references are removed; a base left without its HNSW index (a bulk
+    load killed before it built the index again) gets it built."""
+    swept = documents_sweep_stuck()
+    retried, failed = swept["retried"], swept["failed"]
     referenced = set(Document.objects.values_list("file", flat=True))
     removed = 0
     for name in _stored_files("rag"):

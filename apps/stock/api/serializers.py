@@ -25,7 +25,7 @@ from ..services.research import RANKABLE
 from ..strategies import STRATEGY_KINDS
 
 KIND_HELP = "Strategy kind: " + ", ".join(sorted(STRATEGY_KINDS)) + " (see /api/v1/stock/strategy-kinds/)."
-RUN_STATUS_HELP = "pending, running, succeeded or failed"
+RUN_STATUS_HELP = "pending, running, succeeded, failed or cancelled"
 ORDER_STATUS_HELP = "new, partially_filled, filled, cancelled or rejected"
 
 
@@ -164,6 +164,9 @@ class BacktestRunSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "heartbeat_at",
+            "progress_percent",
+            "progress_message",
         ]
         read_only_fields = fields
 
@@ -231,6 +234,9 @@ class SweepSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "heartbeat_at",
+            "progress_percent",
+            "progress_message",
         ]
         read_only_fields = fields
 

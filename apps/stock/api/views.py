@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,7 +19,10 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from apps.core.csv import CSVRenderer
 from apps.core.exceptions import Forbidden
+from apps.core.idempotency import IDEMPOTENCY_PARAMETER, IdempotentCreateMixin
+from apps.core.jobs import JobCancelMixin, JobCreateMixin
 from apps.core.permissions import ActionPermission, RequirePermission, objects_visible_to
 from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, OwnedCreateListRetrieveViewSet, OwnedModelViewSet
 
@@ -47,30 +48,6 @@ READ, TRADE = "stock.read", "stock.trade"
 # Instruments, bars and prices are company-wide reference data: everyone with stock.read reads them; changing them
 # is managing a suite resource, for managers and admins (resources.manage), never a plain trader (stock.trade).
 MARKET_DATA_MANAGE = "resources.manage"
-
-
-class CSVRenderer(renderers.BaseRenderer):
-    """Rows (a list of dicts, a page of them, or one dict: a single record) under a header line. An empty selection
-    is the header alone, taken from the view's ``csv_fields``, so the export is never an empty, untyped body."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        if isinstance(data, dict) and "error" in data:
-            return str(data["error"].get("message", "")).encode()
-        if isinstance(data, dict) and "results" in data:
-            data = data["results"]
-        rows = [data] if isinstance(data, dict) else [row for row in data or [] if isinstance(row, dict)]
-        view = (renderer_context or {}).get("view")
-        fieldnames = list(rows[0]) if rows else list(getattr(view, "csv_fields", ()))
-        out = io.StringIO()
-        if fieldnames:
-            writer = csv.DictWriter(out, fieldnames=fieldnames, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-        return out.getvalue().encode(self.charset)
 
 
 class SVGRenderer(renderers.BaseRenderer):
@@ -195,9 +172,10 @@ def _accepted(data: Any) -> Response:
     return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
-class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
-    """Backtests: POST queues a run (202) -> poll GET .../{id}/ until `status` is succeeded; then trades, equity and
-    chart. `symbol` runs one instrument; `symbols` runs several as equal sleeves of one portfolio."""
+class BacktestRunViewSet(IdempotentCreateMixin, JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieveViewSet):
+    """Backtests: POST queues a run (202, `Location` to poll) -> poll GET .../{id}/ until `status` is succeeded;
+    then trades, equity and chart; POST .../{id}/cancel/ stops a pending or running one. `symbol` runs one
+    instrument; `symbols` runs several as equal sleeves of one portfolio."""
 
     # The equity curve and chart are served by their own actions; the list and detail never load them.
     queryset = (
@@ -205,11 +183,16 @@ class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
     )
     serializer_class = s.BacktestRunSerializer
     filterset_class = BacktestRunFilterSet
-    required_permissions: ClassVar = {"read": READ, "create": TRADE}
+    required_permissions: ClassVar = {"read": READ, "create": TRADE, "cancel": TRADE}
     ordering_fields = ["created_at", "status"]
 
-    @extend_schema(request=s.BacktestCreateSerializer, responses={202: s.BacktestRunSerializer})
+    @extend_schema(
+        request=s.BacktestCreateSerializer, responses={202: s.BacktestRunSerializer}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.run_idempotently(request, lambda: self._queue(request))
+
+    def _queue(self, request: Request) -> Response:
         payload = s.BacktestCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         selection, settings = payload.split()
@@ -218,8 +201,7 @@ class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
             visible = objects_visible_to(request.user, Strategy.objects.all())
             strategy = get_object_or_404(visible, pk=strategy_id)
         run = research.backtest_create(owner=request.user, strategy=strategy, settings=settings, **selection)
-        run.refresh_from_db()
-        return _accepted(s.BacktestRunSerializer(run).data)
+        return self.job_accepted(run)
 
     @extend_schema(responses=s.BacktestTradeSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -242,23 +224,28 @@ class BacktestRunViewSet(OwnedCreateListRetrieveViewSet):
         return HttpResponse(run.chart_svg, content_type="image/svg+xml")
 
 
-class SweepViewSet(OwnedCreateListRetrieveViewSet):
-    """Parameter sweeps: POST queues one (202); poll `progress`; results ranked by `rank_by`."""
+class SweepViewSet(IdempotentCreateMixin, JobCreateMixin, JobCancelMixin, OwnedCreateListRetrieveViewSet):
+    """Parameter sweeps: POST queues one (202, `Location` to poll); poll `progress`; results ranked by `rank_by`;
+    POST .../{id}/cancel/ stops a pending or running one."""
 
     queryset = Sweep.objects.select_related("instrument").order_by("-created_at", "-id")
     serializer_class = s.SweepSerializer
     filterset_class = SweepFilterSet
-    required_permissions: ClassVar = {"read": READ, "create": TRADE}
+    required_permissions: ClassVar = {"read": READ, "create": TRADE, "cancel": TRADE}
     ordering_fields = ["created_at", "status"]
 
-    @extend_schema(request=s.SweepCreateSerializer, responses={202: s.SweepSerializer})
+    @extend_schema(
+        request=s.SweepCreateSerializer, responses={202: s.SweepSerializer}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.run_idempotently(request, lambda: self._queue(request))
+
+    def _queue(self, request: Request) -> Response:
         payload = s.SweepCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         selection, settings = payload.split()
         sweep = research.sweep_create(owner=request.user, settings=settings, **selection)
-        sweep.refresh_from_db()
-        return _accepted(s.SweepSerializer(sweep).data)
+        return self.job_accepted(sweep)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from apps.core.models import OwnedModel
+from apps.core.models import JobModel, OwnedModel
 
-from ..choices import RunStatus, Timeframe
+from ..choices import Timeframe
 from .market import Instrument
 
 
@@ -27,20 +27,17 @@ class Strategy(OwnedModel):
         return f"{self.name} ({self.kind})"
 
 
-class RunBase(OwnedModel):
-    """What a backtest and a sweep share: the market data selection and the job's state."""
+class RunBase(JobModel):
+    """What a backtest and a sweep share: the market data selection; the job's state, progress and timestamps come
+    from the core job base (apps.core.jobs)."""
 
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
     timeframe = models.CharField(max_length=3, choices=Timeframe.choices, default=Timeframe.D1)
     start = models.DateTimeField(null=True, blank=True)
     end = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True)
     config = models.JSONField(default=dict, blank=True, help_text="Snapshot of every parameter of the run.")
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta(OwnedModel.Meta):
+    class Meta(JobModel.Meta):
         abstract = True
 
 

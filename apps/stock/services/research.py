@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.utils import timezone
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import ValidationFailed
+from apps.core.jobs import enqueue_on_commit, job_finish, job_progress, job_start, jobs_transition
 from apps.core.services import audit_record
 
 from .. import conf
@@ -183,18 +183,17 @@ def backtest_create(
         if enqueue:
             from ..tasks import run_backtest as task
 
-            transaction.on_commit(lambda: task.delay(run.pk))
+            enqueue_on_commit(task, run.pk)
     return run
 
 
 def backtest_execute(*, run_id: int) -> BacktestRun:
-    """Run a pending backtest and store its results. Idempotent: a finished run is returned as it is."""
-    with transaction.atomic():
-        run = BacktestRun.objects.select_for_update().select_related("instrument").get(pk=run_id)
-        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
-            return run
-        run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-        run.save(update_fields=["status", "started_at", "updated_at"])
+    """Run a pending backtest and store its results. Idempotent: a finished (or cancelled) run is returned as it is;
+    a run cancelled while it computes keeps no results."""
+    started = job_start(model=BacktestRun, pk=run_id)
+    if started is None:
+        return BacktestRun.objects.get(pk=run_id)
+    run = started
     try:
         config = config_from_input({k: v for k, v in run.config.items() if k not in RUN_SELECTION_KEYS})
         kind = get_kind(run.config["kind"])
@@ -225,20 +224,17 @@ def backtest_execute(*, run_id: int) -> BacktestRun:
             run.chart_svg = equity_chart_svg(
                 day_labels, values.tolist(), title=f"{symbols} {kind.name} {run.config['params']}"
             )
-            run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
-            run.save()
-            BacktestTrade.objects.filter(run=run).delete()
-            BacktestTrade.objects.bulk_create(
-                [BacktestTrade(run=run, **_trade_fields(t, default_instrument=run.instrument_id)) for t in trades],
-                batch_size=1000,
-            )
-            audit_record(action=AuditAction.ACTION, target=run, message="Backtest finished")
+            if job_finish(job=run, to=RunStatus.SUCCEEDED, result={"trades": len(trades)}):
+                BacktestTrade.objects.filter(run=run).delete()
+                BacktestTrade.objects.bulk_create(
+                    [BacktestTrade(run=run, **_trade_fields(t, default_instrument=run.instrument_id)) for t in trades],
+                    batch_size=1000,
+                )
+                audit_record(action=AuditAction.ACTION, target=run, message="Backtest finished")
     except Exception as exc:
         logger.exception("Backtest %s failed", run_id)
-        BacktestRun.objects.filter(pk=run_id).update(
-            status=RunStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
-        run.refresh_from_db()
+        jobs_transition(BacktestRun.objects.filter(pk=run_id), to=RunStatus.FAILED, error=exc)
+    run.refresh_from_db()
     BACKTESTS.labels(kind="backtest", status=run.status).inc()
     return run
 
@@ -346,7 +342,7 @@ def sweep_create(
         if enqueue:
             from ..tasks import run_sweep as task
 
-            transaction.on_commit(lambda: task.delay(sweep.pk))
+            enqueue_on_commit(task, sweep.pk)
     return sweep
 
 
@@ -363,12 +359,12 @@ def sweep_rank(results: list[dict[str, Any]], rank_by: str) -> list[dict[str, An
 def sweep_execute(*, sweep_id: int, progress_every: int = 50) -> Sweep:
     """Run every parameter set on bars read once (indicators shared through the BarData memo); progress is saved
     every ``progress_every`` sets."""
-    with transaction.atomic():
-        sweep = Sweep.objects.select_for_update().select_related("instrument").get(pk=sweep_id)
-        if sweep.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
-            return sweep
-        sweep.status, sweep.started_at, sweep.done = RunStatus.RUNNING, timezone.now(), 0
-        sweep.save(update_fields=["status", "started_at", "done", "updated_at"])
+    started = job_start(model=Sweep, pk=sweep_id)
+    if started is None:
+        return Sweep.objects.get(pk=sweep_id)
+    sweep = started
+    Sweep.objects.filter(pk=sweep_id).update(done=0)
+    sweep.done = 0
     try:
         frame = bars_for_run(instrument=sweep.instrument, timeframe=sweep.timeframe, start=sweep.start, end=sweep.end)
         config = config_from_input({k: v for k, v in sweep.config.items() if k != "bars"})
@@ -377,15 +373,14 @@ def sweep_execute(*, sweep_id: int, progress_every: int = 50) -> Sweep:
         with transaction.atomic():
             sweep.results = sweep_rank(results, sweep.rank_by)
             sweep.done, sweep.total = len(results), len(combos)
-            sweep.status, sweep.finished_at = RunStatus.SUCCEEDED, timezone.now()
-            sweep.save()
-            audit_record(action=AuditAction.ACTION, target=sweep, message="Sweep finished")
+            if job_finish(job=sweep, to=RunStatus.SUCCEEDED, result={"runs": len(results)}):
+                audit_record(action=AuditAction.ACTION, target=sweep, message="Sweep finished")
+    except SweepStopped:
+        pass  # cancelled (or swept) while running: the partial results are dropped
     except Exception as exc:
         logger.exception("Sweep %s failed", sweep_id)
-        Sweep.objects.filter(pk=sweep_id).update(
-            status=RunStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
-        sweep.refresh_from_db()
+        jobs_transition(Sweep.objects.filter(pk=sweep_id), to=RunStatus.FAILED, error=exc)
+    sweep.refresh_from_db()
     BACKTESTS.labels(kind="sweep", status=sweep.status).inc()
     return sweep
 
@@ -405,5 +400,11 @@ def sweep_run(
         result = run_backtest(data, kind, params, config, trade_times=False)
         results.append({"params": params, "metrics": result.metrics})
         if sweep_id is not None and i % every == 0:
-            Sweep.objects.filter(pk=sweep_id).update(done=i)
+            percent = 100 * i / len(combos)
+            if not job_progress(model=Sweep, pk=sweep_id, percent=percent, message=f"{i} of {len(combos)}", done=i):
+                raise SweepStopped
     return results
+
+
+class SweepStopped(Exception):
+    """The sweep is no longer running (cancelled, or failed by the stuck-job sweep) while its worker computes."""

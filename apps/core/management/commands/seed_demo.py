@@ -8,15 +8,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from apps.core.crypto import secure_token
-from apps.core.roles import ROLES
+from apps.core.roles import ADMIN, GUEST, MANAGER, ROLES, USER
 from apps.core.services import roles_sync, user_create
 
 DEMO_USERS = [
-    # username, role, is_staff, is_superuser
-    ("admin", "admin", True, True),
-    ("manager", "manager", True, False),
-    ("user", "user", True, False),
-    ("guest", "guest", True, False),
+    # username, role, is_staff, is_superuser: each demo user is named after its role (the systems' demo data look
+    # their owners up by these names)
+    (ADMIN, ADMIN, True, True),
+    (MANAGER, MANAGER, True, False),
+    (USER, USER, True, False),
+    (GUEST, GUEST, True, False),
 ]
 
 

@@ -6,7 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from apps.erp.api.common import CSVRenderer, plain
+from apps.core.csv import render_csv
+from apps.erp.api.common import plain
 from apps.erp.selectors import reports
 from apps.erp.selectors.dashboard import dashboard_kpis
 
@@ -47,7 +48,7 @@ class Command(BaseCommand):
         if options["format"] == "json":
             text = json.dumps(data, indent=2)
         elif options["format"] == "csv":
-            text = CSVRenderer().render(data).decode()
+            text = render_csv(data, single_object="pairs")
         else:
             text = self._table(data)
         if options["output"]:
