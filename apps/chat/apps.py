@@ -8,6 +8,3 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from . import metrics  # noqa: F401  (registers the Prometheus metrics)
-        from .tools import register_builtin_tools
-
-        register_builtin_tools()
