@@ -19,6 +19,7 @@ validated against the tool's JSON schema before the handler runs, the handler ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -189,7 +191,9 @@ def tool_run(*, name: str, arguments: str | dict[str, Any] | None, user: Any, ap
         _audit(ctx, name, parsed, AuditOutcome.FAILURE, f"failed: {exc.code}")
         raise ToolFailed(exc.message, code=exc.code, details=exc.details) from exc
     except Exception as exc:
-        _audit(ctx, name, parsed, AuditOutcome.FAILURE, f"failed: {exc.__class__.__name__}")
+        # a database error may have broken the surrounding transaction: the audit row is lost then, the error is not
+        with contextlib.suppress(DatabaseError):
+            _audit(ctx, name, parsed, AuditOutcome.FAILURE, f"failed: {exc.__class__.__name__}")
         raise
     _audit(ctx, name, parsed, AuditOutcome.SUCCESS, "ran")
     return result

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import ProgrammingError, connection
 
 from apps.core.choices import AuditAction, AuditOutcome
 from apps.core.exceptions import Forbidden, NotFound, ValidationFailed
@@ -214,6 +215,19 @@ def test_a_crashing_handler_is_audited_and_the_error_not_hidden(probe, make_user
         tool_run(name="probe", arguments={"code": "crash"}, user=make_user(role="admin"))
     [audit] = tool_audits()
     assert (audit.outcome, audit.message) == (AuditOutcome.FAILURE, "tool probe: failed: RuntimeError")
+
+
+def test_a_database_error_of_the_handler_is_not_masked_by_the_audit(temporary_tools, make_user):
+    """The failed query aborts the transaction, so the audit row cannot be written; the caller still gets the
+    handler's own error, not the audit's."""
+
+    def broken(ctx, args):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table_of_tools")
+
+    temporary_tools(name="broken", handler=broken, parameters={"type": "object"}, permission="erp.read")
+    with pytest.raises(ProgrammingError, match="no_such_table_of_tools"):
+        tool_run(name="broken", arguments={}, user=make_user(role="user"))
 
 
 # --- permissions ----------------------------------------------------------------------------------------------------
