@@ -11,8 +11,6 @@ class ChatConfig(AppConfig):
 
         from . import metrics  # noqa: F401  (registers the Prometheus metrics)
         from .api.openai import openai_error
-        from .tools import register_builtin_tools
 
-        register_builtin_tools()
         # errors answered outside DRF under /v1/ (body too large, unknown path) in OpenAI's shape
         register_error_shape("/v1/", lambda status, code, message, details: openai_error(status, message, code))

@@ -29,15 +29,24 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 
-def request_has_perm(request: Request, perm: str) -> bool:
-    """The caller holds ``perm`` (and, for an API key limited to scopes, the key allows it)."""
-    user = request.user
+def user_has_perm(user: Any, perm: str, *, api_key: ApiKey | None = None) -> bool:
+    """``user`` holds ``perm`` and, when acting through ``api_key`` limited to scopes, the key allows it: the rule of
+    the REST API, for callers that hold a user and a key rather than a request (tools, agents, tasks)."""
     if not user or not user.is_authenticated or not user.is_active:
         return False
-    key = request.auth if isinstance(request.auth, ApiKey) else None
-    if key is not None and key.scopes and perm not in key.scopes:
+    if api_key is not None and api_key.scopes and perm not in api_key.scopes:
         return False
     return bool(user.has_perm(perm))
+
+
+def request_api_key(request: Request) -> ApiKey | None:
+    """The API key a request authenticated with (None for a JWT, a session or an anonymous request)."""
+    return request.auth if isinstance(request.auth, ApiKey) else None
+
+
+def request_has_perm(request: Request, perm: str) -> bool:
+    """The caller holds ``perm`` (and, for an API key limited to scopes, the key allows it)."""
+    return user_has_perm(request.user, perm, api_key=request_api_key(request))
 
 
 def _as_tuple(perms: str | Iterable[str]) -> tuple[str, ...]:

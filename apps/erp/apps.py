@@ -5,3 +5,8 @@ class ErpConfig(AppConfig):
     name = "apps.erp"
     label = "erp"
     verbose_name = "ERP"
+
+    def ready(self) -> None:
+        from .tools import register_tools
+
+        register_tools()

@@ -14,6 +14,8 @@ class RagConfig(AppConfig):
         from . import metrics  # noqa: F401  (registers the business gauges)
         from .models import Document
         from .services.documents import documents_sweep_stuck
+        from .tools import register_tools
 
         # documents are the knowledge base's long jobs: the core stuck-job sweep retries or fails them
         register_job_sweep(Document, documents_sweep_stuck)
+        register_tools()

@@ -10,3 +10,6 @@ class StockConfig(AppConfig):
 
     def ready(self) -> None:
         from . import metrics  # noqa: F401  (registers the business gauges)
+        from .tools import register_tools
+
+        register_tools()

@@ -8,6 +8,7 @@ import pytest
 from apps.chat.models import Feedback, Message, Provider
 from apps.core.models import AuditLog
 from apps.core.testing import assert_error_body, assert_role_access
+from apps.core.tools import get_tool, register_tool, unregister_tool
 from tests.chat.factories import ChatModelFactory, ConversationFactory, MessageFactory, ProviderFactory
 from tests.chat.upstream import error, streamed
 
@@ -226,6 +227,76 @@ def test_tool_run_endpoint_enforces_the_tools_permission(role_client, make_user,
         "/api/v1/chat/tools/search_knowledge/run/", {"arguments": {"query": "x"}}, format="json"
     )
     assert ok.status_code == 200 and ok.json() == {"tool": "search_knowledge", "result": []}
+
+
+def test_tool_list_shows_only_the_tools_the_caller_may_run(role_client, make_user, make_api_key, api_client):
+    everything = role_client("user").get("/api/v1/chat/tools/").json()
+    assert [t["name"] for t in everything] == ["erp_lookup", "search_knowledge", "stock_latest_bars", "stock_quote"]
+    for row in everything:
+        tool = get_tool(row["name"])
+        assert (row["parameters"], row["permissions"], row["description"]) == (
+            tool.parameters,
+            [tool.permission],
+            tool.description,
+        )
+    user = make_user(role="user")
+    for scopes, names in (
+        (["chat.use", "erp.read"], ["erp_lookup"]),
+        (["chat.use", "stock.read", "rag.read"], ["search_knowledge", "stock_latest_bars", "stock_quote"]),
+        (["chat.use"], []),
+    ):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_api_key(user, scopes=scopes)[1]}")
+        assert [t["name"] for t in api_client.get("/api/v1/chat/tools/").json()] == names
+
+    register_tool(
+        name="audit_probe",
+        description="Reads the audit log.",
+        parameters={"type": "object"},
+        permission="core.audit",
+        handler=lambda ctx, args: "seen",
+    )
+    try:
+        assert "audit_probe" in {t["name"] for t in role_client("admin").get("/api/v1/chat/tools/").json()}
+        assert "audit_probe" not in {t["name"] for t in role_client("manager").get("/api/v1/chat/tools/").json()}
+        assert role_client("admin").post("/api/v1/chat/tools/audit_probe/run/", {}, format="json").json() == {
+            "tool": "audit_probe",
+            "result": "seen",
+        }
+        denied = role_client("manager").post("/api/v1/chat/tools/audit_probe/run/", {}, format="json")
+        assert "needs core.audit" in assert_error_body(denied, 403, "permission_denied")["message"]
+    finally:
+        unregister_tool("audit_probe")
+
+
+def test_tool_run_endpoint_checks_the_arguments_against_the_schema(role_client):
+    client = role_client("user")
+    url = "/api/v1/chat/tools/erp_lookup/run/"
+    bad = client.post(url, {"arguments": {"kind": "invoice", "code": "X", "extra": 1}}, format="json")
+    error = assert_error_body(bad, 400, "invalid_arguments")
+    assert sorted(d["path"] for d in error["details"]) == ["", "kind"]
+    assert_error_body(client.post(url, {"arguments": [1]}, format="json"), 400, "invalid_arguments")
+    assert_error_body(client.post(url, [1], format="json"), 400, "invalid")
+    as_text = client.post(url, {"arguments": '{"kind": "customer", "code": "NOPE"}'}, format="json")
+    assert_error_body(as_text, 400, "not_found")  # JSON text is accepted as the OpenAI protocol sends it
+    audits = AuditLog.objects.filter(target_type="tool", target_id="erp_lookup").order_by("id")
+    assert [a.message for a in audits] == [
+        "tool erp_lookup: refused: invalid arguments",
+        "tool erp_lookup: refused: invalid arguments",
+        "tool erp_lookup: failed: not_found",
+    ]
+    assert audits[0].changes["arguments"] == {"kind": "invoice", "code": "X", "extra": 1}
+
+
+def test_a_models_tools_are_checked_against_the_registry(role_client, provider):
+    data = {"slug": "probe-model", "display_name": "P", "provider_id": provider.pk, "tools": ["probe_tool"]}
+    assert_error_body(role_client("admin").post("/api/v1/chat/models/", data, format="json"), 400)
+    register_tool(
+        name="probe_tool", description="A probe.", parameters={"type": "object"}, permission="erp.read", handler=print
+    )
+    try:
+        assert role_client("admin").post("/api/v1/chat/models/", data, format="json").status_code == 201
+    finally:
+        unregister_tool("probe_tool")
 
 
 def test_deleting_a_provider_or_model_in_use_is_a_conflict(role_client, role_users, chat_model):

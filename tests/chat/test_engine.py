@@ -9,6 +9,7 @@ from apps.chat.models import Conversation, Message
 from apps.chat.services import Completion, api_call_record, conversation_create, conversation_send
 from apps.chat.services.engine import NO_KNOWLEDGE, TOOLS_SKIPPED
 from apps.chat.tools import ToolContext
+from apps.core.models import AuditLog
 from apps.rag.services import document_create_text
 from tests.chat.factories import BuiltinProviderFactory, ChatModelFactory
 from tests.chat.upstream import completion, error, streamed, tool_call
@@ -99,6 +100,21 @@ def test_tool_is_denied_without_the_permission(upstream, chat_model, make_user, 
     output = done.result.tool_log[0]["output"]
     assert "Permission denied" in output["error"]
     assert "6 bar" not in json.dumps(upstream.posts[1]["json"])
+
+
+def test_arguments_off_the_schema_are_sent_back_to_the_model_and_nothing_runs(
+    upstream, chat_model, make_user, knowledge
+):
+    chat_model.tools = ["search_knowledge"]
+    chat_model.save()
+    upstream.script(tool_call("search_knowledge", {"query": "pump pressure", "k": 50}), completion("Let me retry."))
+    done = run(chat_model, make_user(role="user"))
+    output = done.result.tool_log[0]["output"]
+    assert output["code"] == "invalid_arguments" and [d["path"] for d in output["details"]] == ["k"]
+    sent_back = json.loads(upstream.posts[1]["json"]["messages"][-1]["content"])
+    assert sent_back == output and "6 bar" not in json.dumps(upstream.posts[1]["json"])
+    audit = AuditLog.objects.get(target_type="tool", target_id="search_knowledge")
+    assert audit.message == "tool search_knowledge: refused: invalid arguments"
 
 
 def test_upstream_without_tool_support_answers_without_tools(upstream, chat_model, make_user):

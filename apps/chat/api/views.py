@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterator
 from typing import Any, ClassVar
 
@@ -18,7 +17,9 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.core.models import ApiKey
-from apps.core.permissions import RequirePermission, request_has_perm
+from apps.core.permissions import RequirePermission, request_api_key, request_has_perm
+from apps.core.tools import tool_run as core_tool_run
+from apps.core.tools import tools_available_to
 from apps.core.viewsets import BaseModelViewSet, OwnedModelViewSet
 
 from ..client import UpstreamError
@@ -33,7 +34,7 @@ from ..services import (
     feedback_set,
     provider_test_connection,
 )
-from ..tools import ToolContext, get_tool, registered_names, tool_run
+from ..tools import ToolContext
 from .serializers import (
     ChatModelSerializer,
     ConnectionTestSerializer,
@@ -250,14 +251,13 @@ class UsageView(APIView):
 
 
 class ToolListView(APIView):
-    """The registered tools the caller may run (what models can call on their behalf)."""
+    """The registered tools the caller may run (by permission and, for an API key, its scopes), each with the JSON
+    schema of its arguments: what models can call on the caller's behalf."""
 
     permission_classes = [RequirePermission("chat.use")]
 
     @extend_schema(responses=ToolSerializer(many=True))
     def get(self, request: Request) -> Response:
-        ctx = _ctx(request)
-        tools = [get_tool(name) for name in registered_names()]
         rows = [
             {
                 "name": t.name,
@@ -265,28 +265,23 @@ class ToolListView(APIView):
                 "parameters": t.parameters,
                 "permissions": list(t.permissions),
             }
-            for t in tools
-            if t is not None and t.allowed(ctx)
+            for t in tools_available_to(request)
         ]
         return Response(ToolSerializer(rows, many=True).data)
 
 
 class ToolRunView(APIView):
-    """Run one tool directly with the caller's permissions (used by the Open WebUI tools file and scripts)."""
+    """Run one tool directly with the caller's permissions (used by the Open WebUI tools file and scripts): 404 for
+    an unknown tool, 403 without its permission, 400 for arguments that do not match its schema or a record the
+    tool cannot find."""
 
     permission_classes = [RequirePermission("chat.use")]
 
     @extend_schema(request=ToolRunSerializer, responses=ToolResultSerializer)
     def post(self, request: Request, name: str) -> Response:
-        tool = get_tool(name)
-        if tool is None:
-            raise NotFound(f"Unknown tool '{name}'.", code="unknown_tool")
-        ctx = _ctx(request)
-        if not tool.allowed(ctx):
-            raise Forbidden(f"The tool '{name}' needs {', '.join(tool.permissions)}.")
-        serializer = ToolRunSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        output = tool_run(name=name, arguments=json.dumps(serializer.validated_data["arguments"]), ctx=ctx)
-        if "error" in output:
-            raise ValidationFailed(output["error"], code=output.get("code", "tool_error"))
-        return Response({"tool": name, "result": output["result"]})
+        if not isinstance(request.data, dict):
+            raise ValidationFailed("The body must be a JSON object.", details={"arguments": ["Send an object."]})
+        result = core_tool_run(
+            name=name, arguments=request.data.get("arguments"), user=request.user, api_key=request_api_key(request)
+        )
+        return Response({"tool": name, "result": result})
