@@ -2,6 +2,8 @@
 
 from django.apps import AppConfig
 
+from apps.chat.knowledge import register_knowledge_provider
+
 
 class RagConfig(AppConfig):
     name = "apps.rag"
@@ -10,3 +12,6 @@ class RagConfig(AppConfig):
 
     def ready(self) -> None:
         from . import metrics  # noqa: F401  (registers the business gauges)
+        from .knowledge import provider
+
+        register_knowledge_provider(provider)
