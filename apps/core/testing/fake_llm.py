@@ -7,7 +7,7 @@ per connection), scripted replies, every request recorded.
 - ``POST /v1/embeddings``: deterministic vectors (``FakeLLM.vector(text, dimension)``), in the request's order
   unless ``reverse_embeddings``; ``script_embeddings(...)`` queues replies (``error(...)``, ``SLOW``, ``EMBED`` for
   the normal answer) in front of them.
-- ``GET /v1/models``: ``FakeLLM.models``.
+- ``GET /v1/models``: ``FakeLLM.models`` (or ``models_reply``, e.g. ``raw(404, b"<html>...")``).
 
 The ``fake_llm`` pytest fixture (tests/conftest.py) starts one per test and allows private upstreams, since it
 listens on loopback::
@@ -115,6 +115,7 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
         self.models = ["up-model", "other-model"]
+        self.models_reply: dict[str, Any] | None = None  # e.g. raw(404, b"<html>...") instead of the model list
         self.dimension = dimension
         self.reverse_embeddings = False
         self._lock = threading.Lock()
@@ -150,7 +151,9 @@ class FakeLLM:
 
             def do_GET(self) -> None:
                 self._record()
-                if self.path.split("?")[0].endswith("/models"):
+                if self.path.split("?")[0].endswith("/models") and fake.models_reply is not None:
+                    self._reply(fake.models_reply)
+                elif self.path.split("?")[0].endswith("/models"):
                     data = [{"id": m, "object": "model", "owned_by": "fake"} for m in fake.models]
                     self._reply({"status": 200, "json": {"object": "list", "data": data}})
                 else:
