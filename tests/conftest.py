@@ -64,3 +64,14 @@ def make_api_key(db) -> Callable[..., tuple[object, str]]:
         return api_key_create(owner=owner, name=name, **kwargs)
 
     return _make
+
+
+@pytest.fixture
+def fake_llm(settings):
+    """A fake OpenAI-compatible LLM on loopback (apps.core.testing.fake_llm), reachable: private upstreams allowed."""
+    from apps.core.testing.fake_llm import FakeLLM
+
+    settings.AI_ALLOW_PRIVATE_UPSTREAMS = True
+    settings.HTTP_RETRY_BACKOFF = 0.0
+    with FakeLLM() as server:
+        yield server

@@ -223,12 +223,20 @@ RAG_HNSW_BUILD_MEMORY = env.str("RAG_HNSW_BUILD_MEMORY", default="512MB")
 STOCK_RISK_FREE_RATE = env.float("STOCK_RISK_FREE_RATE", default=0.0)
 STOCK_MARKET_HOURS_UTC = env.str("STOCK_MARKET_HOURS_UTC", default="13:30-20:00")
 STOCK_MARKET_SESSIONS = env.json("STOCK_MARKET_SESSIONS", default={})
-# Chat centre: upstream retries within a per-request budget, tool-call rounds, logging of /v1 calls as conversations,
-# knowledge passages per turn, an optional daily token quota per user (0 = none) and the room kept for the answer when
-# history is fitted to a model's context window.
-CHAT_RETRY_ATTEMPTS = env.int("CHAT_RETRY_ATTEMPTS", default=3)
-CHAT_RETRY_BACKOFF = env.float("CHAT_RETRY_BACKOFF", default=0.5)
-CHAT_REQUEST_BUDGET_SECONDS = env.float("CHAT_REQUEST_BUDGET_SECONDS", default=120.0)
+# Outbound HTTP (apps.core.http: LLM providers, embedding endpoints): attempts per request on connection errors, 429
+# and 5xx, the base and cap of the jittered exponential backoff and the total time one request may take. The former
+# CHAT_RETRY_ATTEMPTS, CHAT_RETRY_BACKOFF and CHAT_REQUEST_BUDGET_SECONDS are read when the new names are unset.
+HTTP_RETRY_ATTEMPTS = env.int("HTTP_RETRY_ATTEMPTS", default=env.int("CHAT_RETRY_ATTEMPTS", default=3))
+HTTP_RETRY_BACKOFF = env.float("HTTP_RETRY_BACKOFF", default=env.float("CHAT_RETRY_BACKOFF", default=0.5))
+HTTP_RETRY_MAX_DELAY = env.float("HTTP_RETRY_MAX_DELAY", default=30.0)
+HTTP_RETRY_BUDGET_SECONDS = env.float(
+    "HTTP_RETRY_BUDGET_SECONDS", default=env.float("CHAT_REQUEST_BUDGET_SECONDS", default=120.0)
+)
+# AI providers (chat models, embeddings, RAG_LLM_BASE_URL) at loopback, private or link-local addresses are refused
+# unless this is on or an administrator allowed it on the provider (its allow_private_network flag).
+AI_ALLOW_PRIVATE_UPSTREAMS = env.bool("AI_ALLOW_PRIVATE_UPSTREAMS", default=False)
+# Chat centre: tool-call rounds, logging of /v1 calls as conversations, knowledge passages per turn, an optional daily
+# token quota per user (0 = none) and the room kept for the answer when history is fitted to a model's context window.
 CHAT_MAX_TOOL_ROUNDS = env.int("CHAT_MAX_TOOL_ROUNDS", default=4)
 CHAT_LOG_API_CONVERSATIONS = env.bool("CHAT_LOG_API_CONVERSATIONS", default=True)
 CHAT_KNOWLEDGE_TOP_K = env.int("CHAT_KNOWLEDGE_TOP_K", default=5)

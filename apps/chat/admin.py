@@ -16,12 +16,13 @@ from guardian.admin import GuardedModelAdminMixin
 
 from apps.core.admin_base import BaseModelAdmin, OwnedObjectsAdminMixin, ReadOnlyModelAdmin, ReadOnlyTabularInline
 from apps.core.choices import AuditAction
+from apps.core.exceptions import ApplicationError
 from apps.core.services import audit_record
 
-from .client import UpstreamError
-from .models import ChatModel, Conversation, Feedback, Message, Provider, Usage
+from .models import ChatModel, Conversation, Feedback, Message, Provider, Usage, UsageRecord
 from .selectors import models_usable_by, usage_summary
 from .services import provider_test_connection
+from .services.providers import may_allow_private_network, provider_address_check
 from .tools import get_tool, registered_names
 
 ADMIN_PERM = "core.audit"  # other people's conversations and feedback
@@ -44,11 +45,12 @@ class ProviderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Provider
-        fields = ("name", "kind", "base_url", "api_key", "extra_headers", "timeout", "enabled")
+        fields = ("name", "kind", "base_url", "api_key", "extra_headers", "timeout", "enabled", "allow_private_network")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stored_key = self.instance.api_key if self.instance.pk else ""
+        self.actor: Any = None  # set by ProviderAdmin.get_form
         if self._stored_key:
             self.fields["api_key"].help_text = "A key is stored. Leave blank to keep it."
 
@@ -60,6 +62,17 @@ class ProviderAdminForm(forms.ModelForm):
         if cleaned.get("clear_api_key"):
             cleaned["api_key"] = ""
             self.instance.api_key = ""
+        allowed = cleaned.get("allow_private_network", self.instance.allow_private_network)
+        candidate = Provider(
+            kind=cleaned.get("kind", self.instance.kind),
+            base_url=cleaned.get("base_url", self.instance.base_url) or "",
+            allow_private_network=bool(allowed),
+        )
+        before = Provider.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        try:
+            provider_address_check(provider=candidate, actor=self.actor, before=before)
+        except ApplicationError as exc:
+            self.add_error("base_url", exc.message)
         return cleaned
 
 
@@ -74,17 +87,32 @@ class ProviderAdmin(BaseModelAdmin):
     permission_read = MANAGE_PERM
     permission_write = MANAGE_PERM
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class ActorForm(form):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kw: Any) -> None:
+                super().__init__(*args, **kw)
+                self.actor = request.user
+
+        return ActorForm
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not may_allow_private_network(request.user):
+            fields += ("allow_private_network",)
+        return fields
+
     @admin.action(description="Test connection (list the upstream's models)")
     def test_connection(self, request: HttpRequest, queryset: Any) -> None:
         for provider in queryset:
-            try:
-                found = provider_test_connection(provider=provider)
-            except UpstreamError as exc:
-                self.message_user(request, f"{provider}: {exc.message}", level=messages.ERROR)
-                outcome = exc.message
-            else:
-                self.message_user(request, f"{provider}: reachable; models: {', '.join(found) or 'none'}")
+            result = provider_test_connection(provider=provider)
+            if result.ok:
+                self.message_user(request, f"{provider}: reachable; models: {', '.join(result.models) or 'none'}")
                 outcome = "ok"
+            else:
+                self.message_user(request, f"{provider}: {result.error}", level=messages.ERROR)
+                outcome = result.error
             audit_record(
                 action=AuditAction.ACTION, actor=request.user, target=provider, message=f"connection test: {outcome}"
             )
@@ -227,3 +255,26 @@ class UsageAdmin(ReadOnlyModelAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/chat/usage.html", context)
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(ReadOnlyModelAdmin):
+    """The AI gateway's ledger: every upstream call with its purpose, tokens, cost, latency and outcome."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "purpose",
+        "model_name",
+        "kind",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+        "latency_ms",
+        "outcome",
+    )
+    list_filter = ("purpose", "kind", "outcome")
+    search_fields = ("model_name", "user__username", "purpose")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    permission_read = MANAGE_PERM

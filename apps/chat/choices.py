@@ -25,4 +25,11 @@ class Rating(models.TextChoices):
     DOWN = "down", "Thumbs down"
 
 
+class UsageKind(models.TextChoices):
+    COMPLETION = "completion", "Completion"
+    STREAM = "stream", "Streamed completion"
+    EMBEDDING = "embedding", "Embeddings"
+    BUILTIN = "builtin", "Built-in engine"
+
+
 BUILTIN_EXTRACTIVE = "aistack-extractive"

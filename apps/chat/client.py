@@ -1,32 +1,37 @@
-"""An OpenAI-compatible HTTP client (httpx, synchronous): chat completions plain or streamed (SSE), model listing.
+"""An OpenAI-compatible HTTP client (httpx, synchronous): chat completions plain or streamed (SSE), embeddings, model
+listing. Only the AI gateway (gateway.py) and the providers' connection test use it.
 
-Timeouts, connection errors, 5xx and 429 are retried with exponential backoff while the request budget lasts; what
-is left is raised as one of the upstream errors below, which the APIs map to 504, 429 or 502.
+Requests go through the platform's retry helper (apps.core.http: connection errors, timeouts, 5xx and 429 retried
+with jittered exponential backoff while the request budget lasts) and its SSRF guard (apps.core.net: a provider at a
+loopback, private or link-local address is refused unless ``allow_private``); what is left is raised as one of the
+upstream errors below, which the APIs map to 504, 429 or 502.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from django.conf import settings
 
+from apps.core import http, net
 from apps.core.exceptions import ApplicationError
-
-from . import conf
-
-RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 class UpstreamError(ApplicationError):
-    """The upstream failed or answered something unusable (502)."""
+    """The upstream failed or answered something unusable (502); ``upstream_status`` is the HTTP status it answered,
+    if it answered one."""
 
     status_code = 502
     default_code = "upstream_error"
     openai_type = "upstream_error"
+
+    def __init__(self, message: str, *, upstream_status: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.upstream_status = upstream_status
 
 
 class UpstreamTimeout(UpstreamError):
@@ -46,9 +51,16 @@ class UpstreamRejected(UpstreamError):
 
     default_code = "upstream_rejected"
 
-    def __init__(self, message: str, *, upstream_status: int, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.upstream_status = upstream_status
+
+class UpstreamRefused(UpstreamError):
+    """The provider's address is not allowed (loopback, private, link-local ...) or its URL is unusable."""
+
+    default_code = "upstream_address_refused"
+
+
+def private_upstreams_allowed() -> bool:
+    """``AI_ALLOW_PRIVATE_UPSTREAMS``: every provider may be at a private address."""
+    return bool(getattr(settings, "AI_ALLOW_PRIVATE_UPSTREAMS", False))
 
 
 @dataclass
@@ -74,13 +86,13 @@ class OpenAIClient:
         backoff: float | None = None,
         budget: float | None = None,
         label: str = "",
+        allow_private: bool | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.attempts = attempts if attempts is not None else conf.retry_attempts()
-        self.backoff = backoff if backoff is not None else conf.retry_backoff()
-        self.budget = budget if budget is not None else conf.request_budget()
+        self.policy = http.RetryPolicy.from_settings(attempts=attempts, backoff=backoff, budget=budget)
         self.label = label or self.base_url
+        self.guard = net.Guard(allow_private=private_upstreams_allowed() if allow_private is None else allow_private)
         self.headers = {"Accept": "application/json", **(headers or {})}
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
@@ -93,68 +105,64 @@ class OpenAIClient:
             headers=dict(provider.extra_headers or {}),
             timeout=provider.timeout,
             label=provider.name,
+            allow_private=bool(provider.allow_private_network) or private_upstreams_allowed(),
         )
 
     # --- requests with retries --------------------------------------------------------------------------------------
 
-    def _wait_before_retry(self, attempt: int, deadline: float, retry_after: float | None) -> bool:
-        """Sleep before the next attempt; False when no attempt is left or the budget would be exceeded."""
-        if attempt + 1 >= self.attempts:
-            return False
-        delay = retry_after if retry_after is not None else self.backoff * (2**attempt)
-        if time.monotonic() + delay + min(self.timeout, 0.05) > deadline:
-            return False
-        if delay > 0:
-            time.sleep(delay)
-        return True
-
     def _open(self, client: httpx.Client, method: str, path: str, payload: dict[str, Any] | None) -> httpx.Response:
         """Send with retries; returns a 2xx response whose body has not been read yet (the caller closes it)."""
-        deadline = time.monotonic() + self.budget
         url = f"{self.base_url}/{path.lstrip('/')}"
-        last: UpstreamError | None = None
-        for attempt in range(self.attempts):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            timeout = httpx.Timeout(min(self.timeout, remaining))
-            retry_after: float | None = None
-            try:
-                request = client.build_request(method, url, json=payload, headers=self.headers, timeout=timeout)
-                response = client.send(request, stream=True)
-            except UnicodeEncodeError as exc:  # a header (API key, extra header) that HTTP cannot carry
-                raise UpstreamError(
-                    f"{self.label} has a header that cannot be sent (non-ASCII API key or extra header).",
-                    code="provider_misconfigured",
+        try:
+            response = http.send(
+                client,
+                method,
+                url,
+                json=payload,
+                headers=self.headers,
+                timeout=self.timeout,
+                policy=self.policy,
+                guard=self.guard,
+                stream=True,
+            )
+        except UnicodeEncodeError as exc:  # a header (API key, extra header) that HTTP cannot carry
+            raise UpstreamError(
+                f"{self.label} has a header that cannot be sent (non-ASCII API key or extra header).",
+                code="provider_misconfigured",
+            ) from exc
+        except net.URLRefused as exc:
+            if exc.code == "url_unreachable":
+                raise UpstreamError(f"{self.label} is unreachable: {exc.message}", code="upstream_down") from exc
+            raise UpstreamRefused(f"{self.label}: {exc.message}") from exc
+        except http.RequestFailed as exc:
+            if exc.timed_out:
+                raise UpstreamTimeout(
+                    f"{self.label} did not answer within {self.timeout:g} s ({exc.attempts} attempts)."
                 ) from exc
-            except httpx.TimeoutException:
-                last = UpstreamTimeout(f"{self.label} did not answer within {self.timeout:g} s.")
-            except httpx.HTTPError as exc:
-                last = UpstreamError(f"{self.label} is unreachable: {exc.__class__.__name__}.", code="upstream_down")
-            else:
-                if response.status_code < 400:
-                    return response
-                try:
-                    response.read()
-                finally:
-                    response.close()
-                message = _error_message(response)
-                if response.status_code == 429:
-                    last = UpstreamRateLimited(f"{self.label} is rate limiting: {message}")
-                    retry_after = _retry_after(response)
-                elif response.status_code >= 500:
-                    last = UpstreamError(f"{self.label} failed with {response.status_code}: {message}")
-                else:
-                    raise UpstreamRejected(
-                        f"{self.label} refused the request ({response.status_code}): {message}",
-                        upstream_status=response.status_code,
-                    )
-            if not self._wait_before_retry(attempt, deadline, retry_after):
-                break
-        raise last or UpstreamTimeout(f"{self.label}: the request budget of {self.budget:g} s is used up.")
+            reason = exc.cause.__class__.__name__ if exc.cause is not None else "no connection"
+            raise UpstreamError(
+                f"{self.label} is unreachable: {reason} after {exc.attempts} attempts.", code="upstream_down"
+            ) from exc
+        if response.status_code < 400:
+            return response
+        try:
+            response.read()
+        finally:
+            response.close()
+        message = _error_message(response)
+        if response.status_code == 429:
+            raise UpstreamRateLimited(f"{self.label} is rate limiting: {message}", upstream_status=429)
+        if response.status_code >= 500:
+            raise UpstreamError(
+                f"{self.label} failed with {response.status_code}: {message}", upstream_status=response.status_code
+            )
+        raise UpstreamRejected(
+            f"{self.label} refused the request ({response.status_code}): {message}",
+            upstream_status=response.status_code,
+        )
 
     def _json(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        with httpx.Client() as client:
+        with net.guarded_client() as client:
             response = self._open(client, method, path, payload)
             try:
                 try:
@@ -185,13 +193,19 @@ class OpenAIClient:
             raise UpstreamError(f"{self.label} answered without choices.")
         return body
 
+    def embeddings(self, payload: dict[str, Any]) -> dict[str, Any]:
+        body = self._json("POST", "embeddings", payload)
+        if not isinstance(body.get("data"), list):
+            raise UpstreamError(f"{self.label} answered without a 'data' list of embeddings.")
+        return body
+
     def chat_stream(self, payload: dict[str, Any], result: StreamResult) -> Iterator[str]:
         """Yield content deltas as they arrive; ``result`` collects content, tool calls, usage and the finish reason.
 
         A stream that ends without ``[DONE]`` or a finish reason leaves ``result.complete`` False and raises."""
         body = {**payload, "stream": True, "stream_options": {"include_usage": True}}
         calls: dict[int, dict[str, Any]] = {}
-        with httpx.Client() as client:
+        with net.guarded_client() as client:
             response = self._open(client, "POST", "chat/completions", body)
             try:
                 for line in response.iter_lines():
@@ -257,19 +271,15 @@ def usage_of(body: dict[str, Any]) -> dict[str, int]:
 
 
 def _error_message(response: httpx.Response) -> str:
+    """The error message of an OpenAI-style error body; anything else (an HTML page, say) is not echoed, only the
+    status's reason phrase."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("message", ""))[:500]
-    if isinstance(body, dict) and body.get("error"):
-        return str(body["error"])[:500]
-    return str(body)[:200]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return max(0.0, float(response.headers.get("retry-after", "")))
-    except ValueError:
-        return None
+        return response.reason_phrase or "no error message"
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"][:300]
+    if isinstance(error, str):
+        return error[:300]
+    return response.reason_phrase or "no error message"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .choices import BUILTIN_EXTRACTIVE, ProviderKind
+from .knowledge import demo_knowledge_bases
 from .models import ChatModel, Provider
 
 
@@ -22,8 +23,5 @@ def seed(*, stdout: Any) -> None:
         },
     )
     if created:  # later runs keep whatever an administrator attached or detached since
-        from apps.rag.demo import DEMO_NAME
-        from apps.rag.models import KnowledgeBase
-
-        model.knowledge_bases.add(*KnowledgeBase.objects.filter(name=DEMO_NAME))
+        model.knowledge_bases.add(*demo_knowledge_bases())
     stdout.write(f"chat: {'created' if created else 'kept'} model {model.slug} ({model.knowledge_bases.count()} bases)")

@@ -1,38 +1,94 @@
-"""The knowledge base as seen from chat: every read goes through the RAG app's public functions.
+"""The knowledge base as seen from chat, through a hook the knowledge app fills.
 
-- ``knowledge_search`` -> ``apps.rag.retrieval.search(user=, query=, knowledge_base_ids=, k=)`` (bases the user may
-  read only; hybrid ranking).
-- ``knowledge_answer`` -> ``apps.rag.services.ask(user=, question=, knowledge_base_ids=, k=)`` (the extractive or
-  generated answer with numbered citations).
+Chat sits below the knowledge base (RAG) and never imports it: RAG registers a ``KnowledgeProvider`` from its
+``AppConfig.ready()`` (``register_knowledge_provider``), and chat's knowledge features call it:
+
+- ``readable_ids(user=, knowledge_base_ids=)``: the subset of the bases the user may read;
+- ``search(user=, query=, knowledge_base_ids=, k=)``: ranked passages (objects with ``text``, ``document_title``,
+  ``page``, ``heading``, ``snippet``, ``chunk_id``, ``document_id``, ``knowledge_base_id``, ``knowledge_base``);
+- ``answer(user=, question=, knowledge_base_ids=, k=)``: ``(text, citations)`` with numbered citations;
+- ``embed(user=, texts=)``: ``(vectors, model name, tokens)`` with the default embedding backend (for /v1/embeddings);
+- ``knowledge_bases()``: the queryset models may be attached to; ``demo_knowledge_bases()`` the demo data's.
+
+Without a provider (RAG not installed) models simply have no knowledge.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from apps.core.exceptions import Unavailable
 
 from . import conf
 
 
+@dataclass(frozen=True)
+class KnowledgeProvider:
+    readable_ids: Callable[..., list[int]]
+    search: Callable[..., list[Any]]
+    answer: Callable[..., tuple[str, list[dict[str, Any]]]]
+    embed: Callable[..., tuple[list[list[float]], str, int]]
+    knowledge_bases: Callable[[], Any]
+    demo_knowledge_bases: Callable[[], Any] = list
+
+
+_PROVIDER: list[KnowledgeProvider] = []
+
+
+def register_knowledge_provider(provider: KnowledgeProvider) -> None:
+    """Install the knowledge provider (the last registration wins)."""
+    _PROVIDER[:] = [provider]
+
+
+def knowledge_provider() -> KnowledgeProvider | None:
+    return _PROVIDER[0] if _PROVIDER else None
+
+
+def _required() -> KnowledgeProvider:
+    provider = knowledge_provider()
+    if provider is None:
+        raise Unavailable("No knowledge base is installed.", code="knowledge_unavailable")
+    return provider
+
+
 def readable_ids(*, user: Any, knowledge_base_ids: list[int]) -> list[int]:
     """The subset of ``knowledge_base_ids`` the user may read (a model's knowledge never widens a user's access)."""
-    from apps.rag.selectors import knowledge_bases_readable
-
-    if not knowledge_base_ids:
+    provider = knowledge_provider()
+    if not knowledge_base_ids or provider is None:
         return []
-    return sorted(knowledge_bases_readable(user).filter(pk__in=knowledge_base_ids).values_list("pk", flat=True))
+    return sorted(provider.readable_ids(user=user, knowledge_base_ids=knowledge_base_ids))
 
 
 def knowledge_search(*, user: Any, query: str, knowledge_base_ids: list[int] | None, k: int | None = None) -> list[Any]:
-    from apps.rag.retrieval import search
-
-    return search(user=user, query=query, knowledge_base_ids=knowledge_base_ids, k=k or conf.knowledge_top_k())
+    provider = knowledge_provider()
+    if provider is None:
+        return []
+    return provider.search(user=user, query=query, knowledge_base_ids=knowledge_base_ids, k=k or conf.knowledge_top_k())
 
 
 def knowledge_answer(*, user: Any, question: str, knowledge_base_ids: list[int]) -> tuple[str, list[dict[str, Any]]]:
-    from apps.rag.services import ask
+    text, citations = _required().answer(
+        user=user, question=question, knowledge_base_ids=knowledge_base_ids, k=conf.knowledge_top_k()
+    )
+    return text, list(citations)
 
-    answer = ask(user=user, question=question, knowledge_base_ids=knowledge_base_ids, k=conf.knowledge_top_k())
-    return answer.text, list(answer.citations)
+
+def knowledge_embed(*, user: Any, texts: list[str]) -> tuple[list[list[float]], str, int]:
+    """Embeddings of ``texts`` with the knowledge base's default embedder: (vectors, model name, tokens)."""
+    return _required().embed(user=user, texts=texts)
+
+
+def knowledge_bases() -> Any:
+    """The knowledge bases chat models may be attached to (an empty list without a provider)."""
+    provider = knowledge_provider()
+    return provider.knowledge_bases() if provider is not None else []
+
+
+def demo_knowledge_bases() -> Any:
+    provider = knowledge_provider()
+    return provider.demo_knowledge_bases() if provider is not None else []
 
 
 def hit_citation(number: int, hit: Any) -> dict[str, Any]:
@@ -65,6 +121,10 @@ def context_prompt(hits: list[Any]) -> str:
         where = ", ".join(x for x in (hit.document_title, f"page {hit.page}" if hit.page else "", hit.heading) if x)
         parts.append(f"[{number}] ({where})\n{hit.text}")
     return (
-        "Answer using the numbered sources below when they are relevant and cite them as [1], [2]. If they do not "
-        "contain the answer, say so.\n\n" + "\n\n".join(parts)
+        (
+            "Answer using the numbered sources below when they are relevant and cite them as [1], [2]. If they do not "
+            "contain the answer, say so."
+        )
+        + "\n\n"
+        + "\n\n".join(parts)
     )

@@ -7,6 +7,9 @@ from prometheus_client import Counter, Histogram
 
 from apps.core.metrics import business_gauge
 
+from . import conf
+from .selectors import tokens_today_per_user
+
 REQUESTS = Counter("chat_requests_total", "Chat completions requested", ["model", "outcome"])
 TOKENS_IN = Counter("chat_prompt_tokens_total", "Prompt tokens consumed", ["model"])
 TOKENS_OUT = Counter("chat_completion_tokens_total", "Completion tokens produced", ["model"])
@@ -20,23 +23,22 @@ UPSTREAM_ERRORS = Counter("chat_upstream_errors_total", "Failed upstream calls",
 TOOL_CALLS = Counter("chat_tool_calls_total", "Tool calls run for models", ["tool", "outcome"])
 
 
-def _tokens_today_per_user() -> list[int]:
-    """Prompt plus completion tokens of each user's answers since midnight UTC (the quota's accounting)."""
-    import datetime as dt
-
-    from django.db.models import Sum
-
-    from .choices import MessageRole
-    from .models import Message
-
-    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = (
-        Message.objects.filter(role=MessageRole.ASSISTANT, created_at__gte=midnight)
-        .order_by()
-        .values("conversation__owner")
-        .annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
-    )
-    return [(row["prompt"] or 0) + (row["completion"] or 0) for row in rows]
+GATEWAY_CALLS = Counter(
+    "ai_gateway_calls_total",
+    "Calls through the AI gateway by purpose and outcome (ok or the error code)",
+    ["purpose", "outcome"],
+)
+GATEWAY_TOKENS = Counter(
+    "ai_gateway_tokens_total",
+    "Tokens through the AI gateway by purpose and direction (in, out)",
+    ["purpose", "direction"],
+)
+GATEWAY_LATENCY = Histogram(
+    "ai_gateway_call_seconds",
+    "Latency of one upstream call through the AI gateway",
+    ["purpose", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
 
 
 @business_gauge(
@@ -44,19 +46,15 @@ def _tokens_today_per_user() -> list[int]:
     "Largest share of the daily per-user token quota (CHAT_USER_DAILY_TOKEN_QUOTA) used today; 0 without a quota",
 )
 def _token_quota_usage_ratio() -> float:
-    from . import conf
-
     quota = conf.user_daily_token_quota()
     if not quota:
         return 0.0
-    return max(_tokens_today_per_user(), default=0) / quota
+    return max(tokens_today_per_user(), default=0) / quota
 
 
 @business_gauge("chat_users_over_token_quota", "Users who have used their whole daily token quota today")
 def _users_over_token_quota() -> float:
-    from . import conf
-
     quota = conf.user_daily_token_quota()
     if not quota:
         return 0
-    return sum(1 for used in _tokens_today_per_user() if used >= quota)
+    return sum(1 for used in tokens_today_per_user() if used >= quota)

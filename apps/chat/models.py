@@ -14,7 +14,7 @@ from django_cryptography.fields import encrypt
 from apps.core.models import OwnedModel, PermissionHolder, TimeStampedModel
 from apps.core.roles import app_permissions
 
-from .choices import ConversationOrigin, MessageRole, ProviderKind, Rating
+from .choices import ConversationOrigin, MessageRole, ProviderKind, Rating, UsageKind
 
 MONEY = Decimal("0.000001")
 
@@ -45,6 +45,13 @@ class Provider(TimeStampedModel):
         default=60.0, validators=[MinValueValidator(0.05), MaxValueValidator(600.0)], help_text="Seconds per attempt."
     )
     enabled = models.BooleanField(default=True)
+    allow_private_network = models.BooleanField(
+        default=False,
+        help_text=(
+            "Allow a base URL at a loopback, private or link-local address (a model server on this host or the "
+            "internal network). Only administrators may set it."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -189,3 +196,40 @@ class Usage(Message):
         verbose_name = "usage"
         verbose_name_plural = "usage"
         default_permissions = ("view",)
+
+
+class UsageRecord(models.Model):
+    """The AI gateway's ledger: one row per upstream call (a completion round, a stream, an embedding request) or
+    per answer of the built-in engine, whoever made it and whether it worked. Quotas, metrics and metering read it."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key = models.ForeignKey("core.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.ForeignKey(ChatModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model_name = models.CharField(max_length=200, help_text="The chat model's slug, or the upstream model's name.")
+    purpose = models.CharField(max_length=64, help_text='What the call was for: "chat", "rag.ask", "rag.embed", ...')
+    kind = models.CharField(max_length=16, choices=UsageKind.choices, default=UsageKind.COMPLETION)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    tokens_estimated = models.BooleanField(default=False, help_text="The upstream reported no usage.")
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
+    latency_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=64, default="ok", help_text='"ok", or the error code of the failure.')
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "usage record"
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="chat_usage_user_day"),
+            models.Index(fields=["purpose", "created_at"], name="chat_usage_purpose_day"),
+        ]
+        constraints = [models.CheckConstraint(condition=models.Q(cost__gte=0), name="chat_usage_cost_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.model_name}: {self.total_tokens} tokens ({self.outcome})"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens

@@ -2,6 +2,8 @@
 
 from django.apps import AppConfig
 
+from apps.chat.knowledge import register_knowledge_provider
+
 
 class RagConfig(AppConfig):
     name = "apps.rag"
@@ -12,6 +14,7 @@ class RagConfig(AppConfig):
         from apps.core.jobs import register_job_sweep
 
         from . import metrics  # noqa: F401  (registers the business gauges)
+        from .knowledge import provider
         from .models import Document
         from .services.documents import documents_sweep_stuck
         from .tools import register_tools
@@ -19,3 +22,4 @@ class RagConfig(AppConfig):
         # documents are the knowledge base's long jobs: the core stuck-job sweep retries or fails them
         register_job_sweep(Document, documents_sweep_stuck)
         register_tools()
+        register_knowledge_provider(provider)

@@ -41,16 +41,8 @@ def openai_api_key() -> str | None:
 
 
 def http_timeout() -> float:
+    """Seconds per attempt of a call to RAG_OPENAI_BASE_URL or RAG_LLM_BASE_URL (retries: HTTP_RETRY_*)."""
     return float(setting("RAG_HTTP_TIMEOUT", 30.0))
-
-
-def http_retries() -> int:
-    return int(setting("RAG_HTTP_RETRIES", 3))
-
-
-def http_backoff() -> float:
-    """Seconds before the first retry; doubled for each further attempt."""
-    return float(setting("RAG_HTTP_BACKOFF", 0.5))
 
 
 def openai_provider() -> str | None:

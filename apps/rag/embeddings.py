@@ -2,7 +2,8 @@
 
 - ``hashing``: feature hashing of words, word bigrams and character n-grams into a fixed dimension, L2-normalised.
   Deterministic, needs no model download.
-- ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint (OpenAI, Ollama, vLLM), batched, with retries.
+- ``openai``: any OpenAI-compatible ``/v1/embeddings`` endpoint (OpenAI, Ollama, vLLM), batched, through the AI
+  gateway (retries, SSRF guard, usage ledger).
 - ``sentence-transformers``: a local model directory or installed model; imported only when selected.
 """
 
@@ -11,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
 
+from apps.chat import gateway
+from apps.chat.client import UpstreamError, UpstreamRejected
+from apps.chat.selectors import enabled_provider
 from apps.core.exceptions import Unavailable, ValidationFailed
 
 from . import conf
@@ -39,6 +42,10 @@ class Embedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """A (len(texts), dimension) float32 array of L2-normalised vectors."""
         raise NotImplementedError
+
+    def embed_for(self, texts: Sequence[str], *, user: Any = None, purpose: str = "") -> np.ndarray:
+        """``embed`` on behalf of ``user`` for ``purpose`` (what a metered backend records; others ignore it)."""
+        return self.embed(texts)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
@@ -170,60 +177,14 @@ class HashingEmbedder(Embedder):
         return _normalise(matrix)
 
 
-def post_json(
-    url: str,
-    payload: dict[str, Any],
-    *,
-    api_key: str | None,
-    what: str,
-    headers: dict[str, str] | None = None,
-    timeout: float | None = None,
-) -> dict[str, Any]:
-    """POST JSON with retries and exponential backoff on connection errors, timeouts, 429 and 5xx. Other 4xx and
-    exhausted retries raise EmbeddingError (503) with a readable message."""
-    import httpx
-
-    headers = {**(headers or {}), "Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    attempts = conf.http_retries() + 1
-    delay = conf.http_backoff()
-    last = ""
-    for attempt in range(attempts):
-        try:
-            response = httpx.post(url, json=payload, headers=headers, timeout=timeout or conf.http_timeout())
-        except httpx.TransportError as exc:
-            last = f"{what} at {url} is unreachable ({exc.__class__.__name__}: {exc})"
-        else:
-            if response.status_code < 300:
-                try:
-                    return response.json()
-                except ValueError as exc:
-                    raise EmbeddingError(f"{what} at {url} answered with invalid JSON.") from exc
-            last = f"{what} at {url} answered HTTP {response.status_code}: {response.text[:300]}"
-            if response.status_code != 429 and response.status_code < 500:
-                raise EmbeddingError(last, code="upstream_error")
-        if attempt + 1 < attempts and delay > 0:
-            time.sleep(delay * (2**attempt))
-    raise EmbeddingError(last + f" (after {attempts} attempts)")
+PURPOSE_EMBED = "rag.embed"
 
 
-@dataclass
-class Endpoint:
-    base_url: str
-    api_key: str | None
-    headers: dict[str, str]
-    timeout: float | None
-    label: str
-
-
-def openai_endpoint() -> Endpoint:
+def openai_endpoint() -> gateway.Upstream:
     """Where the ``openai`` backend sends its requests: the chat-centre provider record named by RAG_OPENAI_PROVIDER
     (base URL, API key encrypted at rest, extra headers, timeout), else RAG_OPENAI_BASE_URL / RAG_OPENAI_API_KEY."""
     name = conf.openai_provider()
     if name:
-        from apps.chat.selectors import enabled_provider
-
         provider = enabled_provider(name=name)
         if provider is None:
             raise EmbeddingError(
@@ -231,48 +192,46 @@ def openai_endpoint() -> Endpoint:
                 "URL.",
                 code="not_configured",
             )
-        return Endpoint(
-            provider.base_url,
-            provider.api_key or None,
-            dict(provider.extra_headers or {}),
-            float(provider.timeout),
-            f"Embedding endpoint of provider '{provider.name}'",
+        return replace(
+            gateway.Upstream.of_provider(provider), label=f"Embedding endpoint of provider '{provider.name}'"
         )
     base = conf.openai_base_url()
     if not base:
         raise EmbeddingError(
             "The openai embedding backend needs RAG_OPENAI_BASE_URL or RAG_OPENAI_PROVIDER.", code="not_configured"
         )
-    return Endpoint(base, conf.openai_api_key(), {}, None, "Embedding endpoint")
+    return gateway.Upstream(
+        base_url=base, api_key=conf.openai_api_key() or "", timeout=conf.http_timeout(), label="Embedding endpoint"
+    )
 
 
 @register("openai")
 class OpenAIEmbedder(Embedder):
-    """An OpenAI-compatible /v1/embeddings endpoint (see ``openai_endpoint``); the base URL ends in /v1."""
+    """An OpenAI-compatible /v1/embeddings endpoint (see ``openai_endpoint``; the base URL ends in /v1), through the
+    AI gateway: batched, retried, metered in the gateway's ledger (purpose ``rag.embed`` unless told otherwise)."""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_for(texts)
+
+    def embed_for(self, texts: Sequence[str], *, user: Any = None, purpose: str = PURPOSE_EMBED) -> np.ndarray:
         endpoint = openai_endpoint()
-        url = endpoint.base_url.rstrip("/") + "/embeddings"
         rows: list[list[float]] = []
         size = conf.embed_batch_size()
         for start in range(0, len(texts), size):
             batch = list(texts[start : start + size])
-            body = post_json(
-                url,
-                {"model": self.model, "input": batch},
-                api_key=endpoint.api_key,
-                what=endpoint.label,
-                headers=endpoint.headers,
-                timeout=endpoint.timeout,
-            )
             try:
-                data = sorted(body["data"], key=lambda item: item.get("index", 0))
-                vectors = [item["embedding"] for item in data]
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise EmbeddingError("The embedding endpoint's answer has no 'data' list of embeddings.") from exc
-            if len(vectors) != len(batch):
-                raise EmbeddingError(f"The embedding endpoint returned {len(vectors)} vectors for {len(batch)} texts.")
-            rows.extend(vectors)
+                result = gateway.embed(
+                    user=user, texts=batch, purpose=purpose, upstream=endpoint, upstream_model=self.model
+                )
+            except UpstreamRejected as exc:
+                raise EmbeddingError(exc.message, code="upstream_error") from exc
+            except UpstreamError as exc:
+                raise EmbeddingError(exc.message) from exc
+            if len(result.vectors) != len(batch):
+                raise EmbeddingError(
+                    f"The embedding endpoint returned {len(result.vectors)} vectors for {len(batch)} texts."
+                )
+            rows.extend(result.vectors)
         matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, self.dimension))
         if matrix.shape[1] != self.dimension:
             raise EmbeddingError(

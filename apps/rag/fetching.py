@@ -1,4 +1,4 @@
-"""Fetching a document from a URL for ingestion.
+"""Fetching a document from a URL for ingestion, through the platform's SSRF guard (apps.core.net):
 
 - http and https only, without credentials in the URL;
 - every address the host name resolves to must be public unless ``RAG_URL_ALLOW_PRIVATE`` (no loopback, private,
@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import codecs
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +23,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from apps.core import net
 from apps.core.exceptions import ValidationFailed
 
 from . import conf
@@ -94,46 +93,14 @@ class Fetched:
 
 def check_url(url: str) -> httpx.URL:
     """The URL parsed, or a FetchError saying why it is not acceptable (the address is checked when fetching)."""
-    try:
-        parsed = httpx.URL(str(url).strip())
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise FetchError("This is not a valid URL.", code="invalid_url", details={"url": url}) from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise FetchError(
-            "Only http:// and https:// URLs with a host name can be fetched.", code="invalid_url", details={"url": url}
-        )
-    if parsed.userinfo:
-        raise FetchError("URLs with a user name or password are not accepted.", code="invalid_url")
-    return parsed
+    return net.check_url(url, error=FetchError)
 
 
-def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+_is_public = net.is_public
 
 
-def resolve(url: httpx.URL) -> str:
-    """The address to connect to for ``url``: every address of the host must be public unless private ones are
-    allowed (RAG_URL_ALLOW_PRIVATE)."""
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(url.raw_host.decode("ascii"), port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(
-            f"The host '{url.host}' could not be resolved.", code="url_unreachable", details={"host": url.host}
-        ) from exc
-    addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
-    if not conf.url_allow_private():
-        refused = [address for address in addresses if not _is_public(address)]
-        if refused:
-            raise FetchError(
-                f"The host '{url.host}' resolves to a private, loopback or link-local address ({refused[0]}); "
-                "fetching it is not allowed.",
-                code="url_refused",
-                details={"host": url.host, "address": str(refused[0])},
-            )
-    return str(min(addresses, key=lambda address: address.version))  # IPv4 first: reachable from more networks
+def _guard() -> net.Guard:
+    return net.Guard(allow_private=conf.url_allow_private(), error=FetchError)
 
 
 def _mime(content_type: str, path: str) -> str:
@@ -183,75 +150,52 @@ def fetch_url(url: str) -> Fetched:
     current = check_url(url)
     limit, timeout = conf.max_upload_bytes(), conf.url_timeout()
     deadline = time.monotonic() + timeout
-    redirects: list[str] = []
-    with httpx.Client(
-        follow_redirects=False,
-        trust_env=False,  # no proxy: the connection must go to the address that was checked
-        limits=httpx.Limits(max_keepalive_connections=0),
-        headers={"User-Agent": USER_AGENT},
-    ) as client:
-        for _ in range(conf.url_max_redirects() + 1):
-            address = resolve(current)
-            extensions = {"sni_hostname": current.raw_host.decode("ascii")} if current.scheme == "https" else {}
-            try:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise httpx.ConnectTimeout("deadline")
-                with client.stream(
-                    "GET",
-                    current.copy_with(host=address),
-                    headers={"Host": current.netloc.decode("ascii")},
-                    extensions=extensions,
-                    timeout=left,
-                ) as response:
-                    if response.is_redirect and response.headers.get("Location"):
-                        current = check_url(str(current.join(response.headers["Location"])))
-                        redirects.append(str(current))
-                        continue
-                    if response.status_code >= 400:
-                        raise FetchError(
-                            f"The server answered HTTP {response.status_code} for {current}.",
-                            code="url_http_error",
-                            details={"url": str(current), "status": response.status_code},
-                        )
-                    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                    mime = _mime(content_type, current.path)
-                    declared = response.headers.get("Content-Length", "")
-                    if declared.isdigit() and int(declared) > limit:
-                        raise _too_large(limit, int(declared))
-                    body = bytearray()
-                    for part in response.iter_bytes():
-                        body += part
-                        if len(body) > limit:
-                            raise _too_large(limit)
-                        if time.monotonic() > deadline:
-                            raise httpx.ReadTimeout("deadline")
-                    data = bytes(body)
-                    if mime.startswith("text/"):
-                        data = _as_utf8(data, response.charset_encoding)
-                    filename = _filename(current, mime)
-                    title = (html_title(data) if mime == "text/html" else "") or PurePosixPath(filename).stem
-                    return Fetched(
-                        url=str(url).strip(),
-                        final_url=str(current),
-                        data=data,
-                        mime_type=mime,
-                        filename=filename,
-                        title=title,
-                        status=response.status_code,
-                        content_type=content_type,
-                        redirects=redirects,
+    with net.guarded_client(headers={"User-Agent": USER_AGENT}) as client:
+        try:
+            with net.stream_following_redirects(
+                client, str(current), guard=_guard(), max_redirects=conf.url_max_redirects(), deadline=deadline
+            ) as (response, current, redirects):
+                if response.status_code >= 400:
+                    raise FetchError(
+                        f"The server answered HTTP {response.status_code} for {current}.",
+                        code="url_http_error",
+                        details={"url": str(current), "status": response.status_code},
                     )
-            except httpx.TimeoutException as exc:
-                raise FetchError(
-                    f"{current.host} did not answer within {timeout:g} s.", code="url_timeout", details={"url": url}
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise FetchError(
-                    f"{current} could not be fetched ({exc.__class__.__name__}: {exc}).",
-                    code="url_unreachable",
-                    details={"url": str(current)},
-                ) from exc
-    raise FetchError(
-        f"More than {conf.url_max_redirects()} redirects.", code="too_many_redirects", details={"redirects": redirects}
-    )
+                content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                mime = _mime(content_type, current.path)
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise _too_large(limit, int(declared))
+                body = bytearray()
+                for part in response.iter_bytes():
+                    body += part
+                    if len(body) > limit:
+                        raise _too_large(limit)
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("deadline")
+                data = bytes(body)
+                if mime.startswith("text/"):
+                    data = _as_utf8(data, response.charset_encoding)
+                filename = _filename(current, mime)
+                title = (html_title(data) if mime == "text/html" else "") or PurePosixPath(filename).stem
+                return Fetched(
+                    url=str(url).strip(),
+                    final_url=str(current),
+                    data=data,
+                    mime_type=mime,
+                    filename=filename,
+                    title=title,
+                    status=response.status_code,
+                    content_type=content_type,
+                    redirects=redirects,
+                )
+        except httpx.TimeoutException as exc:
+            raise FetchError(
+                f"{current.host} did not answer within {timeout:g} s.", code="url_timeout", details={"url": url}
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(
+                f"{current} could not be fetched ({exc.__class__.__name__}: {exc}).",
+                code="url_unreachable",
+                details={"url": str(current)},
+            ) from exc

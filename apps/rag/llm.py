@@ -1,4 +1,4 @@
-"""The language model behind generated answers, through the chat centre's provider layer.
+"""The language model behind generated answers, through the chat centre's AI gateway.
 
 Which model answers, first match wins:
 
@@ -7,8 +7,10 @@ Which model answers, first match wins:
    timeout come from the provider record);
 3. an OpenAI-compatible endpoint from the settings (``RAG_LLM_BASE_URL``, ``RAG_LLM_MODEL``, ``RAG_LLM_API_KEY``).
 
-A chat-centre model on the built-in provider, or no model at all, means an extractive answer. Every upstream call
-goes through the chat centre's client (retries with backoff, a request budget, errors mapped to 502/504/429).
+A chat-centre model on the built-in provider, or no model at all, means an extractive answer. Every call goes
+through the gateway: the asking user's quota is checked before it, the tokens are recorded in the gateway's ledger
+(purpose ``rag.ask``), the upstream is reached with the platform's retries and SSRF guard, errors map to
+502/504/429.
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from apps.chat import gateway
+from apps.chat.choices import ProviderKind
+from apps.chat.selectors import enabled_chat_model
 from apps.core.exceptions import Unavailable
 
 from . import conf
+
+PURPOSE_ASK = "rag.ask"
 
 
 class LLMError(Unavailable):
@@ -27,34 +34,43 @@ class LLMError(Unavailable):
 
 @dataclass
 class Generator:
-    """A configured upstream model: ``name`` is what the answer records, ``upstream_model`` what is sent."""
+    """A configured model: ``name`` is what the answer records; a chat-centre ``model``, or an ``upstream`` with
+    the ``upstream_model`` to send."""
 
     name: str
     upstream_model: str
-    client: Any
+    model: Any = None
+    upstream: gateway.Upstream | None = None
     max_tokens: int | None = None
 
-    def chat(self, messages: list[dict[str, str]], *, temperature: float = 0.1) -> str:
-        payload: dict[str, Any] = {"model": self.upstream_model, "messages": messages, "temperature": temperature}
+    def chat(
+        self, messages: list[dict[str, str]], *, user: Any, temperature: float = 0.1, purpose: str = PURPOSE_ASK
+    ) -> str:
+        options: dict[str, Any] = {"temperature": temperature}
         if self.max_tokens:
-            payload["max_tokens"] = self.max_tokens
-        body = self.client.chat(payload)
-        try:
-            return str(body["choices"][0]["message"]["content"] or "").strip()
-        except (KeyError, IndexError, TypeError) as exc:
-            raise LLMError(f"{self.name}: the answer has no choices[0].message.content.") from exc
+            options["max_tokens"] = self.max_tokens
+        result = gateway.complete(
+            user=user,
+            messages=messages,
+            purpose=purpose,
+            model=self.model,
+            upstream=self.upstream,
+            upstream_model=self.upstream_model,
+            **options,
+        )
+        choice = (result.body.get("choices") or [{}])[0]
+        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+            raise LLMError(f"{self.name}: the answer has no choices[0].message.content.")
+        return result.content.strip()
 
 
 def _from_chat_model(model: Any) -> Generator | None:
-    from apps.chat.choices import ProviderKind
-    from apps.chat.client import OpenAIClient
-
     if model.provider.kind == ProviderKind.BUILTIN:
         return None
     return Generator(
         name=model.slug,
         upstream_model=model.upstream_model or model.slug,
-        client=OpenAIClient.for_provider(model.provider),
+        model=model,
         max_tokens=model.max_tokens,
     )
 
@@ -62,8 +78,6 @@ def _from_chat_model(model: Any) -> Generator | None:
 def _configured_chat_model(slug: str) -> Any:
     """The chat-centre model chosen for the knowledge base in the settings (enabled, with an enabled provider). It
     answers for every reader of the knowledge base, so the chat centre's per-group model visibility does not apply."""
-    from apps.chat.selectors import enabled_chat_model
-
     model = enabled_chat_model(slug=slug)
     if model is None:
         raise LLMError(
@@ -76,19 +90,15 @@ def _configured_chat_model(slug: str) -> Any:
 def generator_for(*, user: Any, model: str = "") -> Generator | None:
     """The model that writes the answer for ``user`` (None: answer extractively). See the module documentation."""
     if model:
-        from apps.chat.selectors import chat_model_for
-
-        return _from_chat_model(chat_model_for(user=user, slug=model))
+        return _from_chat_model(gateway.model_for(user=user, slug=model))
     slug = conf.llm_chat_model()
     if slug:
         return _from_chat_model(_configured_chat_model(slug))
     if conf.llm_base_url() and conf.llm_model():
-        from apps.chat.client import OpenAIClient
-
         return Generator(
             name=str(conf.llm_model()),
             upstream_model=str(conf.llm_model()),
-            client=OpenAIClient(
+            upstream=gateway.Upstream(
                 base_url=str(conf.llm_base_url()),
                 api_key=conf.llm_api_key() or "",
                 timeout=conf.http_timeout(),

@@ -1,20 +1,20 @@
 import pytest
 
 from tests.chat.factories import ChatModelFactory, ProviderFactory
-from tests.chat.upstream import FakeUpstream
 
 
 @pytest.fixture(autouse=True)
 def fast_retries(settings, tmp_path):
-    settings.CHAT_RETRY_BACKOFF = 0.0
+    """No backoff between retries; upstreams on loopback are allowed (the SSRF tests turn this off)."""
+    settings.HTTP_RETRY_BACKOFF = 0.0
+    settings.AI_ALLOW_PRIVATE_UPSTREAMS = True
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 @pytest.fixture
-def upstream():
-    server = FakeUpstream().start()
-    yield server
-    server.stop()
+def upstream(fake_llm):
+    """The fake LLM (apps.core.testing.fake_llm) playing the provider's upstream."""
+    return fake_llm
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from decimal import Decimal
 import factory
 
 from apps.chat.choices import ProviderKind
-from apps.chat.models import ChatModel, Conversation, Feedback, Message, Provider
+from apps.chat.models import ChatModel, Conversation, Feedback, Message, Provider, UsageRecord
 from tests.core.factories import UserFactory
 
 
@@ -63,3 +63,14 @@ class FeedbackFactory(factory.django.DjangoModelFactory):
     message = factory.SubFactory(MessageFactory)
     user = factory.LazyAttribute(lambda o: o.message.conversation.owner)
     rating = "up"
+
+
+class UsageRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageRecord
+
+    user = factory.SubFactory(UserFactory)
+    model_name = "up-model"
+    purpose = "chat"
+    prompt_tokens = 10
+    completion_tokens = 5

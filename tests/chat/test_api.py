@@ -8,9 +8,9 @@ import pytest
 from apps.chat.models import Feedback, Message, Provider
 from apps.core.models import AuditLog
 from apps.core.testing import assert_error_body, assert_role_access
+from apps.core.testing.fake_llm import error, streamed
 from apps.core.tools import get_tool, register_tool, unregister_tool
 from tests.chat.factories import ChatModelFactory, ConversationFactory, MessageFactory, ProviderFactory
-from tests.chat.upstream import error, streamed
 
 pytestmark = pytest.mark.django_db
 CHAT_ROLES = {"admin", "manager", "user"}
@@ -166,7 +166,7 @@ def test_send_streamed_as_sse(role_client, role_users, chat_model, upstream):
 
 
 def test_upstream_failure_is_a_clear_error_and_still_recorded(role_client, role_users, chat_model, upstream, settings):
-    settings.CHAT_RETRY_ATTEMPTS = 1
+    settings.HTTP_RETRY_ATTEMPTS = 1
     conversation = ConversationFactory(owner=role_users["user"], model=chat_model)
     upstream.script(error(503))
     response = role_client("user").post(
@@ -328,7 +328,7 @@ def test_usage_per_user_and_model_for_a_period(role_client, role_users, chat_mod
 def test_streamed_turn_failing_before_the_first_token_is_a_plain_error(
     role_client, role_users, chat_model, upstream, settings
 ):
-    settings.CHAT_RETRY_ATTEMPTS = 1
+    settings.HTTP_RETRY_ATTEMPTS = 1
     conversation = ConversationFactory(owner=role_users["user"], model=chat_model)
     upstream.script(error(500))
     response = role_client("user").post(

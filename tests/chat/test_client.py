@@ -10,7 +10,7 @@ from apps.chat.client import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from tests.chat.upstream import SLOW, completion, error, streamed
+from apps.core.testing.fake_llm import SLOW, completion, error, streamed
 
 
 def make_client(upstream, **kwargs):

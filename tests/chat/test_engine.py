@@ -10,9 +10,9 @@ from apps.chat.services import Completion, api_call_record, conversation_create,
 from apps.chat.services.engine import NO_KNOWLEDGE, TOOLS_SKIPPED
 from apps.chat.tools import ToolContext
 from apps.core.models import AuditLog
+from apps.core.testing.fake_llm import completion, error, streamed, tool_call
 from apps.rag.services import document_create_text
 from tests.chat.factories import BuiltinProviderFactory, ChatModelFactory
-from tests.chat.upstream import completion, error, streamed, tool_call
 from tests.rag.factories import KnowledgeBaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -152,7 +152,7 @@ def test_client_tools_are_passed_through_and_returned(upstream, chat_model, make
 
 
 def test_failed_call_records_the_tokens_it_consumed(upstream, chat_model, make_user, settings):
-    settings.CHAT_RETRY_ATTEMPTS = 2
+    settings.HTTP_RETRY_ATTEMPTS = 2
     chat_model.tools = ["search_knowledge"]
     chat_model.save()
     upstream.script(

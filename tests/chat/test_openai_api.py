@@ -7,8 +7,8 @@ import openai
 import pytest
 
 from apps.chat.models import Conversation, Message
+from apps.core.testing.fake_llm import SLOW, completion, error, streamed
 from tests.chat.factories import ChatModelFactory
-from tests.chat.upstream import SLOW, completion, error, streamed
 
 URLS = pytest.mark.urls("tests.chat.urls")
 pytestmark = [pytest.mark.django_db, URLS]
@@ -65,7 +65,7 @@ def test_errors_have_the_openai_shape_and_status(bearer, chat_model, make_user, 
     _openai_error(bearer.post("/v1/chat/completions", {**hi, "model": "nope"}, format="json"), 404, "model_not_found")
     _openai_error(bearer.post("/v1/chat/completions", {**hi, "messages": []}, format="json"), 400, "invalid")
     _openai_error(bearer.post("/v1/chat/completions", {**hi, "temperature": 9}, format="json"), 400, "invalid")
-    settings.CHAT_RETRY_ATTEMPTS = 1
+    settings.HTTP_RETRY_ATTEMPTS = 1
     upstream.script(error(500))
     _openai_error(bearer.post("/v1/chat/completions", hi, format="json"), 502, "upstream_error")
     upstream.script(error(429))
@@ -204,7 +204,7 @@ STREAM_HI = {"model": "gpt-fake", "stream": True, "messages": [{"role": "user", 
 
 
 def test_stream_failing_before_the_first_token_gets_the_matching_status(bearer, chat_model, upstream, settings):
-    settings.CHAT_RETRY_ATTEMPTS = 1
+    settings.HTTP_RETRY_ATTEMPTS = 1
     upstream.script(error(429))
     _openai_error(bearer.post("/v1/chat/completions", STREAM_HI, format="json"), 429, "rate_limited")
     chat_model.provider.base_url = "http://127.0.0.1:9/v1"
@@ -310,7 +310,7 @@ def test_metrics_count_requests_tokens_latency_and_upstream_errors(bearer, chat_
             "chat_upstream_errors_total", provider="Fake upstream", model="gpt-fake", code="upstream_error"
         ),
     }
-    settings.CHAT_RETRY_ATTEMPTS = 1
+    settings.HTTP_RETRY_ATTEMPTS = 1
     hi = {"model": "gpt-fake", "messages": [{"role": "user", "content": "hi"}]}
     upstream.script(completion("ok", prompt=30, completion_tokens=7), error(500))
     bearer.post("/v1/chat/completions", hi, format="json")

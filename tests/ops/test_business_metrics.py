@@ -7,9 +7,10 @@ import datetime as dt
 import pytest
 from django.core.cache import cache
 
-from apps.chat.models import Message
+from apps.chat.models import UsageRecord
 from apps.core.metrics import CACHE_KEY, refresh_business_metrics
-from tests.chat.factories import ConversationFactory, MessageFactory
+from tests.chat.factories import UsageRecordFactory
+from tests.core.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,16 +23,15 @@ def _gauge(data: dict, name: str) -> float:
 
 @pytest.fixture
 def token_use():
-    """Today: one user at 1,100 tokens over two conversations, another at 200; user turns and yesterday's answers do
-    not count."""
-    heavy = ConversationFactory()
-    MessageFactory(conversation=heavy, prompt_tokens=400, completion_tokens=300)
-    MessageFactory(conversation=ConversationFactory(owner=heavy.owner), prompt_tokens=300, completion_tokens=100)
-    light = ConversationFactory()
-    MessageFactory(conversation=light, prompt_tokens=150, completion_tokens=50)
-    MessageFactory(conversation=light, role="user", prompt_tokens=5000, completion_tokens=0)
-    old = MessageFactory(conversation=light, prompt_tokens=9000, completion_tokens=9000)
-    Message.objects.filter(pk=old.pk).update(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1, hours=1))
+    """Today, in the AI gateway's ledger: one user at 1,100 tokens over two calls, another at 200; system calls (no
+    user) and yesterday's calls do not count."""
+    heavy, light = UserFactory(), UserFactory()
+    UsageRecordFactory(user=heavy, prompt_tokens=400, completion_tokens=300)
+    UsageRecordFactory(user=heavy, purpose="rag.ask", prompt_tokens=300, completion_tokens=100)
+    UsageRecordFactory(user=light, prompt_tokens=150, completion_tokens=50)
+    UsageRecordFactory(user=None, purpose="rag.embed", prompt_tokens=5000, completion_tokens=0)
+    old = UsageRecordFactory(user=light, prompt_tokens=9000, completion_tokens=9000)
+    UsageRecord.objects.filter(pk=old.pk).update(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1, hours=1))
 
 
 def test_chat_quota_gauges_follow_the_daily_quota(settings, token_use, django_assert_max_num_queries):

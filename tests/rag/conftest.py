@@ -8,7 +8,7 @@ from tests.rag.factories import KnowledgeBaseFactory
 @pytest.fixture(autouse=True)
 def media_root(tmp_path, settings):
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.RAG_HTTP_BACKOFF = 0.0
+    settings.HTTP_RETRY_BACKOFF = 0.0
     return tmp_path / "media"
 
 

@@ -89,7 +89,7 @@ def test_failure_marks_failed_with_reason_and_leaves_no_chunks(kb, ingest):
 
 def test_failure_in_the_middle_rolls_back_everything(kb, ingest, settings):
     settings.RAG_OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
-    settings.RAG_HTTP_RETRIES = 0
+    settings.AI_ALLOW_PRIVATE_UPSTREAMS, settings.HTTP_RETRY_ATTEMPTS = True, 1
     from apps.rag.services import knowledge_base_create
 
     remote = knowledge_base_create(

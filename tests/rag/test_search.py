@@ -1,17 +1,20 @@
 import math
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
 
+from apps.chat.models import UsageRecord
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.services import object_share
+from apps.core.testing import assert_error_body
+from apps.core.testing.fake_llm import completion
 from apps.rag.choices import Visibility
 from apps.rag.models import Answer
 from apps.rag.retrieval import Filters, rank, search, vector_sql
 from apps.rag.services import ask, knowledge_base_update
 from apps.rag.services.answers import EXTRACTIVE_LABEL, NOTHING_FOUND
 from tests.rag.factories import KnowledgeBaseFactory
-from tests.rag.loopback import loopback_server
 
 pytestmark = pytest.mark.django_db
 
@@ -224,80 +227,107 @@ def test_nothing_found(kb):
     assert (answer.text, answer.citations) == (NOTHING_FOUND, [])
 
 
-def test_llm_answer_through_an_openai_compatible_endpoint(corpus, settings):
+def test_llm_answer_through_an_openai_compatible_endpoint(corpus, settings, fake_llm):
     kb, docs = corpus
-
-    def fake_chat(path, body, calls):
-        prompt = body["messages"][1]["content"]
-        assert "Question: What is flutter?" in prompt and "[1]" in prompt
-        return 200, {"choices": [{"message": {"role": "assistant", "content": "An instability of wings [1]."}}]}
-
-    with loopback_server(fake_chat) as (url, calls):
-        settings.RAG_LLM_BASE_URL, settings.RAG_LLM_MODEL, settings.RAG_LLM_API_KEY = url, "tiny-chat", "k"
-        answer = ask(user=kb.owner, question="What is flutter?", k=2)
-    assert calls[0]["path"] == "/v1/chat/completions" and calls[0]["body"]["model"] == "tiny-chat"
+    fake_llm.script(completion("An instability of wings [1].", prompt=40, completion_tokens=7))
+    settings.RAG_LLM_BASE_URL, settings.RAG_LLM_MODEL, settings.RAG_LLM_API_KEY = fake_llm.base_url, "tiny-chat", "k"
+    answer = ask(user=kb.owner, question="What is flutter?", k=2)
+    [call] = fake_llm.chat_requests
+    prompt = call["json"]["messages"][1]["content"]
+    assert "Question: What is flutter?" in prompt and "[1]" in prompt
+    assert call["path"] == "/v1/chat/completions" and call["json"]["model"] == "tiny-chat"
     assert (answer.mode, answer.model, answer.text) == ("llm", "tiny-chat", "An instability of wings [1].")
     assert [c["number"] for c in answer.citations] == [1]
     assert answer.citations[0]["chunk_id"] == answer.hits[0].chunk_id
     assert answer.citations[0]["document_id"] in {docs["flutter"].pk, docs["plural"].pk}
+    [record] = UsageRecord.objects.all()
+    assert (record.user, record.purpose, record.model_name, record.model) == (kb.owner, "rag.ask", "tiny-chat", None)
+    assert (record.prompt_tokens, record.completion_tokens, record.outcome) == (40, 7, "ok")
 
 
-def _answering_upstream(answer_text):
-    def handler(path, body, calls):
-        return 200, {"choices": [{"message": {"role": "assistant", "content": answer_text}}]}
-
-    return handler
-
-
-def test_llm_answer_through_the_chat_centres_provider_record(corpus, settings):
+def test_llm_answer_through_the_chat_centres_provider_record(corpus, settings, fake_llm):
     from tests.chat.factories import ChatModelFactory, ProviderFactory
 
     kb, _ = corpus
-    with loopback_server(_answering_upstream("Flutter is an instability of wings [2].")) as (url, calls):
-        provider = ProviderFactory(base_url=url, api_key="sk-provider", extra_headers={"X-Team": "kb"})
-        ChatModelFactory(slug="kb-writer", provider=provider, upstream_model="up-7b", max_tokens=300)
-        settings.RAG_LLM_CHAT_MODEL = "kb-writer"
-        settings.RAG_LLM_BASE_URL, settings.RAG_LLM_MODEL = "http://127.0.0.1:9/v1", "not-used"
-        answer = ask(user=kb.owner, question="What is flutter?", k=3)
-    [call] = calls
-    assert call["path"] == "/v1/chat/completions" and call["auth"] == "Bearer sk-provider"
+    fake_llm.script(completion("Flutter is an instability of wings [2].", prompt=100, completion_tokens=10))
+    provider = ProviderFactory(base_url=fake_llm.base_url, api_key="sk-provider", extra_headers={"X-Team": "kb"})
+    model = ChatModelFactory(slug="kb-writer", provider=provider, upstream_model="up-7b", max_tokens=300)
+    settings.RAG_LLM_CHAT_MODEL = "kb-writer"
+    settings.RAG_LLM_BASE_URL, settings.RAG_LLM_MODEL = "http://127.0.0.1:9/v1", "not-used"
+    answer = ask(user=kb.owner, question="What is flutter?", k=3)
+    [call] = fake_llm.chat_requests
+    assert call["path"] == "/v1/chat/completions" and call["headers"]["Authorization"] == "Bearer sk-provider"
     assert call["headers"]["X-Team"] == "kb"
-    assert (call["body"]["model"], call["body"]["max_tokens"]) == ("up-7b", 300)
+    assert (call["json"]["model"], call["json"]["max_tokens"]) == ("up-7b", 300)
     assert (answer.mode, answer.model) == ("llm", "kb-writer")
     assert [c["number"] for c in answer.citations] == [2]
     assert answer.chunk_ids == [answer.hits[1].chunk_id]
+    # metered at the chat model's prices: (100 * 0.5 + 10 * 1.5) / 1000
+    [record] = UsageRecord.objects.all()
+    assert (record.model, record.purpose, record.cost) == (model, "rag.ask", Decimal("0.065000"))
 
 
-def test_ask_with_a_chat_model_the_user_may_use(corpus, make_user, client_for):
+def test_ask_with_a_chat_model_the_user_may_use(corpus, make_user, client_for, fake_llm):
     from django.contrib.auth.models import Group
 
     from tests.chat.factories import BuiltinProviderFactory, ChatModelFactory, ProviderFactory
 
     kb, _ = corpus
-    with loopback_server(_answering_upstream("Wings flutter [1].")) as (url, calls):
-        ChatModelFactory(slug="open-model", provider=ProviderFactory(base_url=url))
-        restricted = ChatModelFactory(slug="staff-model", provider=ProviderFactory(base_url=url))
-        restricted.visible_to_groups.add(Group.objects.create(name="kb-staff-only"))
-        ChatModelFactory(slug="builtin-model", provider=BuiltinProviderFactory())
-        client = client_for(kb.owner)
-        body = client.post("/api/v1/rag/ask/", {"question": "flutter?", "model": "open-model"}, format="json").json()
-        assert (body["mode"], body["model"], body["text"]) == ("llm", "open-model", "Wings flutter [1].")
-        hidden = client.post("/api/v1/rag/ask/", {"question": "flutter?", "model": "staff-model"}, format="json")
-        assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "model_not_found"
-        builtin = client.post("/api/v1/rag/ask/", {"question": "flutter?", "model": "builtin-model"}, format="json")
-        assert builtin.json()["mode"] == "extractive" and builtin.json()["text"].startswith(EXTRACTIVE_LABEL)
-    assert len(calls) == 1
+    fake_llm.script(completion("Wings flutter [1]."))
+    ChatModelFactory(slug="open-model", provider=ProviderFactory(base_url=fake_llm.base_url))
+    restricted = ChatModelFactory(slug="staff-model", provider=ProviderFactory(base_url=fake_llm.base_url))
+    restricted.visible_to_groups.add(Group.objects.create(name="kb-staff-only"))
+    ChatModelFactory(slug="builtin-model", provider=BuiltinProviderFactory())
+    client = client_for(kb.owner)
+    body = client.post("/api/v1/rag/ask/", {"question": "flutter?", "model": "open-model"}, format="json").json()
+    assert (body["mode"], body["model"], body["text"]) == ("llm", "open-model", "Wings flutter [1].")
+    hidden = client.post("/api/v1/rag/ask/", {"question": "flutter?", "model": "staff-model"}, format="json")
+    assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "model_not_found"
+    builtin = client.post("/api/v1/rag/ask/", {"question": "flutter?", "model": "builtin-model"}, format="json")
+    assert builtin.json()["mode"] == "extractive" and builtin.json()["text"].startswith(EXTRACTIVE_LABEL)
+    assert len(fake_llm.chat_requests) == 1
+
+
+def test_ask_is_refused_over_quota_and_its_tokens_count(corpus, settings, client_for, fake_llm):
+    """The ask path goes through the gateway: the daily quota is checked before the upstream is called, and the
+    answer's tokens are recorded for the asking user (so they count against the same quota as chat)."""
+    from tests.chat.factories import ChatModelFactory, ProviderFactory
+
+    kb, _ = corpus
+    settings.CHAT_USER_DAILY_TOKEN_QUOTA = 50
+    ChatModelFactory(slug="kb-writer", provider=ProviderFactory(base_url=fake_llm.base_url))
+    settings.RAG_LLM_CHAT_MODEL = "kb-writer"
+    fake_llm.script(completion("Wings flutter [1].", prompt=45, completion_tokens=5))
+    client = client_for(kb.owner)
+    first = client.post("/api/v1/rag/ask/", {"question": "What is flutter?"}, format="json")
+    assert first.status_code == 200 and first.json()["mode"] == "llm"
+    [record] = UsageRecord.objects.filter(user=kb.owner)
+    assert (record.purpose, record.prompt_tokens, record.completion_tokens) == ("rag.ask", 45, 5)
+    over = client.post("/api/v1/rag/ask/", {"question": "What is flutter?"}, format="json")
+    assert_error_body(over, 429, "quota_exceeded")
+    assert over.json()["error"]["details"] == {"quota": 50, "used": 50}
+    assert len(fake_llm.chat_requests) == 1  # refused before the upstream was called
+    assert Answer.objects.count() == 1
+    # chat tokens and ask tokens are one quota: a fresh user is not refused
+    other = client_for(KnowledgeBaseFactory(name="Other").owner)
+    assert other.post("/api/v1/rag/ask/", {"question": "flutter?"}, format="json").status_code == 200
 
 
 def test_an_unusable_llm_upstream_is_a_clear_error(corpus, settings, client_for):
     from tests.chat.factories import ChatModelFactory, ProviderFactory
 
     kb, _ = corpus
-    settings.CHAT_RETRY_ATTEMPTS, settings.CHAT_RETRY_BACKOFF = 1, 0.0
+    settings.HTTP_RETRY_ATTEMPTS, settings.HTTP_RETRY_BACKOFF = 1, 0.0
+    settings.AI_ALLOW_PRIVATE_UPSTREAMS = True
     ChatModelFactory(slug="down", provider=ProviderFactory(base_url="http://127.0.0.1:9/v1"))
     settings.RAG_LLM_CHAT_MODEL = "down"
     response = client_for(kb.owner).post("/api/v1/rag/ask/", {"question": "What is flutter?"}, format="json")
     assert response.status_code == 502 and "unreachable" in response.json()["error"]["message"]
+    [record] = UsageRecord.objects.all()  # the failed call is in the ledger too
+    assert (record.purpose, record.outcome, record.prompt_tokens) == ("rag.ask", "upstream_down", 0)
+    settings.AI_ALLOW_PRIVATE_UPSTREAMS = False  # a provider at a private address is refused, never contacted
+    response = client_for(kb.owner).post("/api/v1/rag/ask/", {"question": "What is flutter?"}, format="json")
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_address_refused"
     settings.RAG_LLM_CHAT_MODEL = "missing"
     response = client_for(kb.owner).post("/api/v1/rag/ask/", {"question": "What is flutter?"}, format="json")
     assert response.status_code == 503 and response.json()["error"]["code"] == "llm_not_configured"

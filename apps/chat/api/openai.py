@@ -26,7 +26,8 @@ from apps.core.models import ApiKey
 from apps.core.permissions import RequirePermission
 
 from ..client import UpstreamError
-from ..selectors import chat_model_for, models_usable_by
+from ..gateway import model_for, models_for
+from ..knowledge import knowledge_embed
 from ..services import Completion, api_call_record
 from ..services.engine import PASSTHROUGH
 from ..tools import ToolContext
@@ -93,13 +94,13 @@ class OpenAIView(APIView):
 @extend_schema(exclude=True)  # documented by OpenAI's API reference
 class ModelListView(OpenAIView):
     def get(self, request: Request) -> Response:
-        return Response({"object": "list", "data": [_model_object(m) for m in models_usable_by(request.user)]})
+        return Response({"object": "list", "data": [_model_object(m) for m in models_for(request.user)]})
 
 
 @extend_schema(exclude=True)
 class ModelDetailView(OpenAIView):
     def get(self, request: Request, model_id: str) -> Response:
-        return Response(_model_object(chat_model_for(user=request.user, slug=model_id)))
+        return Response(_model_object(model_for(user=request.user, slug=model_id)))
 
 
 def _number(data: dict[str, Any], name: str, kind: type, low: float, high: float) -> Any:
@@ -133,7 +134,7 @@ class ChatCompletionsView(OpenAIView):
         data = request.data if isinstance(request.data, dict) else {}
         if not data.get("model"):
             raise ValidationFailed("model is required.", details={"model": ["This field is required."]})
-        model = chat_model_for(user=request.user, slug=str(data["model"]))
+        model = model_for(user=request.user, slug=str(data["model"]))
         tools = data.get("tools")
         if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
             raise ValidationFailed("tools must be a list of tool objects.", details={"tools": ["Not a list."]})
@@ -254,9 +255,6 @@ class EmbeddingsView(OpenAIView):
     """Embeddings through the knowledge base's configured embedding backend."""
 
     def post(self, request: Request) -> Response:
-        from apps.rag import conf as rag_conf
-        from apps.rag.embeddings import get_embedder
-
         data = request.data if isinstance(request.data, dict) else {}
         raw = data.get("input")
         texts = [raw] if isinstance(raw, str) else raw
@@ -264,9 +262,7 @@ class EmbeddingsView(OpenAIView):
             raise ValidationFailed("input must be a string or a list of strings.", details={"input": ["Invalid."]})
         if len(texts) > 2048:
             raise ValidationFailed("At most 2048 inputs per request.", details={"input": ["Too many."]})
-        backend, name, dimension = rag_conf.default_embedding()
-        vectors = get_embedder(backend, name, dimension).embed(texts)
-        tokens = sum(len(t.split()) for t in texts)
+        vectors, name, tokens = knowledge_embed(user=request.user, texts=texts)
         return Response(
             {
                 "object": "list",

@@ -5,10 +5,17 @@ from typing import Any
 from django.contrib.auth.models import Group
 from rest_framework import serializers
 
-from apps.rag.models import KnowledgeBase
-
 from ..choices import Rating
+from ..knowledge import knowledge_bases
 from ..models import ChatModel, Conversation, Feedback, Message, Provider
+from ..services.providers import provider_address_check
+
+
+class KnowledgeBaseField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+    """A knowledge base by id, from the knowledge provider (chat does not import the knowledge app)."""
+
+    def get_queryset(self) -> Any:
+        return knowledge_bases()
 
 
 class ProviderSerializer(serializers.ModelSerializer[Provider]):
@@ -27,6 +34,7 @@ class ProviderSerializer(serializers.ModelSerializer[Provider]):
             "extra_headers",
             "timeout",
             "enabled",
+            "allow_private_network",
             "created_at",
             "updated_at",
         ]
@@ -47,6 +55,8 @@ class ProviderSerializer(serializers.ModelSerializer[Provider]):
             }
         )
         instance.clean()
+        request = self.context.get("request")
+        provider_address_check(provider=instance, actor=getattr(request, "user", None), before=self.instance)
         return attrs
 
 
@@ -58,9 +68,7 @@ class ConnectionTestSerializer(serializers.Serializer[Any]):
 
 class ChatModelSerializer(serializers.ModelSerializer[ChatModel]):
     provider_id = serializers.PrimaryKeyRelatedField(source="provider", queryset=Provider.objects.all())
-    knowledge_base_ids = serializers.PrimaryKeyRelatedField(
-        source="knowledge_bases", many=True, queryset=KnowledgeBase.objects.all(), required=False
-    )
+    knowledge_base_ids = KnowledgeBaseField(source="knowledge_bases", many=True, required=False)
     visible_to_group_ids = serializers.PrimaryKeyRelatedField(
         source="visible_to_groups", many=True, queryset=Group.objects.all(), required=False
     )

@@ -22,7 +22,6 @@ from apps.core.tools import tool_run as core_tool_run
 from apps.core.tools import tools_available_to
 from apps.core.viewsets import BaseModelViewSet, OwnedModelViewSet
 
-from ..client import UpstreamError
 from ..filtersets import ChatModelFilterSet, ConversationFilterSet, ProviderFilterSet
 from ..models import ChatModel, Conversation, Message, Provider
 from ..selectors import chat_model_for, models_usable_by, usage_summary
@@ -71,12 +70,9 @@ class ProviderViewSet(BaseModelViewSet):
     @action(detail=True, methods=["post"], url_path="test-connection")
     def test_connection(self, request: Request, pk: Any = None) -> Response:
         provider = self.get_object()
-        try:
-            found, error = provider_test_connection(provider=provider), ""
-        except UpstreamError as exc:
-            found, error = [], exc.message
-        self.audit_action(provider, message=f"connection test: {'ok' if not error else error}")
-        return Response({"ok": not error, "models": found, "error": error})
+        outcome = provider_test_connection(provider=provider)
+        self.audit_action(provider, message=f"connection test: {'ok' if outcome.ok else outcome.error}")
+        return Response({"ok": outcome.ok, "models": outcome.models, "error": outcome.error})
 
     def destroy_object(self, instance: models.Model) -> None:
         try:

@@ -8,20 +8,19 @@ error. Nothing is written here: the conversation services record the result, inc
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.core.exceptions import ApplicationError, QuotaExceeded, ValidationFailed
+from apps.core.exceptions import ApplicationError, ValidationFailed
 
-from .. import conf, metrics
-from ..choices import ProviderKind
-from ..client import OpenAIClient, StreamResult, UpstreamError, UpstreamRejected, usage_of
+from .. import conf, gateway, metrics
+from ..choices import ProviderKind, UsageKind
+from ..client import UpstreamError, UpstreamRejected
+from ..gateway import PURPOSE_CHAT, estimate_tokens, text_of
 from ..knowledge import context_prompt, hit_citation, knowledge_answer, knowledge_search, readable_ids, sources_block
 from ..models import ChatModel
-from ..selectors import tokens_used_today
 from ..tools import ToolContext, tool_run, tools_for
 
 NO_KNOWLEDGE = (
@@ -35,34 +34,10 @@ PASSTHROUGH = ("top_p", "stop", "presence_penalty", "frequency_penalty", "seed",
 """Request options of the OpenAI API sent to the upstream as the client gave them."""
 
 
-def estimate_tokens(text: str) -> int:
-    """A rough token count (about four characters a token) for engines that report none."""
-    return math.ceil(len(text) / 4) if text else 0
-
-
-def text_of(content: Any) -> str:
-    """The text of an OpenAI message content (a string or a list of parts)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return str(content)
-
-
-def quota_check(*, user: Any) -> None:
-    """Refuse a completion once the user has used the daily token quota (``CHAT_USER_DAILY_TOKEN_QUOTA``, 0: none)."""
-    quota = conf.user_daily_token_quota()
-    if not quota or not user or not user.is_authenticated:
-        return
-    used = tokens_used_today(user=user)
-    if used >= quota:
-        raise QuotaExceeded(
-            f"You have used your daily quota of {quota} tokens ({used} used); it resets at midnight UTC.",
-            code="quota_exceeded",
-            details={"quota": quota, "used": used},
-        )
+def quota_check(*, user: Any, model: ChatModel | None = None) -> None:
+    """Refuse a chat completion the gateway's quota policies refuse (by default the daily token quota,
+    ``CHAT_USER_DAILY_TOKEN_QUOTA``)."""
+    gateway.quota_check(user=user, purpose=PURPOSE_CHAT, model=model)
 
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
@@ -123,7 +98,7 @@ class Completion:
         self.result = Result()
         if not self.question:
             raise ValidationFailed("The conversation has no user message.", details={"messages": ["No user turn."]})
-        quota_check(user=ctx.user)
+        quota_check(user=ctx.user, model=model)
 
     @property
     def question(self) -> str:
@@ -159,6 +134,20 @@ class Completion:
             metrics.TOKENS_IN.labels(slug).inc(result.prompt_tokens)
             metrics.TOKENS_OUT.labels(slug).inc(result.completion_tokens)
             metrics.LATENCY.labels(slug).observe(elapsed)
+            if self.model.provider.kind == ProviderKind.BUILTIN:
+                gateway.record_usage(
+                    user=self.ctx.user,
+                    api_key=self.ctx.api_key,
+                    purpose=PURPOSE_CHAT,
+                    model=self.model,
+                    model_name=slug,
+                    kind=UsageKind.BUILTIN,
+                    prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens,
+                    estimated=True,
+                    latency_ms=result.latency_ms,
+                    outcome=result.error.code if result.error else "ok",
+                )
 
     def cancel(self) -> None:
         """The client went away before the answer was complete: what was produced is kept, marked incomplete."""
@@ -210,7 +199,6 @@ class Completion:
 
     def _upstream(self) -> Iterator[str]:
         result = self.result
-        client = OpenAIClient.for_provider(self.model.provider)
         conversation: list[dict[str, Any]] = []
         if self.model.system_prompt:
             conversation.append({"role": "system", "content": self.model.system_prompt})
@@ -225,21 +213,14 @@ class Completion:
         rounds = conf.max_tool_rounds()
         round_no = 0
         while True:
-            payload: dict[str, Any] = {
-                **self.options,
-                "model": self.model.upstream_model or self.model.slug,
-                "messages": conversation,
-                "temperature": self.temperature,
-            }
+            options: dict[str, Any] = {**self.options, "temperature": self.temperature}
             if self.max_tokens:
-                payload["max_tokens"] = self.max_tokens
+                options["max_tokens"] = self.max_tokens
             offer_tools = tools_on and round_no < rounds
-            if offer_tools:
-                payload["tools"] = specs
-                if self.tool_choice is not None:
-                    payload["tool_choice"] = self.tool_choice
+            if offer_tools and self.tool_choice is not None:
+                options["tool_choice"] = self.tool_choice
             try:
-                content, calls, finish = yield from self._call(client, payload)
+                content, calls, finish = yield from self._call(conversation, specs if offer_tools else None, options)
             except UpstreamRejected:
                 if not offer_tools or result.content:
                     raise
@@ -281,38 +262,35 @@ class Completion:
         if result.citations:
             yield from self._emit(sources_block(result.citations))
 
-    def _call(self, client: OpenAIClient, payload: dict[str, Any]) -> Any:
-        """One upstream round; yields deltas and returns (content, tool calls, finish reason)."""
+    def _call(
+        self, conversation: list[dict[str, Any]], tools: list[dict[str, Any]] | None, options: dict[str, Any]
+    ) -> Any:
+        """One upstream round through the gateway; yields deltas and returns (content, tool calls, finish reason)."""
+        call = {
+            "user": self.ctx.user,
+            "api_key": self.ctx.api_key,
+            "model": self.model,
+            "messages": conversation,
+            "purpose": PURPOSE_CHAT,
+            "tools": tools,
+            **options,
+        }
         if self.stream:
-            partial = StreamResult()
+            stream = gateway.stream(**call)
             try:
-                for delta in client.chat_stream(payload, partial):
+                for delta in stream:
                     yield from self._emit(delta)
             finally:
-                self._add_usage(partial.usage)
-            return partial.content, partial.tool_calls, partial.finish_reason
-        body = client.chat(payload)
-        self._add_usage(usage_of(body))
-        choice = body["choices"][0] if isinstance(body["choices"][0], dict) else {}
-        message = choice.get("message") or {}
-        calls = [
-            {
-                "id": str(c.get("id") or f"call_{i}"),
-                "type": "function",
-                "function": {
-                    "name": str((c.get("function") or {}).get("name", "")),
-                    "arguments": str((c.get("function") or {}).get("arguments") or "{}"),
-                },
-            }
-            for i, c in enumerate(message.get("tool_calls") or [])
-            if isinstance(c, dict)
-        ]
-        content = text_of(message.get("content"))
-        yield from self._emit(content)
-        return content, calls, choice.get("finish_reason")
+                stream.close()
+                self._add_usage(stream.result)
+            return stream.result.content, stream.result.tool_calls, stream.result.finish_reason
+        answer = gateway.complete(**call)
+        self._add_usage(answer)
+        yield from self._emit(answer.content)
+        return answer.content, answer.tool_calls, answer.finish_reason
 
-    def _add_usage(self, usage: dict[str, int]) -> None:
-        if usage:
+    def _add_usage(self, answer: gateway.CompletionResult) -> None:
+        if answer.usage_reported:
             self.result.usage_reported = True
-            self.result.prompt_tokens += usage.get("prompt_tokens", 0)
-            self.result.completion_tokens += usage.get("completion_tokens", 0)
+            self.result.prompt_tokens += answer.prompt_tokens
+            self.result.completion_tokens += answer.completion_tokens

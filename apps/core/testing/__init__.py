@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from .roles import ROLES
+from apps.core.roles import ROLES
 
 ROLE_NAMES: tuple[str, ...] = tuple(ROLES)
 OK_STATUSES = (200, 201, 202, 204)
