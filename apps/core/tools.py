@@ -36,7 +36,7 @@ from .exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed
 from .models import ApiKey
 from .permissions import request_api_key, user_has_perm
 from .roles import PERMISSIONS
-from .services import MASK, _is_sensitive, audit_record
+from .services import MASK, audit_record, is_sensitive_field
 
 # OpenAI's rule for function names, which every upstream we speak to follows.
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -241,7 +241,7 @@ def arguments_summary(arguments: Any) -> Any:
     summary: dict[str, Any] = {}
     for key in list(arguments)[:_SUMMARY_KEYS]:
         value = arguments[key]
-        if _is_sensitive(str(key)):
+        if is_sensitive_field(str(key)):
             summary[str(key)] = MASK
         elif isinstance(value, bool | int | float) or value is None:
             summary[str(key)] = value

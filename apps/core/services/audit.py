@@ -25,7 +25,7 @@ from ..models import ApiKey, AuditLog
 MASK = "********"
 
 
-def _is_sensitive(field_name: str) -> bool:
+def is_sensitive_field(field_name: str) -> bool:
     name = field_name.lower()
     return any(marker in name for marker in settings.AUDIT_MASKED_FIELDS)
 
@@ -69,7 +69,7 @@ def model_snapshot(instance: models.Model | None) -> dict[str, Any]:
 def _masked(name: str, value: Any) -> Any:
     if value in (None, ""):
         return value
-    if _is_sensitive(name) or (isinstance(value, str) and value.startswith(_SEALED)):
+    if is_sensitive_field(name) or (isinstance(value, str) and value.startswith(_SEALED)):
         return MASK
     return value
 
