@@ -2,7 +2,7 @@
 
 A job model subclasses :class:`apps.core.models.JobModel`; its service creates the row and queues the task with
 ``enqueue_on_commit(task, job.pk)``; the task's service moves it with ``job_start`` / ``job_progress`` /
-``job_succeed`` / ``job_fail`` (or ``jobs_transition`` for several rows at once). The viewset mixes in
+``job_finish`` (or ``jobs_transition`` for several rows at once, e.g. to fail them). The viewset mixes in
 :class:`JobCreateMixin` (POST answers ``202`` with the job and a ``Location`` to poll) and, where the kind allows it,
 :class:`JobCancelMixin` (``POST .../{id}/cancel/``). Every concrete subclass of JobModel is found through the app
 registry (``job_models()``) and swept by the ``core.sweep_stuck_jobs`` beat task.
