@@ -2,7 +2,7 @@
 
 A job model subclasses :class:`apps.core.models.JobModel`; its service creates the row and queues the task with
 ``enqueue_on_commit(task, job.pk)``; the task's service moves it with ``job_start`` / ``job_progress`` /
-``job_succeed`` / ``job_fail`` (or ``jobs_transition`` for several rows at once). The viewset mixes in
+``job_finish`` (or ``jobs_transition`` for several rows at once, e.g. to fail them). The viewset mixes in
 :class:`JobCreateMixin` (POST answers ``202`` with the job and a ``Location`` to poll) and, where the kind allows it,
 :class:`JobCancelMixin` (``POST .../{id}/cancel/``). Every concrete subclass of JobModel is found through the app
 registry (``job_models()``) and swept by the ``core.sweep_stuck_jobs`` beat task.
@@ -61,7 +61,7 @@ def sources_of(target: str) -> list[str]:
     return [source for source, targets in TRANSITIONS.items() if target in targets]
 
 
-def _fields_for(model: type[JobModel], target: str, now: Any, **extra: Any) -> dict[str, Any]:
+def _fields_for(target: str, now: Any, **extra: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {"status": target, **extra}
     if target == JobStatus.RUNNING:
         fields.setdefault("started_at", now)
@@ -81,7 +81,7 @@ def job_transition(*, job: JobModel, to: str, save: bool = True, **fields: Any) 
     source = job.status
     if not can_transition(source, to):
         raise InvalidTransition(f"A {source} job cannot become {to}.", details={"status": source, "requested": str(to)})
-    values = _fields_for(type(job), to, timezone.now(), **fields)
+    values = _fields_for(to, timezone.now(), **fields)
     for name, value in values.items():
         setattr(job, name, value)
     if save:
@@ -96,11 +96,10 @@ def jobs_transition(queryset: models.QuerySet[Any], *, to: str, **fields: Any) -
     """Move every job of ``queryset`` that may legally reach ``to`` there, in one statement; returns how many moved.
     Jobs in a state from which ``to`` is illegal are left as they are (a finished job is never reopened)."""
     model = queryset.model
-    allowed = [source for source in sources_of(to)]
-    values = _fields_for(model, to, timezone.now(), **fields)
+    values = _fields_for(to, timezone.now(), **fields)
     if any(f.name == "updated_at" for f in model._meta.concrete_fields):
         values.setdefault("updated_at", timezone.now())
-    return int(queryset.filter(status__in=allowed).update(**values))
+    return int(queryset.filter(status__in=sources_of(to)).update(**values))
 
 
 def job_start(*, model: type[JobModel], pk: Any) -> JobModel | None:

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.messages import get_messages
 
 from apps.core.models import AuditLog
+from apps.core.roles import GUEST, MANAGER, USER
 from apps.erp.choices import DashboardPeriod
 from apps.erp.models import Invoice, JournalEntry, Location, SalesOrder, StockMove, Warehouse
 from apps.erp.services import production, purchasing, sales
@@ -51,7 +52,7 @@ def order():
 
 
 def test_sales_order_actions_go_through_the_services(staff_client, order):
-    manager = staff_client("manager")
+    manager = staff_client(MANAGER)
     product = order.lines.get().product
     run_action(manager, "salesorder", "confirm", order.pk)
     order.refresh_from_db()
@@ -83,7 +84,7 @@ def test_sales_order_actions_go_through_the_services(staff_client, order):
 
 
 def test_transition_actions_need_their_permission(staff_client, order):
-    user = staff_client("user")  # erp.write, not erp.approve
+    user = staff_client(USER)  # erp.write, not erp.approve
     response = run_action(user, "salesorder", "confirm", order.pk)
     assert any("erp.approve" in text for text in texts(response))
     order.refresh_from_db()
@@ -91,7 +92,7 @@ def test_transition_actions_need_their_permission(staff_client, order):
 
 
 def test_only_a_draft_header_can_be_changed_and_through_the_service(staff_client, order):
-    manager = staff_client("manager")
+    manager = staff_client(MANAGER)
     other = Warehouse.objects.create(code="W2", name="Second")
     page = manager.get(f"/admin/erp/salesorder/{order.pk}/change/")
     assert page.status_code == 200 and b'name="customer_reference"' in page.content
@@ -128,7 +129,7 @@ def _inline_management(prefix: str = "lines") -> dict[str, str]:
 
 
 def test_purchase_and_production_actions(staff_client):
-    manager = staff_client("manager")
+    manager = staff_client(MANAGER)
     product = ProductFactory(standard_cost=D("5.00"))
     po = purchasing.purchase_order_create(supplier=SupplierFactory(), lines=[{"product": product, "quantity": 4}])
     for action in ("approve", "receive", "bill"):
@@ -165,7 +166,7 @@ def test_production_order_update_is_for_planned_orders_only():
 
 
 def test_warehouse_added_in_the_admin_gets_its_stock_location(staff_client):
-    manager = staff_client("manager")
+    manager = staff_client(MANAGER)
     response = manager.post(
         "/admin/erp/warehouse/add/",
         {"code": "SZ", "name": "Shenzhen", "address": "", "active": "on", **_inline_management("locations")},
@@ -198,7 +199,7 @@ def _entry_form(lines: list[tuple[str, str, str]]) -> dict[str, str]:
 
 
 def test_manual_journal_entry_is_posted_from_the_admin(staff_client):
-    manager = staff_client("manager")
+    manager = staff_client(MANAGER)
     assert manager.get("/admin/erp/journalentry/add/").status_code == 200
     unbalanced = manager.post(
         "/admin/erp/journalentry/add/", _entry_form([("6200", "30.00", "0"), ("1010", "0", "20")])
@@ -222,7 +223,7 @@ def test_manual_journal_entry_is_posted_from_the_admin(staff_client):
 
 
 def test_manual_journal_entry_needs_erp_approve(staff_client):
-    user = staff_client("user")
+    user = staff_client(USER)
     assert user.get("/admin/erp/journalentry/add/").status_code == 403
     user.post("/admin/erp/journalentry/add/", _entry_form([("6200", "30.00", "0"), ("1010", "0", "30")]))
     assert not JournalEntry.objects.exists()
@@ -232,7 +233,7 @@ def test_manual_journal_entry_needs_erp_approve(staff_client):
 def test_dashboard_renders_every_period_with_snapshots(staff_client, order, period):
     sales.sales_order_confirm(order=order)
     kpi_snapshot_take()
-    manager = staff_client("manager")
+    manager = staff_client(MANAGER)
     response = manager.get(f"/admin/erp/erpdashboard/?period={period}")
     assert response.status_code == 200
     kpis = response.context["kpis"]
@@ -242,11 +243,11 @@ def test_dashboard_renders_every_period_with_snapshots(staff_client, order, peri
 
 
 def test_dashboard_needs_erp_approve(staff_client):
-    assert staff_client("user").get("/admin/erp/erpdashboard/").status_code == 403
+    assert staff_client(USER).get("/admin/erp/erpdashboard/").status_code == 403
 
 
 def test_order_admin_cannot_add_or_delete(staff_client, order):
-    manager = staff_client("manager")
+    manager = staff_client(MANAGER)
     assert manager.get("/admin/erp/salesorder/add/").status_code == 403
     assert manager.post(f"/admin/erp/salesorder/{order.pk}/delete/", {"post": "yes"}).status_code == 403
     assert SalesOrder.objects.filter(pk=order.pk).exists()
@@ -258,7 +259,7 @@ def test_document_lines_are_shown_to_every_reader_not_only_superusers(staff_clie
     sales.sales_order_deliver(order=order)
     invoice = sales.sales_order_invoice(order=order)
     entry = JournalEntry.objects.filter(lines__isnull=False).order_by("id").first()
-    guest = staff_client("guest")
+    guest = staff_client(GUEST)
     pages = {
         f"/admin/erp/salesorder/{order.pk}/change/": "lines-TOTAL_FORMS",
         f"/admin/erp/invoice/{invoice.pk}/change/": "lines-TOTAL_FORMS",

@@ -4,6 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core.models import AuditLog
+from apps.core.roles import GUEST
 from apps.erp.models import Customer
 from tests.erp.factories import CustomerFactory
 
@@ -34,7 +35,7 @@ def test_admin_import_is_all_or_nothing_with_row_numbers(admin_client):
 
 
 def test_admin_import_needs_write_permission(client, make_user):
-    guest = make_user(role="guest", is_staff=True)
+    guest = make_user(role=GUEST, is_staff=True)
     client.force_login(guest)
     assert client.get("/admin/erp/customer/import-csv/").status_code == 403
 

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from openpyxl import Workbook
 
+from apps.core.roles import GUEST, MANAGER, USER
 from apps.core.testing import assert_error_body
 from apps.erp.models import Customer, JournalEntry, Product, ProductionOrder, PurchaseOrder, SalesOrder, StockMove
 from apps.erp.services.imports import master_data_import
@@ -27,7 +28,7 @@ BASE = "/api/v1/erp"
 
 
 def test_line_amounts_that_overflow_are_400_and_write_nothing(role_client):
-    client = role_client("manager")
+    client = role_client(MANAGER)
     product = ProductFactory()
     customer = CustomerFactory()
     # each number is accepted on its own; their product is beyond any money amount
@@ -48,7 +49,7 @@ def test_line_amounts_that_overflow_are_400_and_write_nothing(role_client):
 
 def test_stock_adjustment_worth_too_much_is_400(role_client):
     product = ProductFactory()
-    response = role_client("user").post(
+    response = role_client(USER).post(
         f"{BASE}/stock-moves/adjust/",
         {"product": product.pk, "location": main_stock().pk, "quantity": "99999999", "unit_cost": "99999999"},
     )
@@ -119,7 +120,7 @@ def test_csv_rows_keep_their_numbers_across_blank_lines_and_extra_values():
 def test_production_orders_accept_an_idempotency_key(role_client):
     bom = BillOfMaterialsFactory()
     BomLineFactory(bom=bom)
-    client = role_client("user")
+    client = role_client(USER)
     payload = {"bom": bom.pk, "quantity": "3"}
     first = client.post(f"{BASE}/production-orders/", payload, HTTP_IDEMPOTENCY_KEY="mo-1")
     again = client.post(f"{BASE}/production-orders/", payload, HTTP_IDEMPOTENCY_KEY="mo-1")
@@ -136,7 +137,7 @@ def test_stock_levels_filter_by_warehouse(role_client):
     second = warehouse_create(code="W2", name="Second")
     receive_stock(product, 5)
     receive_stock(product, 2, location=second.locations.get(is_default=True))
-    rows = role_client("guest").get(f"{BASE}/stock-levels/", {"warehouse_id": second.pk}).json()["results"]
+    rows = role_client(GUEST).get(f"{BASE}/stock-levels/", {"warehouse_id": second.pk}).json()["results"]
     assert [(row["warehouse"], row["location_code"], row["on_hand"]) for row in rows] == [
         (second.pk, "W2/STOCK", "2.000")
     ]

@@ -5,6 +5,7 @@ from decimal import Decimal as D
 import pytest
 
 from apps.core.exceptions import NotFound, ValidationFailed
+from apps.core.roles import MANAGER, USER
 from apps.core.testing import assert_error_body
 from apps.erp.selectors.lookup import erp_lookup
 from apps.erp.services import sales
@@ -46,12 +47,12 @@ def test_bad_lookups():
 
 def test_chat_tool_runs_with_the_callers_permissions(order, role_client, make_user, make_api_key, api_client):
     run = "/api/v1/chat/tools/erp_lookup/run/"
-    ok = role_client("user").post(run, {"arguments": {"kind": "product", "code": "SKU-LOOK"}}, format="json")
+    ok = role_client(USER).post(run, {"arguments": {"kind": "product", "code": "SKU-LOOK"}}, format="json")
     assert ok.status_code == 200 and ok.json()["result"]["available"] == "5.000"
-    missing = role_client("user").post(run, {"arguments": {"kind": "customer", "code": "NOPE"}}, format="json")
+    missing = role_client(USER).post(run, {"arguments": {"kind": "customer", "code": "NOPE"}}, format="json")
     assert_error_body(missing, 400, "not_found")  # the tool's error, as the model would see it
     # a key limited to chat cannot reach ERP data through the tool
-    _, raw = make_api_key(make_user(role="manager"), scopes=["chat.use"])
+    _, raw = make_api_key(make_user(role=MANAGER), scopes=["chat.use"])
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     denied = api_client.post(run, {"arguments": {"kind": "product", "code": "SKU-LOOK"}}, format="json")
     assert denied.status_code == 403

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.messages import get_messages
 
 from apps.core.models import AuditLog
+from apps.core.roles import ADMIN, GUEST, MANAGER, USER
 from apps.core.testing import ROLE_NAMES, assert_anonymous_rejected, assert_error_body
 from apps.erp.models import Invoice, PurchaseOrder, SalesOrder
 from apps.erp.services import purchasing, sales
@@ -16,7 +17,7 @@ from tests.erp.helpers import assert_every_entry_balances, level, receive_stock
 pytestmark = pytest.mark.django_db
 D = Decimal
 BASE = "/api/v1/erp"
-APPROVERS = {"admin", "manager"}
+APPROVERS = {ADMIN, MANAGER}
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_each_role_against_the_new_endpoints(role_client, product, resource, mak
 
 
 def test_sales_api_invoice_in_parts_then_close_and_pay(role_client, product):
-    manager = role_client("manager")
+    manager = role_client(MANAGER)
     order = partly_delivered(product, "5", "2")
     untouched = partly_delivered(product, "1", "1")
     url = f"{BASE}/sales-orders/{order.pk}"
@@ -93,7 +94,7 @@ def test_sales_api_invoice_in_parts_then_close_and_pay(role_client, product):
     assert nothing["details"]["state"] == "partially_delivered"
     assert Invoice.objects.filter(sales_order=order).count() == 1
 
-    assert role_client("user").post(f"{url}/deliver/", {"lines": [{"line": line["id"], "quantity": "1"}]}).status_code
+    assert role_client(USER).post(f"{url}/deliver/", {"lines": [{"line": line["id"], "quantity": "1"}]}).status_code
     second = manager.post(f"{url}/invoice/")
     assert second.status_code == 201 and second.json()["total"] == "11.30"
     closed = manager.post(f"{url}/close-remaining/")
@@ -105,7 +106,7 @@ def test_sales_api_invoice_in_parts_then_close_and_pay(role_client, product):
     assert_error_body(manager.post(f"{url}/close-remaining/"), 409, "invalid_transition")
     assert_error_body(manager.post(f"{url}/invoice/"), 409, "invalid_transition")
 
-    listed = role_client("guest").get(f"{BASE}/invoices/?sales_order_id={order.pk}").json()["results"]
+    listed = role_client(GUEST).get(f"{BASE}/invoices/?sales_order_id={order.pk}").json()["results"]
     assert len(listed) == 2
     for invoice in listed:
         paid = manager.post(f"{BASE}/payments/", {"invoice": invoice["id"], "amount": invoice["total"]})
@@ -118,15 +119,15 @@ def test_sales_api_invoice_in_parts_then_close_and_pay(role_client, product):
 def test_close_remaining_is_409_outside_partial_delivery(role_client, product):
     order = sales.sales_order_create(customer=CustomerFactory(), lines=[{"product": product, "quantity": 1}])
     url = f"{BASE}/sales-orders/{order.pk}/close-remaining/"
-    body = assert_error_body(role_client("manager").post(url), 409, "invalid_transition")
+    body = assert_error_body(role_client(MANAGER).post(url), 409, "invalid_transition")
     assert body["details"]["allowed_from"] == ["partially_delivered"]
     sales.sales_order_confirm(order=order)
-    assert_error_body(role_client("manager").post(url), 409, "invalid_transition")
-    assert_error_body(role_client("manager").post(f"{BASE}/sales-orders/999999/close-remaining/"), 404)
+    assert_error_body(role_client(MANAGER).post(url), 409, "invalid_transition")
+    assert_error_body(role_client(MANAGER).post(f"{BASE}/sales-orders/999999/close-remaining/"), 404)
 
 
 def test_idempotency_key_on_invoice_and_close(role_client, product):
-    client = role_client("manager")
+    client = role_client(MANAGER)
     order = partly_delivered(product)
     url = f"{BASE}/sales-orders/{order.pk}"
     first = client.post(f"{url}/invoice/", HTTP_IDEMPOTENCY_KEY="inv-1")
@@ -149,7 +150,7 @@ def test_idempotency_key_on_invoice_and_close(role_client, product):
 
 
 def test_purchase_api_bill_in_parts_and_close(role_client):
-    manager = role_client("manager")
+    manager = role_client(MANAGER)
     order = partly_received("10", "4")
     url = f"{BASE}/purchase-orders/{order.pk}"
     assert [row["id"] for row in manager.get(f"{BASE}/purchase-orders/?to_bill=true").json()["results"]] == [order.pk]
@@ -168,7 +169,7 @@ def test_purchase_api_bill_in_parts_and_close(role_client):
 
 def test_query_counts_of_the_new_endpoints_are_bounded(role_client, product, django_assert_max_num_queries):
     """The counts do not grow with the number of lines (four-line orders here)."""
-    client = role_client("manager")
+    client = role_client(MANAGER)
     orders = []
     for _ in range(3):
         order = sales.sales_order_create(
@@ -215,7 +216,7 @@ def texts(response) -> list[str]:
 
 
 def test_admin_invoices_in_parts_and_closes_through_the_services(staff_client, product):
-    manager = staff_client("manager")
+    manager = staff_client(MANAGER)
     order = partly_delivered(product, "5", "2")
     assert order.number in manager.get("/admin/erp/salesorder/?to_invoice=yes").content.decode()
     run_action(manager, "salesorder", "invoice", order.pk)
@@ -240,7 +241,7 @@ def test_admin_invoices_in_parts_and_closes_through_the_services(staff_client, p
 
 def test_admin_close_remaining_needs_erp_approve(staff_client, product):
     order = partly_delivered(product)
-    response = run_action(staff_client("user"), "salesorder", "close_remaining", order.pk)
+    response = run_action(staff_client(USER), "salesorder", "close_remaining", order.pk)
     assert any("erp.approve" in text for text in texts(response))
     order.refresh_from_db()
     assert order.state == "partially_delivered" and level(product).reserved == D("3")

@@ -6,6 +6,7 @@ import pytest
 
 from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.models import AuditLog
+from apps.core.roles import MANAGER
 from apps.erp.models import Invoice, StockMove
 from apps.erp.services import finance, sales
 from tests.core.factories import UserFactory
@@ -17,7 +18,7 @@ D = Decimal
 
 @pytest.fixture
 def actor():
-    return UserFactory(role="manager")
+    return UserFactory(role=MANAGER)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 import pytest
 from django.test import override_settings
 
+from apps.core.roles import USER
 from apps.rag.services import document_add_url, document_create_text, document_upload
 from tests.rag.factories import KnowledgeBaseFactory
 
@@ -14,7 +15,7 @@ def media_root(tmp_path, settings):
 
 @pytest.fixture
 def kb(db, make_user):
-    return KnowledgeBaseFactory(owner=make_user(role="user"), name="Handbook")
+    return KnowledgeBaseFactory(owner=make_user(role=USER), name="Handbook")
 
 
 @pytest.fixture

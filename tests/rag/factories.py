@@ -1,5 +1,6 @@
 import factory
 
+from apps.core.roles import USER
 from apps.rag.models import Answer, Chunk, Document, KnowledgeBase, Posting, Term
 from apps.rag.services import knowledge_base_create
 from tests.core.factories import UserFactory
@@ -12,7 +13,7 @@ class KnowledgeBaseFactory(factory.django.DjangoModelFactory):
         model = KnowledgeBase
 
     name = factory.Sequence(lambda n: f"Base {n}")
-    owner = factory.SubFactory(UserFactory, role="user")
+    owner = factory.SubFactory(UserFactory, role=USER)
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):

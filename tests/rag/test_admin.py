@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
+from apps.core.roles import GUEST, USER
 from apps.rag.models import Document, KnowledgeBase
 from tests.rag.factories import KnowledgeBaseFactory
 
@@ -60,7 +61,7 @@ def test_guest_staff_can_search_but_not_edit(client, corpus):
     guest = get_user_model().objects.create_user("guest-staff", is_staff=True)
     from django.contrib.auth.models import Group
 
-    guest.groups.add(Group.objects.get(name="guest"))
+    guest.groups.add(Group.objects.get(name=GUEST))
     client.force_login(guest)
     assert (
         client.get("/admin/rag/knowledgebase/search/", {"query": "flutter", "mode": "lexical", "k": 5}).status_code
@@ -121,9 +122,9 @@ def test_admin_add_refuses_bad_input_without_writing(admin_client, admin_user):
 
 
 def test_admin_add_offers_only_bases_the_user_may_change(client, make_user):
-    clerk = make_user(role="user", is_staff=True)
+    clerk = make_user(role=USER, is_staff=True)
     own = KnowledgeBaseFactory(owner=clerk, name="Mine")
-    theirs = KnowledgeBaseFactory(owner=make_user(role="user"), name="Theirs", visibility="everyone")
+    theirs = KnowledgeBaseFactory(owner=make_user(role=USER), name="Theirs", visibility="everyone")
     client.force_login(clerk)
     page = client.get(ADD)
     assert page.status_code == 200
@@ -131,7 +132,7 @@ def test_admin_add_offers_only_bases_the_user_may_change(client, make_user):
     assert choices == {own.pk}
     response = client.post(ADD, {"knowledge_base": theirs.pk, "text": "Injected", "title": "X"})
     assert response.status_code == 200 and Document.objects.count() == 0
-    guest = make_user(role="guest", is_staff=True)
+    guest = make_user(role=GUEST, is_staff=True)
     client.force_login(guest)
     assert client.get(ADD).status_code == 403
 

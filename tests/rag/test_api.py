@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from apps.core.models import AuditLog
+from apps.core.roles import ADMIN, GUEST, MANAGER, USER
 from apps.core.testing import assert_anonymous_rejected, assert_error_body, assert_role_access
 from apps.rag.models import Document, KnowledgeBase
 from tests.rag.factories import KnowledgeBaseFactory
@@ -16,7 +17,7 @@ BASE = "/api/v1/rag"
 
 @pytest.fixture
 def public_kb(role_users, ingest):
-    kb = KnowledgeBaseFactory(owner=role_users["manager"], name="Public", visibility="everyone")
+    kb = KnowledgeBaseFactory(owner=role_users[MANAGER], name="Public", visibility="everyone")
     ingest(kb, title="Flutter", text="Wing flutter is an aeroelastic instability.")
     return kb
 
@@ -34,8 +35,8 @@ def test_anonymous_is_rejected_everywhere():
 
 
 def test_roles_on_each_endpoint(role_client, public_kb):
-    everyone = ["admin", "manager", "user", "guest"]
-    writers = ["admin", "manager", "user"]
+    everyone = [ADMIN, MANAGER, USER, GUEST]
+    writers = [ADMIN, MANAGER, USER]
     assert_role_access(role_client, "get", f"{BASE}/knowledge-bases/", everyone)
     assert_role_access(role_client, "get", f"{BASE}/knowledge-bases/{public_kb.pk}/", everyone)
     assert_role_access(role_client, "get", f"{BASE}/documents/", everyone)
@@ -55,7 +56,7 @@ def test_roles_on_each_endpoint(role_client, public_kb):
 
 
 def test_knowledge_base_crud_and_fixed_settings(role_client):
-    client = role_client("user")
+    client = role_client(USER)
     created = client.post(
         f"{BASE}/knowledge-bases/", {"name": "Ops", "language": "en", "embedding_dimension": 256}, format="json"
     )
@@ -75,19 +76,17 @@ def test_knowledge_base_crud_and_fixed_settings(role_client):
 
 
 def test_private_base_is_404_for_others_and_sharing_opens_it(role_client, role_users, ingest):
-    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Private")
+    kb = KnowledgeBaseFactory(owner=role_users[USER], name="Private")
     ingest(kb, title="Secret", text="Secret flutter notes.")
-    guest = role_client("guest")
+    guest = role_client(GUEST)
     assert_error_body(guest.get(f"{BASE}/knowledge-bases/{kb.pk}/"), 404, "not_found")
     assert_error_body(guest.post(f"{BASE}/search/", {"query": "flutter", "knowledge_bases": [kb.pk]}), 404)
     assert_error_body(guest.post(f"{BASE}/ask/", {"question": "flutter", "knowledge_bases": [kb.pk]}), 404)
     assert guest.post(f"{BASE}/search/", {"query": "flutter"}).json()["results"] == []
     assert guest.get(f"{BASE}/documents/").json()["count"] == 0
     # another user cannot share or delete it either (it stays invisible)
-    assert_error_body(
-        role_client("manager").post(f"{BASE}/knowledge-bases/{kb.pk}/share/", {"user": "guest-user"}), 404
-    )
-    owner = role_client("user")
+    assert_error_body(role_client(MANAGER).post(f"{BASE}/knowledge-bases/{kb.pk}/share/", {"user": "guest-user"}), 404)
+    owner = role_client(USER)
     shared = owner.post(f"{BASE}/knowledge-bases/{kb.pk}/share/", {"user": "guest-user"}, format="json")
     assert shared.status_code == 200 and shared.json()["visibility"] == "shared"
     results = guest.post(f"{BASE}/search/", {"query": "flutter", "knowledge_bases": [kb.pk]}).json()["results"]
@@ -96,7 +95,7 @@ def test_private_base_is_404_for_others_and_sharing_opens_it(role_client, role_u
     upload = guest.post(f"{BASE}/documents/text/", {"knowledge_base": kb.pk, "title": "x", "text": "y"})
     assert_error_body(upload, 403)
     assert_error_body(
-        role_client("manager").post(f"{BASE}/documents/text/", {"knowledge_base": kb.pk, "title": "x", "text": "y"}),
+        role_client(MANAGER).post(f"{BASE}/documents/text/", {"knowledge_base": kb.pk, "title": "x", "text": "y"}),
         404,
     )
     assert owner.post(f"{BASE}/knowledge-bases/{kb.pk}/unshare/", {"user": "guest-user"}).status_code == 200
@@ -105,8 +104,8 @@ def test_private_base_is_404_for_others_and_sharing_opens_it(role_client, role_u
 
 
 def test_multipart_upload_of_several_files(role_client, role_users, run_on_commit):
-    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Uploads")
-    client = role_client("user")
+    kb = KnowledgeBaseFactory(owner=role_users[USER], name="Uploads")
+    client = role_client(USER)
     files = [
         SimpleUploadedFile("sample.pdf", (FIXTURES / "sample.pdf").read_bytes(), content_type="application/pdf"),
         SimpleUploadedFile("sample.docx", (FIXTURES / "sample.docx").read_bytes()),
@@ -146,8 +145,8 @@ def test_multipart_upload_of_several_files(role_client, role_users, run_on_commi
     ],
 )
 def test_bad_uploads_are_clear_400s(role_client, role_users, name, data, code):
-    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Bad")
-    response = role_client("user").post(
+    kb = KnowledgeBaseFactory(owner=role_users[USER], name="Bad")
+    response = role_client(USER).post(
         f"{BASE}/documents/", {"knowledge_base": kb.pk, "files": [SimpleUploadedFile(name, data)]}, format="multipart"
     )
     assert_error_body(response, 400, code)
@@ -155,12 +154,12 @@ def test_bad_uploads_are_clear_400s(role_client, role_users, name, data, code):
 
 
 def test_one_bad_file_refuses_the_whole_upload_and_stores_nothing(role_client, role_users, media_root):
-    kb = KnowledgeBaseFactory(owner=role_users["user"], name="All or nothing")
+    kb = KnowledgeBaseFactory(owner=role_users[USER], name="All or nothing")
     files = [
         SimpleUploadedFile("good.html", (FIXTURES / "sample.html").read_bytes(), content_type="text/html"),
         SimpleUploadedFile("locked.pdf", (FIXTURES / "encrypted.pdf").read_bytes(), content_type="application/pdf"),
     ]
-    response = role_client("user").post(
+    response = role_client(USER).post(
         f"{BASE}/documents/", {"knowledge_base": kb.pk, "files": files}, format="multipart"
     )
     error = assert_error_body(response, 400, "encrypted_document")
@@ -174,9 +173,9 @@ def test_one_bad_file_refuses_the_whole_upload_and_stores_nothing(role_client, r
 
 def test_files_over_the_size_limit_are_refused(role_client, role_users, settings):
     settings.RAG_MAX_UPLOAD_BYTES = 1024
-    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Limited")
+    kb = KnowledgeBaseFactory(owner=role_users[USER], name="Limited")
     big = SimpleUploadedFile("big.txt", b"word " * 400, content_type="text/plain")
-    response = role_client("user").post(
+    response = role_client(USER).post(
         f"{BASE}/documents/", {"knowledge_base": kb.pk, "files": [big]}, format="multipart"
     )
     error = assert_error_body(response, 400, "file_too_large")
@@ -185,11 +184,11 @@ def test_files_over_the_size_limit_are_refused(role_client, role_users, settings
 
 
 def test_the_same_content_twice_in_one_upload_is_stored_once(role_client, role_users, run_on_commit):
-    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Twice")
+    kb = KnowledgeBaseFactory(owner=role_users[USER], name="Twice")
     data = (FIXTURES / "sample.md").read_bytes()
     files = [SimpleUploadedFile("a.md", data), SimpleUploadedFile("b.md", data)]
     response = run_on_commit(
-        role_client("user").post, f"{BASE}/documents/", {"knowledge_base": kb.pk, "files": files}, format="multipart"
+        role_client(USER).post, f"{BASE}/documents/", {"knowledge_base": kb.pk, "files": files}, format="multipart"
     )
     assert response.status_code == 202
     first, second = response.json()["results"]
@@ -199,7 +198,7 @@ def test_the_same_content_twice_in_one_upload_is_stored_once(role_client, role_u
 
 
 def test_search_and_ask_bad_input(role_client, public_kb):
-    client = role_client("guest")
+    client = role_client(GUEST)
     assert_error_body(client.post(f"{BASE}/search/", {"query": ""}), 400)
     assert_error_body(client.post(f"{BASE}/search/", {"query": "x", "k": 51}), 400)
     assert_error_body(client.post(f"{BASE}/search/", {"query": "x", "mode": "magic"}), 400)
@@ -208,7 +207,7 @@ def test_search_and_ask_bad_input(role_client, public_kb):
 
 
 def test_search_returns_score_parts_and_ask_cites(role_client, public_kb):
-    client = role_client("guest")
+    client = role_client(GUEST)
     body = client.post(f"{BASE}/search/", {"query": "wing flutter", "filters": {"tags": []}}, format="json").json()
     hit = body["results"][0]
     assert body["mode"] == "hybrid"
@@ -220,9 +219,9 @@ def test_search_returns_score_parts_and_ask_cites(role_client, public_kb):
 
 
 def test_delete_and_reprocess_documents(role_client, role_users, ingest, run_on_commit):
-    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Docs")
+    kb = KnowledgeBaseFactory(owner=role_users[USER], name="Docs")
     document = ingest(kb, title="Doc", text="Some text to keep.")
-    client = role_client("user")
+    client = role_client(USER)
     response = run_on_commit(client.post, f"{BASE}/documents/{document.pk}/reprocess/")
     assert response.status_code == 202 and response["Location"].endswith(f"{BASE}/documents/{document.pk}/")
     assert client.get(response["Location"]).json()["status"] == "ready"  # poll the document
@@ -230,16 +229,16 @@ def test_delete_and_reprocess_documents(role_client, role_users, ingest, run_on_
     assert document.status == "ready" and document.attempts == 2
     chunks = client.get(f"{BASE}/chunks/", {"document_id": document.pk}).json()
     assert chunks["count"] == 1 and chunks["results"][0]["text"] == "Some text to keep."
-    assert_error_body(role_client("manager").delete(f"{BASE}/documents/{document.pk}/"), 404)
+    assert_error_body(role_client(MANAGER).delete(f"{BASE}/documents/{document.pk}/"), 404)
     assert run_on_commit(client.delete, f"{BASE}/documents/{document.pk}/").status_code == 204
     assert not Document.objects.filter(pk=document.pk).exists()
 
 
 def test_list_query_counts_are_pinned(role_client, role_users, ingest, django_assert_max_num_queries):
-    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Many")
+    kb = KnowledgeBaseFactory(owner=role_users[USER], name="Many")
     for i in range(5):
         ingest(kb, title=f"Doc {i}", text=f"Text number {i} here.")
-    client = role_client("user")
+    client = role_client(USER)
     client.get(f"{BASE}/stats/")  # warm up authentication caches
     with django_assert_max_num_queries(8):
         assert client.get(f"{BASE}/documents/").json()["count"] == 5
@@ -250,12 +249,12 @@ def test_list_query_counts_are_pinned(role_client, role_users, ingest, django_as
 
 
 def test_stats(role_client, public_kb):
-    body = role_client("guest").get(f"{BASE}/stats/").json()
+    body = role_client(GUEST).get(f"{BASE}/stats/").json()
     assert body == {"knowledge_bases": 1, "documents": {"ready": 1}, "chunks": 1, "answers": 0}
 
 
 def test_api_key_client_can_search(make_api_key, role_users, public_kb):
-    _, secret = make_api_key(role_users["guest"], scopes=["rag.read"])
+    _, secret = make_api_key(role_users[GUEST], scopes=["rag.read"])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert client.post(f"{BASE}/search/", {"query": "flutter"}, format="json").status_code == 200

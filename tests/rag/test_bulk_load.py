@@ -10,6 +10,7 @@ from django.db import connection, connections, transaction
 
 from apps.core.exceptions import Conflict
 from apps.core.models import AuditLog
+from apps.core.roles import USER
 from apps.rag.models import Chunk, Document, KnowledgeBase, Posting, Term
 from apps.rag.retrieval import Filters, rank, vector_sql
 from apps.rag.services import ingestion, knowledge_base_delete, knowledge_base_reindex
@@ -141,7 +142,7 @@ def test_searches_scan_exactly_while_the_index_is_dropped(kb, ingest):
 
 @pytest.mark.django_db
 def test_bulk_and_incremental_loads_give_the_same_results(make_user, tmp_path, settings):
-    owner = make_user(role="user")
+    owner = make_user(role=USER)
     folder = write_corpus(tmp_path / "corpus")
     settings.RAG_HNSW_REBUILD_MIN_CHUNKS = 10**9
     incremental = KnowledgeBaseFactory(owner=owner, name="Incremental")
@@ -158,7 +159,7 @@ def test_bulk_and_incremental_loads_give_the_same_results(make_user, tmp_path, s
 
 @pytest.mark.django_db(transaction=True)
 def test_rag_ingest_outside_a_transaction_builds_the_index_concurrently(make_user, tmp_path, bulk_always, cleanup):
-    kb = KnowledgeBaseFactory(owner=make_user(role="user"), name="Folder")
+    kb = KnowledgeBaseFactory(owner=make_user(role=USER), name="Folder")
     cleanup(kb)
     oid = index_row(kb)[0]
     out = ingest_folder(kb, write_corpus(tmp_path / "corpus"), "--batch", "3")
@@ -173,7 +174,7 @@ def test_rag_ingest_outside_a_transaction_builds_the_index_concurrently(make_use
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_batch_leaves_the_index_and_no_half_written_chunks(make_user, tmp_path, bulk_always, cleanup):
-    kb = KnowledgeBaseFactory(owner=make_user(role="user"), name="Broken", chunk_size=1000, chunk_overlap=0)
+    kb = KnowledgeBaseFactory(owner=make_user(role=USER), name="Broken", chunk_size=1000, chunk_overlap=0)
     cleanup(kb)
     folder = write_corpus(tmp_path / "corpus", TOPICS[:2])
     # 600 distinct path-like words of ~1,800 characters: one chunk whose tsvector exceeds PostgreSQL's 1 MB limit,
@@ -203,7 +204,7 @@ def test_a_failed_batch_leaves_the_index_and_no_half_written_chunks(make_user, t
 
 @pytest.mark.django_db(transaction=True)
 def test_an_interrupted_load_still_builds_the_index(make_user, cleanup):
-    kb = KnowledgeBaseFactory(owner=make_user(role="user"), name="Interrupted")
+    kb = KnowledgeBaseFactory(owner=make_user(role=USER), name="Interrupted")
     cleanup(kb)
     with pytest.raises(RuntimeError), hnsw_bulk_load(kb, force=True) as load:
         assert load.suspended and index_row(kb) is None
@@ -221,7 +222,7 @@ def test_an_interrupted_load_inside_a_transaction_keeps_the_index(kb):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_base_being_loaded_elsewhere_is_loaded_incrementally(make_user, cleanup):
-    kb = KnowledgeBaseFactory(owner=make_user(role="user"), name="Busy")
+    kb = KnowledgeBaseFactory(owner=make_user(role=USER), name="Busy")
     cleanup(kb)
     other = connections.create_connection("default")
     try:
@@ -240,7 +241,7 @@ def test_a_base_being_loaded_elsewhere_is_loaded_incrementally(make_user, cleanu
 
 @pytest.mark.django_db
 def test_the_consistency_job_builds_missing_and_stale_indexes(make_user, django_capture_on_commit_callbacks):
-    owner = make_user(role="user")
+    owner = make_user(role=USER)
     missing, stale, fine = (KnowledgeBaseFactory(owner=owner, name=name) for name in ("Missing", "Stale", "Fine"))
     hnsw_drop(missing)
     hnsw_drop(stale)
@@ -275,7 +276,7 @@ def test_vectors_of_a_previous_embedding_model_are_refused(kb, ingest):
 
 @pytest.mark.django_db(transaction=True)
 def test_reindex_outside_a_transaction_builds_the_new_index_concurrently(make_user, tmp_path, cleanup):
-    kb = KnowledgeBaseFactory(owner=make_user(role="user"), name="Reindexed")
+    kb = KnowledgeBaseFactory(owner=make_user(role=USER), name="Reindexed")
     cleanup(kb)
     ingest_folder(kb, write_corpus(tmp_path / "corpus"))
     before = [[title for title, _, _ in hits] for hits in results(kb)]

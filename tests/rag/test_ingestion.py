@@ -6,6 +6,7 @@ from django.db import connection
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.models import AuditLog
+from apps.core.roles import USER
 from apps.rag.models import Chunk, Document, Posting, Term
 from apps.rag.services import document_delete, document_process, document_reprocess, document_upload
 from apps.rag.tasks import ingest_document
@@ -202,7 +203,7 @@ def test_celery_task_runs_the_ingestion(kb):
 def test_chinese_base_indexes_jieba_words(make_user, ingest):
     from apps.rag.services import knowledge_base_create
 
-    zh = knowledge_base_create(owner=make_user(role="user"), name="中文", language="zh")
+    zh = knowledge_base_create(owner=make_user(role=USER), name="中文", language="zh")
     document = ingest(zh, filename="chinese.txt", data=(FIXTURES / "chinese.txt").read_bytes())
     assert document.status == "ready"
     lexemes = set(Posting.objects.filter(knowledge_base=zh).values_list("lexeme", flat=True))

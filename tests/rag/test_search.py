@@ -6,6 +6,7 @@ from django.db import connection, transaction
 
 from apps.chat.models import UsageRecord
 from apps.core.exceptions import NotFound, ValidationFailed
+from apps.core.roles import GUEST, USER
 from apps.core.services import object_share
 from apps.core.testing import assert_error_body
 from apps.core.testing.fake_llm import completion
@@ -131,7 +132,7 @@ def test_snippets_are_escaped_html_with_only_mark_tags(kb, ingest):
 def test_chinese_snippets_highlight_the_segmented_query_words(make_user, ingest):
     from apps.rag.services import knowledge_base_create
 
-    zh = knowledge_base_create(owner=make_user(role="user"), name="中文片段", language="zh")
+    zh = knowledge_base_create(owner=make_user(role=USER), name="中文片段", language="zh")
     ingest(zh, title="天气", text="天气预报说明天会下雨。<b>带伞</b>")
     [hit] = search(user=zh.owner, query="明天下雨吗", mode="lexical", k=1)
     assert "<mark>明天</mark>" in hit.snippet and "<mark>下雨</mark>" in hit.snippet
@@ -192,7 +193,7 @@ def test_bad_queries(corpus):
 
 def test_private_bases_of_others_are_never_searched(corpus, make_user, ingest):
     kb, _ = corpus
-    stranger = make_user(role="user")
+    stranger = make_user(role=USER)
     theirs = KnowledgeBaseFactory(owner=stranger, name="Stranger's")
     ingest(theirs, title="Secret", text="Secret flutter notes.")
     # the owner's unscoped search never reaches the stranger's base, and naming it is a 404
@@ -203,7 +204,7 @@ def test_private_bases_of_others_are_never_searched(corpus, make_user, ingest):
         ask(user=kb.owner, question="flutter?", knowledge_base_ids=[theirs.pk])
     assert all(h.document_title != "Secret" for h in ask(user=kb.owner, question="flutter notes").hits)
     # a grant to a group of the user opens it; visibility 'everyone' opens it to every rag.read holder
-    guest = make_user(role="guest")
+    guest = make_user(role=GUEST)
     assert search(user=guest, query="flutter") == []
     object_share(obj=theirs, to=guest.groups.get(), level="view")
     assert titles(search(user=guest, query="flutter")) == ["Secret"]

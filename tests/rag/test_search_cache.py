@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.core.roles import GUEST, USER
 from apps.core.services import object_share, object_unshare
 from apps.rag.retrieval import search
 from apps.rag.services import document_delete, knowledge_base_update
@@ -40,7 +41,7 @@ def test_new_and_deleted_documents_show_at_once(kb, ingest):
 
 def test_granted_and_withdrawn_access_show_at_once(kb, ingest, make_user):
     ingest(kb, title="Plan", text="Wing aerodynamic loads in gusts.")
-    guest = make_user(role="guest")
+    guest = make_user(role=GUEST)
     assert search(user=guest, query="wing loads") == []
     object_share(obj=kb, to=guest, level="view")
     assert titles(search(user=guest, query="wing loads")) == ["Plan"]
@@ -50,7 +51,7 @@ def test_granted_and_withdrawn_access_show_at_once(kb, ingest, make_user):
 
 def test_visibility_change_shows_at_once(kb, ingest, make_user):
     ingest(kb, title="Open", text="Shock wave interaction with a boundary layer.")
-    other = make_user(role="user")
+    other = make_user(role=USER)
     assert search(user=other, query="shock wave") == []
     knowledge_base_update(kb=kb, visibility="everyone")
     assert titles(search(user=other, query="shock wave")) == ["Open"]
@@ -59,7 +60,7 @@ def test_visibility_change_shows_at_once(kb, ingest, make_user):
 def test_one_users_cached_results_never_reach_another(kb, ingest, make_user):
     ingest(kb, title="Private", text="Heat transfer in laminar flow.")
     assert titles(search(user=kb.owner, query="heat transfer")) == ["Private"]
-    stranger = make_user(role="user")
+    stranger = make_user(role=USER)
     KnowledgeBaseFactory(owner=stranger, name="Empty")
     assert search(user=stranger, query="heat transfer") == []
 
@@ -89,7 +90,7 @@ def test_the_api_response_cache_is_per_user_and_never_caches_errors(kb, ingest, 
     ingest(kb, title="Private", text="Heat transfer in laminar flow.")
     body = {"query": "heat transfer", "mode": "lexical"}
     assert client_for(kb.owner).post(SEARCH, body, format="json").json()["results"]
-    stranger = client_for(make_user(role="user"))
+    stranger = client_for(make_user(role=USER))
     assert stranger.post(SEARCH, body, format="json").json()["results"] == []
     bad = {"query": "heat transfer", "mode": "nonsense"}
     assert stranger.post(SEARCH, bad, format="json").status_code == 400

@@ -6,6 +6,7 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from apps.core.metrics import refresh_business_metrics
+from apps.core.roles import ADMIN
 from apps.rag.models import Document
 from apps.rag.tasks import check_consistency
 
@@ -45,7 +46,7 @@ def test_demo_seed_is_idempotent(make_user, django_capture_on_commit_callbacks):
     from apps.rag import demo
     from apps.rag.models import KnowledgeBase
 
-    make_user(username="admin", role="admin", is_superuser=True)
+    make_user(username=ADMIN, role=ADMIN, is_superuser=True)
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
             demo.seed(stdout=io.StringIO())

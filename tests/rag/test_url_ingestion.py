@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.roles import ADMIN, MANAGER, USER
 from apps.core.testing import assert_error_body, assert_role_access
 from apps.rag.fetching import _is_public
 from apps.rag.models import Chunk, Document
@@ -201,9 +202,9 @@ def test_public_addresses_pass_the_guard():
 
 def test_url_endpoint_roles(role_client, role_users, server, loopback_allowed, run_on_commit):
     base, _ = server
-    writers = ["admin", "manager", "user"]
+    writers = [ADMIN, MANAGER, USER]
     own = {role: KnowledgeBaseFactory(owner=role_users[role], name=f"Web {role}") for role in writers}
-    public = KnowledgeBaseFactory(owner=role_users["manager"], name="Public web", visibility="everyone")
+    public = KnowledgeBaseFactory(owner=role_users[MANAGER], name="Public web", visibility="everyone")
     run_on_commit(
         assert_role_access,
         role_client,
@@ -212,20 +213,20 @@ def test_url_endpoint_roles(role_client, role_users, server, loopback_allowed, r
         writers,
         lambda role: {"knowledge_base": own.get(role, public).pk, "url": f"{base}/manual.html", "tags": ["web"]},
     )
-    document = Document.objects.get(knowledge_base=own["user"])
+    document = Document.objects.get(knowledge_base=own[USER])
     assert (document.status, document.source, document.tags, document.uploaded_by) == (
         "ready",
         "url",
         ["web"],
-        role_users["user"],
+        role_users[USER],
     )
     assert not Document.objects.filter(knowledge_base=public).exists()
 
 
 def test_url_endpoint_answers_and_errors(role_client, role_users, server, loopback_allowed, settings, run_on_commit):
     base, _ = server
-    kb = KnowledgeBaseFactory(owner=role_users["user"], name="Web")
-    client = role_client("user")
+    kb = KnowledgeBaseFactory(owner=role_users[USER], name="Web")
+    client = role_client(USER)
     url = f"{BASE}/documents/url/"
     response = run_on_commit(
         client.post, url, {"knowledge_base": kb.pk, "url": f"{base}/old", "title": "Pumps"}, format="json"

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from apps.core.roles import GUEST
 from apps.stock.models import PriceBar
 from apps.stock.services import paper
 from apps.stock.services.research import backtest_create, backtest_execute
@@ -43,7 +44,7 @@ def test_import_bars_page(admin_client) -> None:
 
 @pytest.mark.django_db
 def test_import_page_needs_trade_permission(client, make_user) -> None:
-    client.force_login(make_user(role="guest", is_staff=True))
+    client.force_login(make_user(role=GUEST, is_staff=True))
     assert client.get("/admin/stock/instrument/import-bars/").status_code == 403
 
 
@@ -66,6 +67,6 @@ def test_backtest_and_portfolio_change_pages(admin_client, admin_user, index_200
 def test_instrument_list_offers_the_import_button(admin_client, client, make_user) -> None:
     html = admin_client.get("/admin/stock/instrument/").content.decode()
     assert "/admin/stock/instrument/import-bars/" in html and "Import bars" in html
-    client.force_login(make_user(role="guest", is_staff=True))
+    client.force_login(make_user(role=GUEST, is_staff=True))
     listing = client.get("/admin/stock/instrument/")
     assert listing.status_code == 200 and "/admin/stock/instrument/import-bars/" not in listing.content.decode()

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from apps.core.models import AuditLog
+from apps.core.roles import ADMIN, GUEST, MANAGER, USER
 from apps.core.testing import assert_anonymous_rejected, assert_error_body, assert_role_access
 from apps.stock.models import BacktestRun, Order, Portfolio, Strategy, Sweep
 from apps.stock.services import paper
@@ -15,8 +16,8 @@ from apps.stock.services import paper
 from .factories import BacktestRunFactory, InstrumentFactory, PriceBarFactory, StrategyFactory
 
 API = "/api/v1/stock"
-ALL = ["admin", "manager", "user", "guest"]
-TRADERS = ["admin", "manager", "user"]
+ALL = [ADMIN, MANAGER, USER, GUEST]
+TRADERS = [ADMIN, MANAGER, USER]
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_write_endpoints_per_role(role_client, index_2006, run_on_commit) -> Non
 
 
 def test_bars_filter_and_csv_export(role_client, index_2006, django_assert_max_num_queries) -> None:
-    client = role_client("guest")
+    client = role_client(GUEST)
     with django_assert_max_num_queries(6):
         response = client.get(
             f"{API}/bars/",
@@ -96,7 +97,7 @@ def test_bars_filter_and_csv_export(role_client, index_2006, django_assert_max_n
 
 
 def test_bars_csv_of_one_bar_an_empty_selection_and_options(role_client, index_2006) -> None:
-    client = role_client("guest")
+    client = role_client(GUEST)
     bar = index_2006.bars.order_by("ts").first()
     one = client.get(f"{API}/bars/{bar.pk}/", {"format": "csv"})
     assert one.status_code == 200 and one["Content-Type"].startswith("text/csv")
@@ -119,7 +120,7 @@ def test_equity_curve_is_documented_as_the_plain_list_it_returns() -> None:
 
 
 def test_indicators_endpoint(role_client, index_2006) -> None:
-    client = role_client("guest")
+    client = role_client(GUEST)
     body = client.get(f"{API}/indicators/", {"symbol": "IDX", "name": "rsi", "period": 14}).json()
     assert body["columns"] == ["ts", "rsi"] and len(body["rows"]) == 255
     assert body["rows"][13][1] is None and 0 <= body["rows"][14][1] <= 100
@@ -131,7 +132,7 @@ def test_indicators_endpoint(role_client, index_2006) -> None:
 
 
 def test_strategy_params_are_validated(role_client, db) -> None:
-    client = role_client("user")
+    client = role_client(USER)
     bad = client.post(
         f"{API}/strategies/", {"name": "x", "kind": "sma_cross", "params": {"fast": 30, "slow": 10}}, format="json"
     )
@@ -157,8 +158,8 @@ def test_strategy_params_are_validated(role_client, db) -> None:
 
 
 def test_backtest_flow(role_client, role_users, index_2006, run_on_commit) -> None:
-    client = role_client("user")
-    strategy = StrategyFactory(owner=role_users["user"], kind="sma_cross", params={"fast": 5, "slow": 20})
+    client = role_client(USER)
+    strategy = StrategyFactory(owner=role_users[USER], kind="sma_cross", params={"fast": 5, "slow": 20})
     payload = {
         "strategy_id": strategy.pk,
         "symbol": "IDX",
@@ -182,7 +183,7 @@ def test_backtest_flow(role_client, role_users, index_2006, run_on_commit) -> No
     assert chart.status_code == 200 and chart["Content-Type"] == "image/svg+xml" and chart.content.startswith(b"<svg")
     # others do not see it (404), the audit trail has the create
     assert client.get(f"{API}/backtests/{run_id}/").status_code == 200
-    assert role_client("manager").get(f"{API}/backtests/{run_id}/").status_code == 404
+    assert role_client(MANAGER).get(f"{API}/backtests/{run_id}/").status_code == 404
     assert AuditLog.objects.filter(target_type="stock.backtestrun", target_id=str(run_id), action="create").exists()
 
 
@@ -208,7 +209,7 @@ def test_backtest_flow(role_client, role_users, index_2006, run_on_commit) -> No
     ],
 )
 def test_backtest_bad_input_writes_nothing(role_client, index_2006, payload, status, code) -> None:
-    response = role_client("user").post(f"{API}/backtests/", payload, format="json")
+    response = role_client(USER).post(f"{API}/backtests/", payload, format="json")
     assert_error_body(response, status, code)
     assert not BacktestRun.objects.exists()
 
@@ -219,7 +220,7 @@ def test_backtest_on_several_instruments_is_one_portfolio(role_client, role_user
     from .conftest import ORCL
 
     bars_import(source=ORCL, symbol="ORCL", timeframe="1d")
-    client = role_client("user")
+    client = role_client(USER)
     payload = {
         "symbols": ["idx", "ORCL"],
         "kind": "sma_cross",
@@ -259,13 +260,13 @@ def test_backtest_on_several_instruments_is_one_portfolio(role_client, role_user
 )
 def test_backtest_symbols_bad_input_writes_nothing(role_client, index_2006, payload, status, code) -> None:
     InstrumentFactory(symbol="EMPTY")
-    response = role_client("user").post(f"{API}/backtests/", {"kind": "buy_and_hold", **payload}, format="json")
+    response = role_client(USER).post(f"{API}/backtests/", {"kind": "buy_and_hold", **payload}, format="json")
     assert_error_body(response, status, code)
     assert not BacktestRun.objects.exists()
 
 
 def test_sweep_flow_ranked(role_client, index_2006, run_on_commit) -> None:
-    client = role_client("manager")
+    client = role_client(MANAGER)
     payload = {
         "symbol": "IDX",
         "kind": "sma_cross",
@@ -289,7 +290,7 @@ def test_sweep_flow_ranked(role_client, index_2006, run_on_commit) -> None:
 
 
 def test_portfolio_position_limit_out_of_range_is_a_400_and_writes_nothing(role_client) -> None:
-    client = role_client("user")
+    client = role_client(USER)
     for bad in ("0", "-1", "100.01"):
         assert_error_body(
             client.post(f"{API}/portfolios/", {"name": "p", "max_position_pct": bad}, format="json"), 400, "invalid"
@@ -309,7 +310,7 @@ def test_portfolio_position_limit_out_of_range_is_a_400_and_writes_nothing(role_
 
 
 def test_paper_trading_flow(role_client, role_users, index_2006, run_on_commit) -> None:
-    client = role_client("user")
+    client = role_client(USER)
     assert_error_body(client.post(f"{API}/portfolios/", {"name": "p", "cash": "-5"}, format="json"), 400)
     portfolio = client.post(f"{API}/portfolios/", {"name": "p", "cash": "1000000.00"}, format="json").json()
     order = client.post(
@@ -351,9 +352,9 @@ def test_paper_trading_flow(role_client, role_users, index_2006, run_on_commit) 
 
 
 def test_order_bad_input_and_sharing(role_client, role_users, index_2006) -> None:
-    owner = role_users["user"]
+    owner = role_users[USER]
     portfolio = paper.portfolio_create(owner=owner, name="shared", cash=Decimal("10000"))
-    client = role_client("user")
+    client = role_client(USER)
     base = {"portfolio_id": portfolio.pk, "symbol": "IDX", "side": "buy"}
     assert_error_body(client.post(f"{API}/orders/", {**base, "quantity": "-1"}, format="json"), 400)
     assert_error_body(
@@ -368,10 +369,10 @@ def test_order_bad_input_and_sharing(role_client, role_users, index_2006) -> Non
     )
     assert not Order.objects.exists()
     # a manager does not see the portfolio (404) until it is shared read-only; then reading works, trading is 403
-    manager = role_client("manager")
+    manager = role_client(MANAGER)
     assert manager.get(f"{API}/portfolios/{portfolio.pk}/").status_code == 404
     assert_error_body(manager.post(f"{API}/orders/", {**base, "quantity": "1"}, format="json"), 404)
-    share = client.post(f"{API}/portfolios/{portfolio.pk}/share/", {"user_id": role_users["manager"].pk}, format="json")
+    share = client.post(f"{API}/portfolios/{portfolio.pk}/share/", {"user_id": role_users[MANAGER].pk}, format="json")
     assert share.status_code == 204
     assert manager.get(f"{API}/portfolios/{portfolio.pk}/").status_code == 200
     assert_error_body(manager.post(f"{API}/orders/", {**base, "quantity": "1"}, format="json"), 403)
@@ -379,14 +380,14 @@ def test_order_bad_input_and_sharing(role_client, role_users, index_2006) -> Non
 
 
 def test_list_query_counts(role_client, role_users, index_2006, django_assert_max_num_queries) -> None:
-    user = role_users["user"]
+    user = role_users[USER]
     for _ in range(5):
         BacktestRunFactory(owner=user, instrument=index_2006)
         StrategyFactory(owner=user)
     portfolio = paper.portfolio_create(owner=user, name="q", cash=Decimal("100000"))
     for _ in range(3):
         paper.order_place(portfolio=portfolio, actor=user, instrument=index_2006, side="buy", quantity=1)
-    client = role_client("user")
+    client = role_client(USER)
     for path in (
         "backtests/",
         "strategies/",
@@ -407,7 +408,7 @@ def test_deleting_an_instrument_still_held_is_a_conflict(role_client):
     from .factories import PositionFactory
 
     position = PositionFactory(quantity=Decimal("5"))
-    response = role_client("admin").delete(f"/api/v1/stock/instruments/{position.instrument_id}/")
+    response = role_client(ADMIN).delete(f"/api/v1/stock/instruments/{position.instrument_id}/")
     error = assert_error_body(response, 409, "in_use")
     assert error["details"]["referenced_by"] == [f"stock.position:{position.pk}"]
     assert Instrument.objects.filter(pk=position.instrument_id).exists()

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from apps.core.models import AuditLog
+from apps.core.roles import GUEST, USER
 from apps.stock.models import AutoTrader, Order
 from apps.stock.services import autotrade, paper
 from apps.stock.tasks import run_autotraders
@@ -31,7 +32,7 @@ def bar(instrument, n: int, close: float):
 
 @pytest.fixture
 def trader(db):
-    user = UserFactory(role="user")
+    user = UserFactory(role=USER)
     instrument = InstrumentFactory(symbol="ACME")
     for n in range(3):
         bar(instrument, n, 10)
@@ -100,7 +101,7 @@ def test_new_trader_is_disabled_by_default(trader) -> None:
 
 def test_owner_without_trade_permission_places_nothing_and_the_reason_is_recorded(trader) -> None:
     owner = trader.portfolio.owner
-    owner.groups.set([Group.objects.get(name="guest")])
+    owner.groups.set([Group.objects.get(name=GUEST)])
     bar(trader.instrument, 3, 12)
     autotrade.autotrade_run(trader_id=trader.pk)
     trader.refresh_from_db()

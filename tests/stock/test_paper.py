@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from apps.core.exceptions import Conflict, ValidationFailed
+from apps.core.roles import USER
 from apps.stock.models import Fill, Order, Portfolio, Position, PriceBar
 from apps.stock.selectors import portfolio_valuation
 from apps.stock.services import paper
@@ -26,7 +27,7 @@ def day(n: int) -> dt.datetime:
 
 @pytest.fixture
 def setup(db):
-    user = UserFactory(role="user")
+    user = UserFactory(role=USER)
     instrument = InstrumentFactory(symbol="ACME")
     PriceBarFactory(instrument=instrument, ts=day(0), open=100, high=101, low=99, close=100, volume=0)
     portfolio = paper.portfolio_create(owner=user, name="main", cash=Decimal("10000"))
@@ -243,7 +244,7 @@ def test_loading_bars_matches_open_orders(setup, django_capture_on_commit_callba
 def test_concurrent_orders_never_spend_the_same_cash_twice() -> None:
     """Two threads (two database connections) each place a buy worth 60 % of the cash at the same moment: exactly
     one is accepted; the other is refused under the portfolio row lock."""
-    user = UserFactory(role="user")
+    user = UserFactory(role=USER)
     instrument = InstrumentFactory(symbol="RACE")
     PriceBar.objects.create(instrument=instrument, timeframe="1d", ts=T0, open=100, high=100, low=100, close=100)
     portfolio = paper.portfolio_create(owner=user, name="race", cash=Decimal("10000"))

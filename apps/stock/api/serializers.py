@@ -167,6 +167,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
             "heartbeat_at",
             "progress_percent",
             "progress_message",
+            "result",
         ]
         read_only_fields = fields
 
@@ -237,6 +238,7 @@ class SweepSerializer(serializers.ModelSerializer):
             "heartbeat_at",
             "progress_percent",
             "progress_message",
+            "result",
         ]
         read_only_fields = fields
 
