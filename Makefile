@@ -45,6 +45,7 @@ beat: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	DJANGO_ENV=test $(BIN)/mypy apps/core
 	DJANGO_ENV=test $(PY) manage.py makemigrations --check --dry-run
 
