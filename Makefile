@@ -46,7 +46,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	DJANGO_ENV=test $(BIN)/mypy apps/core
+	DJANGO_ENV=test $(BIN)/mypy apps
 	DJANGO_ENV=test $(PY) manage.py makemigrations --check --dry-run
 
 # Security: bandit over apps/ and aistack/ (medium or high severity fails; settings in pyproject.toml [tool.bandit]),
