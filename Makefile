@@ -45,7 +45,8 @@ beat: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DJANGO_ENV=test $(BIN)/mypy apps/core
+	$(BIN)/lint-imports
+	DJANGO_ENV=test $(BIN)/mypy apps
 	DJANGO_ENV=test $(PY) manage.py makemigrations --check --dry-run
 
 # Security: bandit over apps/ and aistack/ (medium or high severity fails; settings in pyproject.toml [tool.bandit]),

@@ -15,7 +15,8 @@ from .services import audit_model_change, model_snapshot
 class AuditedAdminMixin:
     """Audits admin saves and deletes (single and bulk) with old/new values."""
 
-    def save_model(self, request: HttpRequest, obj: models.Model, form: Any, change: bool) -> None:
+    # ``obj`` is Any so that an app's admin may name its own model (Django's ModelAdmin types it by its model).
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         before = model_snapshot(type(obj)._default_manager.filter(pk=obj.pk).first()) if change and obj.pk else None
         with transaction.atomic():
             super().save_model(request, obj, form, change)  # type: ignore[misc]
@@ -26,7 +27,7 @@ class AuditedAdminMixin:
                 before=before,
             )
 
-    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
         before, pk = model_snapshot(obj), obj.pk
         with transaction.atomic():
             super().delete_model(request, obj)  # type: ignore[misc]

@@ -1,7 +1,7 @@
 """Long jobs: one state machine, one way to queue them, one 202-then-poll API, one sweep of stuck jobs.
 
 A job model subclasses :class:`apps.core.models.JobModel`; its service creates the row and queues the task with
-``enqueue_on_commit(task, job.pk)``; the task's service moves it with ``job_start`` / ``job_progress`` /
+``apps.core.queueing.enqueue_on_commit("app.task_name", job.pk)``; the task's service moves it with ``job_start`` / ``job_progress`` /
 ``job_finish`` (or ``jobs_transition`` for several rows at once, e.g. to fail them). The viewset mixes in
 :class:`JobCreateMixin` (POST answers ``202`` with the job and a ``Location`` to poll) and, where the kind allows it,
 :class:`JobCancelMixin` (``POST .../{id}/cancel/``). Every concrete subclass of JobModel is found through the app
@@ -153,12 +153,6 @@ def job_cancel(*, job: JobModel, actor: Any = None) -> JobModel:
         job_transition(job=locked, to=JobStatus.CANCELLED, error="Cancelled.")
         audit_record(action=AuditAction.ACTION, actor=actor, target=locked, message="Job cancelled")
     return locked  # type: ignore[no-any-return]
-
-
-def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
-    """Queue ``task.delay(*args, **kwargs)`` once the current transaction commits (at once outside one); a rolled
-    back transaction queues nothing, and the worker never sees a row that is not there yet."""
-    transaction.on_commit(lambda: task.delay(*args, **kwargs))
 
 
 # --- Registry and sweep ---------------------------------------------------------------------------------------------

@@ -144,7 +144,9 @@ def _opening(products: list[Product], components: list[Product], start: dt.date,
     items = [
         (
             product,
-            D(20) if product.category.name == "Bicycles" else D(150 if product.pk in bom_parts else 48),
+            D(20)
+            if product.category is not None and product.category.name == "Bicycles"
+            else D(150 if product.pk in bom_parts else 48),
             product.standard_cost,
         )
         for product in products

@@ -1,6 +1,9 @@
 """Reference data every installation has: Chinese VAT rates, a small-business chart of accounts, the virtual
 stock locations and a main warehouse."""
 
+from .models import Account, Location, TaxRate, Warehouse
+from .services import finance
+
 TAX_RATES = [
     ("VAT13", "VAT 13%", "13.00"),
     ("VAT9", "VAT 9%", "9.00"),
@@ -45,9 +48,6 @@ VIRTUAL_LOCATIONS = [
 def reference_data_ensure() -> None:
     """Create the seeded tax rates, chart of accounts, virtual locations and main warehouse when missing (the
     data migration does the same; this restores them after a database flush). Idempotent and cheap."""
-    from .models import Account, Location, TaxRate, Warehouse
-    from .services import finance
-
     finance._ACCOUNT_CACHE.clear()
     if Account.objects.filter(code="1010").exists() and Location.objects.filter(code="WH/STOCK").exists():
         return

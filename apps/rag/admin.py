@@ -4,7 +4,9 @@ showing the hybrid score parts."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -52,7 +54,10 @@ class DocumentAddForm(forms.Form):
     """One way in per submission: files, a URL, or pasted text."""
 
     knowledge_base = forms.ModelChoiceField(queryset=KnowledgeBase.objects.none(), widget=UnfoldAdminSelectWidget)
-    files = MultipleFileField(required=False, help_text="One or more files (txt, md, html, pdf, docx, csv, json).")
+    # A declared field named like BaseForm.files: Django's form metaclass moves declared fields off the class.
+    files = MultipleFileField(  # type: ignore[assignment]
+        required=False, help_text="One or more files (txt, md, html, pdf, docx, csv, json)."
+    )
     url = forms.URLField(
         required=False,
         assume_scheme="https",
@@ -148,7 +153,9 @@ class KnowledgeBaseAdmin(ReadableBasesAdminMixin, GuardedModelAdminMixin, BaseMo
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = SearchForm(request.GET or None)
-        form.fields["knowledge_base"].queryset = knowledge_bases_readable(request.user).order_by("name")
+        cast(forms.ModelChoiceField, form.fields["knowledge_base"]).queryset = knowledge_bases_readable(
+            request.user
+        ).order_by("name")
         hits, error = [], ""
         if form.is_bound and form.is_valid():
             kb = form.cleaned_data["knowledge_base"]
@@ -199,7 +206,9 @@ class DocumentAdmin(ReadableBasesAdminMixin, BaseModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = DocumentAddForm(request.POST or None, request.FILES or None)
-        form.fields["knowledge_base"].queryset = knowledge_bases_writable(request.user).order_by("name")
+        cast(forms.ModelChoiceField, form.fields["knowledge_base"]).queryset = knowledge_bases_writable(
+            request.user
+        ).order_by("name")
         if request.method == "POST" and form.is_valid():
             results, failures = _add_documents(request.user, form.cleaned_data)
             if results:
@@ -235,6 +244,7 @@ def _add_documents(user: Any, data: dict[str, Any]) -> tuple[list[services.docum
     """Add what the form carries; each file on its own, so that one bad file does not stop the others. Returns the
     results and the reasons for what was refused."""
     kb, tags, title = data["knowledge_base"], data["tags"], data.get("title") or ""
+    jobs: list[tuple[str, Callable[[], services.documents.UploadResult]]]
     if data.get("url"):
         jobs = [
             (
@@ -257,15 +267,11 @@ def _add_documents(user: Any, data: dict[str, Any]) -> tuple[list[services.docum
             )
         ]
     else:
-        jobs = [
-            (
-                f.name,
-                lambda f=f: services.document_upload(
-                    kb=kb, filename=f.name, data=f.read(), tags=tags, uploaded_by=user
-                ),
-            )
-            for f in data["files"]
-        ]
+
+        def upload(f: Any) -> services.documents.UploadResult:
+            return services.document_upload(kb=kb, filename=f.name, data=f.read(), tags=tags, uploaded_by=user)
+
+        jobs = [(f.name, partial(upload, f)) for f in data["files"]]
     results, failures = [], []
     for label, job in jobs:
         try:

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .extraction import Section
+from .lexical import CJK, jieba_tokens
 
-CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _UNIT = re.compile(rf"[{CJK}]|[^\s{CJK}]+")
 _CJK_CHAR = re.compile(f"[{CJK}]")
 _SENTENCE_END = re.compile(r"[.!?;:。\uff01\uff1f\uff1b…]['\")\]」』]*$")
@@ -92,8 +92,6 @@ def _cjk_word_starts(text: str) -> set[int]:
     """Character offsets where a word starts in the text's CJK runs, from jieba (empty for text without CJK)."""
     if not _CJK_CHAR.search(text):
         return set()
-    from .lexical import jieba_tokens
-
     return {start for _, start, _ in jieba_tokens(text)}
 
 

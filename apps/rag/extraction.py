@@ -252,9 +252,9 @@ def _pdf(data: bytes, filename: str) -> list[Section]:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             try:
-                opened = reader.decrypt("")
+                opened = bool(reader.decrypt(""))
             except Exception:
-                opened = 0
+                opened = False
             if not opened:
                 raise ExtractionError(
                     "The PDF is encrypted with a password.", code="encrypted_document", details={"file": filename}

@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import QuerySet
 
 from apps.core.filtersets import BaseFilterSet
 
@@ -24,7 +25,7 @@ class DocumentFilterSet(BaseFilterSet):
         model = Document
         fields = ["knowledge_base_id", "uploaded_by_id", "status", "source", "mime_type", "sha256", "tag"]
 
-    def filter_tag(self, queryset, name, value):  # type: ignore[no-untyped-def]
+    def filter_tag(self, queryset: QuerySet[Document], name: str, value: str) -> QuerySet[Document]:
         return queryset.filter(tags__contains=[value])
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import re
 from functools import lru_cache
+from typing import Any
 
-from .chunking import CJK
-
+# The CJK scripts (kana, CJK ideographs and their extensions, Hangul) as a regex character-class body.
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _HAS_CJK = re.compile(f"[{CJK}]")
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
+def _jieba() -> Any:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)

@@ -3,9 +3,12 @@ the work; document and chunk gauges computed by the platform's refresh job (apps
 
 from __future__ import annotations
 
+from django.db.models import Count, Sum
 from prometheus_client import Counter, Histogram
 
 from apps.core.metrics import business_gauge
+
+from .models import Document, KnowledgeBase
 
 DOCUMENTS_UPLOADED = Counter("rag_documents_uploaded_total", "Documents accepted for ingestion")
 DOCUMENTS_INGESTED = Counter("rag_documents_ingested_total", "Documents ingested successfully")
@@ -22,17 +25,9 @@ ASK_LATENCY = Histogram(
 
 @business_gauge("rag_documents", "Documents by status", labels=("status",))
 def _documents() -> dict[tuple[str, ...], float]:
-    from django.db.models import Count
-
-    from .models import Document
-
     return {(row["status"],): row["n"] for row in Document.objects.order_by().values("status").annotate(n=Count("id"))}
 
 
 @business_gauge("rag_chunks", "Chunks in all knowledge bases")
 def _chunks() -> float:
-    from django.db.models import Sum
-
-    from .models import KnowledgeBase
-
     return KnowledgeBase.objects.aggregate(n=Sum("chunk_count"))["n"] or 0

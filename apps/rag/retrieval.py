@@ -21,12 +21,11 @@ from apps.core.exceptions import NotFound, ValidationFailed
 
 from . import conf, metrics
 from .choices import SearchMode
-from .chunking import CJK
 from .embeddings import get_embedder
-from .lexical import lexical_text, segment
+from .lexical import CJK, lexical_text, segment
 from .models import Chunk, Document, KnowledgeBase
 from .selectors import knowledge_bases_readable_list
-from .services.index import vector_literal
+from .vectors import vector_literal
 
 # A cached search is used until something it depends on changes: rights (users, groups, object grants, keys), the
 # bases' settings and statistics, their documents and their chunks.
@@ -43,8 +42,9 @@ class Filters:
 
     def sql(self, alias: str = "c") -> tuple[str, dict[str, Any]]:
         """An SQL condition on chunk ``alias`` (empty when there is no filter)."""
-        parts, params = [], {}
-        doc_parts = []
+        parts: list[str] = []
+        params: dict[str, Any] = {}
+        doc_parts: list[str] = []
         if self.document_ids:
             parts.append(f"{alias}.document_id = ANY(%(f_docs)s)")
             params["f_docs"] = list(self.document_ids)
@@ -143,7 +143,7 @@ def _bm25(
         return []
     n = float(kb.chunk_count)
     text = lexical_text(query, kb.language)
-    common = {"kb": kb.pk, "config": kb.text_search_config, "query": text}
+    common: dict[str, Any] = {"kb": kb.pk, "config": kb.text_search_config, "query": text}
     with connection.cursor() as cursor:
         cursor.execute(_QUERY_TERMS, common)
         terms = [(lexeme, int(df)) for lexeme, df in cursor.fetchall()]
@@ -380,7 +380,7 @@ def _attach_details(hits: list[Hit], kbs: list[KnowledgeBase], query: str) -> No
     kb_by_id = {kb.pk: kb for kb in kbs}
     for kb_id, group in by_kb.items():
         kb = kb_by_id[kb_id]
-        params = {
+        params: dict[str, Any] = {
             "ids": [hit.chunk_id for hit in group],
             "config": kb.text_search_config,
             "query": lexical_text(query, kb.language),

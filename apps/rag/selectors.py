@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from apps.core import caching
@@ -34,9 +35,6 @@ def _granted(user: Any, codenames: tuple[str, ...]) -> Q:
 
 
 def _with_pk_text(queryset: QuerySet[KnowledgeBase]) -> QuerySet[KnowledgeBase]:
-    from django.db.models import CharField
-    from django.db.models.functions import Cast
-
     return queryset.annotate(pk_text=Cast("pk", output_field=CharField()))
 
 

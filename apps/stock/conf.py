@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 
 
-def _get(name: str, default):  # type: ignore[no-untyped-def]
+def _get(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from apps.core.exceptions import ValidationFailed
 
-ArrayLike = np.ndarray | pd.Series
+ArrayLike: TypeAlias = np.ndarray | pd.Series
 
 
 def _arr(x: ArrayLike) -> np.ndarray:

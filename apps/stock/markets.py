@@ -38,7 +38,7 @@ def _parse(value: str | list[str] | tuple[str, ...]) -> tuple[tuple[str, str], .
     return tuple(out)
 
 
-_NEW_YORK = {"tz": "America/New_York", "sessions": ["09:30-16:00"]}
+_NEW_YORK: dict[str, object] = {"tz": "America/New_York", "sessions": ["09:30-16:00"]}
 
 EXCHANGE_SESSIONS: dict[str, dict[str, object]] = {
     "XNYS": _NEW_YORK,

@@ -6,19 +6,19 @@ paper-trading gauges are computed by the platform's refresh job (apps.core.metri
 
 from __future__ import annotations
 
+from django.db.models import Count
 from prometheus_client import Counter
 
 from apps.core.metrics import business_gauge
+
+from .models import Order, Portfolio
+from .selectors import portfolio_valuation
 
 BACKTESTS = Counter("stock_backtests", "Backtests and sweeps finished", ["kind", "status"])
 
 
 @business_gauge("stock_paper_orders", "Paper orders by status", labels=("status",))
 def _paper_orders() -> dict[tuple[str, ...], float]:
-    from django.db.models import Count
-
-    from .models import Order
-
     return {(row["status"],): row["n"] for row in Order.objects.order_by().values("status").annotate(n=Count("id"))}
 
 
@@ -26,9 +26,6 @@ def _paper_orders() -> dict[tuple[str, ...], float]:
     "stock_portfolio_equity", "Paper portfolio equity (cash + positions at the last close)", labels=("portfolio",)
 )
 def _portfolio_equity() -> dict[tuple[str, ...], float]:
-    from .models import Portfolio
-    from .selectors import portfolio_valuation
-
     return {
         (str(portfolio.pk),): float(portfolio_valuation(portfolio=portfolio)["equity"])
         for portfolio in Portfolio.objects.order_by("id")[:500]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F, FloatField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Cast
+from django_stubs_ext import WithAnnotations
 
 from apps.core.exceptions import NotFound, ValidationFailed
 
@@ -108,7 +109,19 @@ def _last_close_subquery(instrument_ref: str) -> Subquery:
     )
 
 
-def position_list(*, portfolios: QuerySet[Portfolio]) -> QuerySet[Position]:
+class PositionValues(TypedDict):
+    """What ``position_list`` annotates on each position (None without a daily close)."""
+
+    last_price: Decimal | None
+    market_value: Decimal | None
+    unrealized_pnl: Decimal | None
+
+
+if TYPE_CHECKING:  # the two-argument form is for type checkers only
+    ValuedPosition = WithAnnotations[Position, PositionValues]
+
+
+def position_list(*, portfolios: QuerySet[Portfolio]) -> QuerySet[ValuedPosition]:
     """Positions of ``portfolios`` with ``last_price``, ``market_value`` and ``unrealized_pnl`` annotated in SQL."""
     money = DecimalField(max_digits=20, decimal_places=8)
     last = Cast(_last_close_subquery("instrument_id"), output_field=money)

@@ -64,7 +64,7 @@ def test_enqueue_on_commit_queues_only_after_commit(django_capture_on_commit_cal
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with transaction.atomic():
-            jobs.enqueue_on_commit(Task, 7, mode="x")
+            queueing.enqueue_on_commit(Task, 7, mode="x")
             assert calls == []  # not inside the transaction
     assert len(callbacks) == 1 and calls == [((7,), {"mode": "x"})]
 
@@ -72,7 +72,7 @@ def test_enqueue_on_commit_queues_only_after_commit(django_capture_on_commit_cal
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         try:
             with transaction.atomic():
-                jobs.enqueue_on_commit(Task, 8)
+                queueing.enqueue_on_commit(Task, 8)
                 raise RuntimeError("rolled back")
         except RuntimeError:
             pass

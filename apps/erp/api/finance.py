@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet
 
+from ..choices import PaymentMethod
 from ..filtersets import AccountFilterSet, InvoiceFilterSet, JournalEntryFilterSet, PaymentFilterSet
 from ..models import Account, Invoice, InvoiceLine, JournalEntry, JournalLine, Payment
 from ..services import finance as services
@@ -44,8 +45,8 @@ class JournalEntrySerializer(serializers.ModelSerializer):
 
 class JournalLineInputSerializer(serializers.Serializer):
     account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all())
-    debit = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, default=0)
-    credit = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, default=0)
+    debit = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, default=Decimal("0"))
+    credit = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, default=Decimal("0"))
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
@@ -111,7 +112,7 @@ class PaymentWriteSerializer(serializers.Serializer):
     invoice = serializers.PrimaryKeyRelatedField(queryset=Invoice.objects.all())
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     date = serializers.DateField(required=False)
-    method = serializers.ChoiceField(choices=Payment._meta.get_field("method").choices, default="bank")
+    method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.BANK)
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 

@@ -88,7 +88,10 @@ class StockAdjustSerializer(serializers.Serializer):
 
 class StockTransferSerializer(serializers.Serializer):
     product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
-    source = serializers.PrimaryKeyRelatedField(queryset=Location.objects.filter(kind=LocationKind.INTERNAL))
+    # A declared field named like Field.source: DRF's serializer metaclass moves declared fields off the class.
+    source = serializers.PrimaryKeyRelatedField(  # type: ignore[assignment]
+        queryset=Location.objects.filter(kind=LocationKind.INTERNAL)
+    )
     destination = serializers.PrimaryKeyRelatedField(queryset=Location.objects.filter(kind=LocationKind.INTERNAL))
     quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
@@ -20,11 +19,10 @@ from ..filtersets import (
 )
 from ..models import Customer, Location, Product, ProductCategory, Supplier, TaxRate, Warehouse
 from ..services.inventory import warehouse_create
+from ..validation import CustomerSerializer, ProductSerializer, SupplierSerializer
 from .common import ProtectedDestroyMixin
 
-READ_WRITE = {"read": "erp.read", "write": "erp.write"}
-MONEY = {"max_digits": 14, "decimal_places": 2, "min_value": 0}
-QTY = {"max_digits": 14, "decimal_places": 3, "min_value": 0}
+READ_WRITE: dict[str, str | tuple[str, ...]] = {"read": "erp.read", "write": "erp.write"}
 
 
 class TaxRateSerializer(serializers.ModelSerializer):
@@ -39,79 +37,6 @@ class ProductCategorySerializer(serializers.ModelSerializer):
     class Meta:
         model = ProductCategory
         fields = ["id", "name", "parent", "created_at", "updated_at"]
-
-
-PARTNER_FIELDS = [
-    "id",
-    "code",
-    "name",
-    "contact_name",
-    "email",
-    "phone",
-    "billing_address",
-    "shipping_address",
-    "tax_id",
-    "bank_account",
-    "payment_terms_days",
-    "active",
-    "created_at",
-    "updated_at",
-]
-
-
-class CustomerSerializer(serializers.ModelSerializer):
-    tax_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    bank_account = serializers.CharField(max_length=80, required=False, allow_blank=True)
-    credit_limit = serializers.DecimalField(**MONEY, required=False)
-
-    class Meta:
-        model = Customer
-        fields = [*PARTNER_FIELDS, "credit_limit"]
-
-
-class SupplierSerializer(serializers.ModelSerializer):
-    tax_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    bank_account = serializers.CharField(max_length=80, required=False, allow_blank=True)
-
-    class Meta:
-        model = Supplier
-        fields = PARTNER_FIELDS
-
-
-class ProductSerializer(serializers.ModelSerializer):
-    sale_price = serializers.DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
-    standard_cost = serializers.DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
-    reorder_point = serializers.DecimalField(**QTY, max_value=999999999, required=False)
-    reorder_quantity = serializers.DecimalField(**QTY, max_value=999999999, required=False)
-    average_cost = serializers.DecimalField(max_digits=16, decimal_places=4, read_only=True)
-
-    class Meta:
-        model = Product
-        fields = [
-            "id",
-            "sku",
-            "name",
-            "kind",
-            "uom",
-            "category",
-            "barcode",
-            "sale_price",
-            "standard_cost",
-            "average_cost",
-            "reorder_point",
-            "reorder_quantity",
-            "tax_rate",
-            "default_supplier",
-            "active",
-            "created_at",
-            "updated_at",
-        ]
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        kind = attrs.get("kind", getattr(self.instance, "kind", None))
-        if self.instance is not None and kind != self.instance.kind and self.instance.moves.exists():
-            raise serializers.ValidationError({"kind": ["Cannot change the kind of a product with stock moves."]})
-        return attrs
 
 
 class WarehouseSerializer(serializers.ModelSerializer):
@@ -170,7 +95,8 @@ class SupplierViewSet(_MasterViewSet):
     ordering_fields = ["code", "name", "created_at"]
 
 
-class ProductViewSet(CachedReadMixin, _MasterViewSet):
+# CachedReadMixin answers list and retrieve with a cached HttpResponse where the DRF mixins declare a Response.
+class ProductViewSet(CachedReadMixin, _MasterViewSet):  # type: ignore[misc]
     cache_models = (Product,)
     queryset = Product.objects.order_by("sku")
     serializer_class = ProductSerializer

@@ -36,13 +36,17 @@ class BomSerializer(serializers.ModelSerializer):
 class BomLineInputSerializer(serializers.Serializer):
     component = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
     quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
-    scrap_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=99, default=0)
+    scrap_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=99, default=Decimal("0")
+    )
 
 
 class BomWriteSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=40)
     product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
-    output_quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"), default=1)
+    output_quantity = serializers.DecimalField(
+        max_digits=14, decimal_places=3, min_value=Decimal("0.001"), default=Decimal("1")
+    )
     lines = BomLineInputSerializer(many=True, allow_empty=False)
 
     def validate_code(self, value: str) -> str:

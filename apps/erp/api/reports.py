@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -159,7 +158,7 @@ class PayablesAgingView(_ReportView):
 
 class SalesReportView(_ReportView):
     query_serializer = SalesQuerySerializer
-    permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission("erp.read")]
+    permission_classes = [RequirePermission("erp.read")]
 
     @_report_schema(SalesQuerySerializer)
     def get(self, request: Request) -> Response:
@@ -172,7 +171,7 @@ class SalesReportView(_ReportView):
 
 class InventoryValuationView(_ReportView):
     query_serializer = AsOfQuerySerializer
-    permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission("erp.read")]
+    permission_classes = [RequirePermission("erp.read")]
 
     @_report_schema(AsOfQuerySerializer)
     def get(self, request: Request) -> Response:

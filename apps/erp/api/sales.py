@@ -80,7 +80,9 @@ class OrderLineInputSerializer(serializers.Serializer):
     unit_price = serializers.DecimalField(
         max_digits=14, decimal_places=2, min_value=0, required=False, help_text="Default: the product's price."
     )
-    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100, default=0)
+    discount_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=100, default=Decimal("0")
+    )
     tax_rate = serializers.PrimaryKeyRelatedField(
         queryset=TaxRate.objects.all(), required=False, help_text="Default: the product's tax rate."
     )
@@ -128,7 +130,8 @@ def lines_quantities(data: dict[str, Any]) -> dict[int, Any] | None:
     return result
 
 
-class SalesOrderViewSet(CachedReadMixin, ServiceUpdateMixin, BaseModelViewSet):
+# CachedReadMixin answers list and retrieve with a cached HttpResponse where the DRF mixins declare a Response.
+class SalesOrderViewSet(CachedReadMixin, ServiceUpdateMixin, BaseModelViewSet):  # type: ignore[misc]
     cache_models = (SalesOrder, SalesOrderLine, Product)
     queryset = SalesOrder.objects.all()
     serializer_class = SalesOrderSerializer

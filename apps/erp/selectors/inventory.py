@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django_stubs_ext import WithAnnotations
 
 from ..choices import LocationKind, ProductKind
 from ..models import Product, StockLevel, StockMove
@@ -23,7 +24,19 @@ def stock_move_list() -> QuerySet[StockMove]:
     return StockMove.objects.select_related("product", "source", "destination").order_by("-moved_at", "-id")
 
 
-def products_with_stock() -> QuerySet[Product]:
+class StockValues(TypedDict):
+    """What ``products_with_stock`` annotates on each product (quantities over the internal locations)."""
+
+    on_hand: Decimal
+    reserved: Decimal
+    available: Decimal
+
+
+if TYPE_CHECKING:  # the two-argument form is for type checkers only
+    ProductWithStock = WithAnnotations[Product, StockValues]
+
+
+def products_with_stock() -> QuerySet[ProductWithStock]:
     """Products annotated with on_hand/reserved/available over internal locations."""
     internal = StockLevel.objects.filter(product=OuterRef("pk"), location__kind=LocationKind.INTERNAL)
     on_hand = internal.values("product").annotate(s=Sum("on_hand")).values("s")

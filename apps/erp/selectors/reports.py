@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, F, Q, Sum
+from django.db.models.expressions import Combinable
 from django.db.models.functions import TruncMonth
 
 from ..choices import AccountType, InvoiceKind, InvoiceState, ProductKind, SalesOrderState
@@ -162,6 +163,7 @@ def sales_by(*, group: str, date_from: dt.date | None = None, date_to: dt.date |
     if date_to:
         lines = lines.filter(order__order_date__lte=date_to)
     fields: list[str] = []
+    keys: dict[str, Combinable]
     if group == "customer":
         keys = {
             "customer_id": F("order__customer_id"),

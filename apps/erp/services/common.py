@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import models
+from django.db.models.options import Options
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, ValidationFailed
@@ -42,7 +43,8 @@ def as_decimal(value: Any, *, field: str, places: int, positive: bool = False, a
         raise ValidationFailed(f"{field} is not a number.", details={field: ["A valid number is required."]}) from None
     if not number.is_finite():
         raise ValidationFailed(f"{field} is not a number.", details={field: ["A valid number is required."]})
-    if number.as_tuple().exponent < -places and number != number.quantize(Decimal(1).scaleb(-places)):
+    exponent = number.as_tuple().exponent  # an int: the number is finite
+    if isinstance(exponent, int) and exponent < -places and number != number.quantize(Decimal(1).scaleb(-places)):
         raise ValidationFailed(
             f"{field} has more than {places} decimal places.", details={field: [f"At most {places} decimal places."]}
         )
@@ -72,7 +74,16 @@ def next_number(prefix: str) -> str:
     return f"{prefix}-{value:06d}"
 
 
-def require_state(obj: models.Model, allowed: Iterable[str], action: str) -> None:
+class HasState(Protocol):
+    """A model instance with a ``state`` field (orders, invoices, production orders)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def _meta(self) -> Options[Any]: ...
+
+
+def require_state(obj: HasState, allowed: Iterable[str], action: str) -> None:
     """Refuse a transition from the object's current state with 409 ``invalid_transition``."""
     allowed = list(allowed)
     state = obj.state

@@ -15,7 +15,7 @@ from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 
 from .. import conf
 from ..choices import EntrySource, InvoiceKind, InvoiceState, PurchaseOrderState, SalesOrderState
-from ..models import Account, Invoice, JournalEntry, JournalLine, Payment
+from ..models import Account, Invoice, JournalEntry, JournalLine, Payment, PurchaseOrder, SalesOrder
 from .common import ZERO, as_decimal, audit, next_number, q2
 
 _ACCOUNT_CACHE: dict[str, int] = {}
@@ -107,8 +107,8 @@ def journal_post(
     )
     entry.full_clean()
     entry.save()
-    for line in prepared:
-        line.entry = entry
+    for journal_line in prepared:
+        journal_line.entry = entry
     JournalLine.objects.bulk_create(prepared)
     audit(
         actor=actor,
@@ -268,13 +268,16 @@ def payment_register(
 
 
 def _mark_order_paid(invoice: Invoice) -> None:
+    order: SalesOrder | PurchaseOrder | None
+    invoiced: str
+    paid: str
     if invoice.sales_order_id:
         order, invoiced, paid = invoice.sales_order, SalesOrderState.INVOICED, SalesOrderState.PAID
     elif invoice.purchase_order_id:
         order, invoiced, paid = invoice.purchase_order, PurchaseOrderState.BILLED, PurchaseOrderState.PAID
     else:
         return
-    if order.state == invoiced and not order_has_open_invoices(order):
+    if order is not None and order.state == invoiced and not order_has_open_invoices(order):
         type(order).objects.filter(pk=order.pk).update(state=paid, updated_at=timezone.now())
 
 

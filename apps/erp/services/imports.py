@@ -10,9 +10,13 @@ from typing import Any
 
 from django.db import transaction
 
+from apps.core.choices import AuditAction
 from apps.core.exceptions import ValidationFailed
 
 from ..models import Location, Product, ProductCategory, TaxRate
+from ..validation import CustomerSerializer, ProductSerializer, SupplierSerializer
+from .common import as_decimal, audit
+from .inventory import stock_adjust
 
 COLUMNS: dict[str, tuple[set[str], set[str]]] = {
     # kind: (required columns, optional columns)
@@ -66,8 +70,6 @@ KEYS = {"customers": "code", "suppliers": "code", "products": "sku"}
 
 
 def _serializer_for(kind: str) -> Any:
-    from ..api.master import CustomerSerializer, ProductSerializer, SupplierSerializer
-
     return {"customers": CustomerSerializer, "suppliers": SupplierSerializer, "products": ProductSerializer}[kind]
 
 
@@ -118,6 +120,7 @@ def master_data_import(*, kind: str, content: str, skip_errors: bool = False, ac
         if len(values) > len(names) and any(value.strip() for value in values[len(names) :]):
             problems.append(f"the row has {len(values)} values for {len(names)} columns")
         row = {name: value.strip() for name, value in zip(names, values, strict=False) if name}
+        prepared: dict[str, Any] | tuple[Any, Any]  # a stock row, or (serializer, category)
         if kind == "opening-stock":
             prepared = _prepare_stock_row(row, problems)
         else:
@@ -176,8 +179,6 @@ def _cell_text(value: Any) -> str:
 
 
 def _prepare_stock_row(row: dict[str, str], problems: list[str]) -> dict[str, Any]:
-    from .common import as_decimal
-
     product = Product.objects.filter(sku=row.get("sku")).first()
     location = Location.objects.filter(code=row.get("location"), kind="internal").first()
     if product is None:
@@ -196,11 +197,6 @@ def _prepare_stock_row(row: dict[str, str], problems: list[str]) -> dict[str, An
 
 
 def _save(kind: str, prepared: Any, actor: Any) -> None:
-    from apps.core.choices import AuditAction
-
-    from .common import audit
-    from .inventory import stock_adjust
-
     if kind == "opening-stock":
         stock_adjust(**prepared, reason="Opening stock (import)", actor=actor, counter_account="opening_equity")
         return

@@ -10,12 +10,13 @@ from typing import Any
 
 from django.db.models import Sum
 
+from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, ValidationFailed
 
 from .. import conf
 from ..choices import InvoiceKind, InvoiceState
 from ..models import Invoice, InvoiceLine, Product, TaxRate
-from .common import ZERO, as_decimal, line_amounts, next_number
+from .common import ZERO, as_decimal, audit, line_amounts, next_number
 
 
 def _by_id(model, ids) -> dict[int, Any]:
@@ -112,7 +113,7 @@ def order_actor(actor: Any) -> Any:
 
 
 # per invoice kind: the order line's done quantity, its invoiced quantity, the invoice line's link, and wording
-_INVOICING = {
+_INVOICING: dict[str, tuple[str, str, str, str, str]] = {
     InvoiceKind.CUSTOMER: ("quantity_delivered", "quantity_invoiced", "sales_order_line", "delivered", "invoiced"),
     InvoiceKind.SUPPLIER: ("quantity_received", "quantity_billed", "purchase_order_line", "received", "billed"),
 }
@@ -224,8 +225,6 @@ def order_close_remaining(
     """Close a partly delivered/received order short: cancel what is still open on each line (ordered less
     ``done_field``), reprice the lines and the order for what remains due, move it to ``closed_state`` (or on to what
     ``settle(order, lines)`` says when those quantities are already invoiced) and audit it."""
-    from .common import audit
-
     cancelled = {}
     for line in lines:
         remainder = line.quantity - line.quantity_cancelled - getattr(line, done_field)
@@ -273,10 +272,6 @@ def order_invoiced(
 ) -> None:
     """After an invoice (sales) or bill (purchasing) of ``order``: move the order to ``state`` and audit both the new
     document and the order with the quantities now invoiced (``done_field``)."""
-    from apps.core.choices import AuditAction
-
-    from .common import audit
-
     before = order.state
     order.state = state
     if order.state != before:

@@ -306,7 +306,8 @@ def sales_order_close_remaining(*, order: SalesOrder, actor: Any = None) -> Sale
     lines = list(order.lines.select_related("tax_rate"))
     products = lock_products(line.product_id for line in lines if line.quantity_reserved > 0)
     location = warehouse_stock_location(order.warehouse_id)
-    released, per_product = {}, defaultdict(lambda: ZERO)
+    released: dict[str, str] = {}
+    per_product: defaultdict[int, Decimal] = defaultdict(lambda: ZERO)
     for line in lines:
         if line.quantity_reserved > 0:
             per_product[line.product_id] += line.quantity_reserved

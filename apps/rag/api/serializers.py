@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -12,7 +12,7 @@ from ..embeddings import backends
 from ..models import Answer, Chunk, Document, KnowledgeBase
 
 
-class KnowledgeBaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class KnowledgeBaseSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     embedding_backend = serializers.ChoiceField(choices=[], required=False)
 
@@ -27,7 +27,7 @@ class KnowledgeBaseSerializer(serializers.ModelSerializer):  # type: ignore[type
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["embedding_backend"].choices = backends()
+        cast(serializers.ChoiceField, self.fields["embedding_backend"]).choices = backends()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is None:
@@ -39,7 +39,7 @@ class KnowledgeBaseSerializer(serializers.ModelSerializer):  # type: ignore[type
         return attrs
 
 
-class ShareSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class ShareSerializer(serializers.Serializer):
     user = serializers.SlugRelatedField(
         slug_field="username", queryset=get_user_model().objects.all(), required=False, allow_null=True
     )
@@ -54,7 +54,7 @@ class ShareSerializer(serializers.Serializer):  # type: ignore[type-arg]
         return attrs
 
 
-class DocumentSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class DocumentSerializer(serializers.ModelSerializer):
     knowledge_base_id = serializers.IntegerField(read_only=True)
     progress = serializers.FloatField(read_only=True)
     uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None)
@@ -69,37 +69,37 @@ class DocumentSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         read_only_fields = fields
 
 
-class UploadSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class UploadSerializer(serializers.Serializer):
     knowledge_base = serializers.IntegerField()
     files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), min_length=1, max_length=50)
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
 
 
-class TextDocumentSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class TextDocumentSerializer(serializers.Serializer):
     knowledge_base = serializers.IntegerField()
     title = serializers.CharField(max_length=300)
     text = serializers.CharField(trim_whitespace=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
 
 
-class UrlDocumentSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class UrlDocumentSerializer(serializers.Serializer):
     knowledge_base = serializers.IntegerField()
     url = serializers.CharField(max_length=2000, help_text="An http:// or https:// URL of a page or file.")
     title = serializers.CharField(max_length=300, required=False, default="", help_text="Default: the page title.")
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
 
 
-class UploadResultSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class UploadResultSerializer(serializers.Serializer):
     created = serializers.BooleanField()
     message = serializers.CharField()
     document = DocumentSerializer()
 
 
-class UploadResponseSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class UploadResponseSerializer(serializers.Serializer):
     results = UploadResultSerializer(many=True)
 
 
-class ChunkSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class ChunkSerializer(serializers.ModelSerializer):
     knowledge_base_id = serializers.IntegerField(read_only=True)
     document_id = serializers.IntegerField(read_only=True)
 
@@ -109,7 +109,7 @@ class ChunkSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         read_only_fields = fields
 
 
-class FiltersSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class FiltersSerializer(serializers.Serializer):
     document_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     tags = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     mime_types = serializers.ListField(child=serializers.CharField(), required=False, default=list)
@@ -117,7 +117,7 @@ class FiltersSerializer(serializers.Serializer):  # type: ignore[type-arg]
     created_before = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
-class SearchRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class SearchRequestSerializer(serializers.Serializer):
     query = serializers.CharField(max_length=2000)
     knowledge_bases = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     mode = serializers.ChoiceField(choices=SearchMode.choices, default=SearchMode.HYBRID)
@@ -131,7 +131,7 @@ class SearchRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
         return value
 
 
-class HitSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class HitSerializer(serializers.Serializer):
     chunk_id = serializers.IntegerField()
     score = serializers.FloatField()
     lexical_score = serializers.FloatField(allow_null=True)
@@ -150,13 +150,13 @@ class HitSerializer(serializers.Serializer):  # type: ignore[type-arg]
     snippet = serializers.CharField(help_text="HTML: the passage escaped, the query's words marked with <mark>.")
 
 
-class SearchResponseSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class SearchResponseSerializer(serializers.Serializer):
     query = serializers.CharField()
     mode = serializers.CharField()
     results = HitSerializer(many=True)
 
 
-class AskRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class AskRequestSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=4000)
     knowledge_bases = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     k = serializers.IntegerField(default=5, min_value=1)
@@ -175,7 +175,7 @@ class AskRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
         return value
 
 
-class CitationSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class CitationSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     chunk_id = serializers.IntegerField()
     document_id = serializers.IntegerField()
@@ -186,7 +186,7 @@ class CitationSerializer(serializers.Serializer):  # type: ignore[type-arg]
     snippet = serializers.CharField()
 
 
-class AnswerSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class AnswerSerializer(serializers.ModelSerializer):
     citations = CitationSerializer(many=True)
 
     class Meta:
@@ -195,7 +195,7 @@ class AnswerSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         read_only_fields = fields
 
 
-class StatsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class StatsSerializer(serializers.Serializer):
     knowledge_bases = serializers.IntegerField()
     documents = serializers.DictField(child=serializers.IntegerField())
     chunks = serializers.IntegerField()

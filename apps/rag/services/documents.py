@@ -6,11 +6,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -20,15 +19,16 @@ from django.utils import timezone
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import NotFound, ValidationFailed
-from apps.core.jobs import enqueue_on_commit
+from apps.core.queueing import enqueue_on_commit
 from apps.core.services import audit_record, model_snapshot, snapshot_diff
 
 from .. import conf, metrics
 from ..choices import DocumentSource, DocumentStatus
-from ..extraction import extract, mime_for
 from ..fetching import fetch_url
 from ..models import Document, KnowledgeBase
 from . import hnsw, index
+from .files import file_check, file_delete_on_commit, safe_name
+from .ingestion import documents_process
 
 logger = logging.getLogger(__name__)
 
@@ -38,18 +38,6 @@ class UploadResult:
     document: Document
     created: bool
     message: str
-
-
-def _safe_name(filename: str) -> str:
-    base = os.path.basename(filename or "document.txt")
-    stem, ext = os.path.splitext(base)
-    stem = re.sub(r"[^\w.-]+", "-", stem, flags=re.UNICODE).strip("-.")[:80] or "document"
-    return stem + ext.lower()
-
-
-def file_delete_on_commit(name: str) -> None:
-    if name:
-        transaction.on_commit(lambda: default_storage.delete(name) if default_storage.exists(name) else None)
 
 
 def document_upload(
@@ -80,21 +68,6 @@ def document_upload(
         metadata=metadata,
         enqueue=enqueue,
     )
-
-
-def file_check(*, filename: str, data: bytes) -> str:
-    """The MIME type of a file that can be ingested; raises ValidationFailed (size limit, unsupported type, empty,
-    binary, corrupt or encrypted content) with a readable message otherwise."""
-    limit = conf.max_upload_bytes()
-    if len(data) > limit:
-        raise ValidationFailed(
-            f"The file is larger than the limit of {limit // (1024 * 1024)} MB.",
-            code="file_too_large",
-            details={"file": filename, "size": len(data), "limit": limit},
-        )
-    mime = mime_for(filename)
-    extract(data, mime_type=mime, filename=filename)  # raises a readable ExtractionError for unusable files
-    return mime
 
 
 def documents_upload(
@@ -139,7 +112,7 @@ def documents_upload(
                     source=source,
                 )
                 if result.created:
-                    stored.append(result.document.file.name)
+                    stored.append(cast(str, result.document.file.name))  # set when the file was saved
                 results.append(result)
     except BaseException:
         for name in stored:  # the rows were rolled back: their files go too
@@ -186,8 +159,8 @@ def _document_store(
             metadata=metadata or {},
             uploaded_by=uploaded_by if getattr(uploaded_by, "is_authenticated", False) else None,
         )
-        document.file.save(_safe_name(filename), ContentFile(data), save=False)
-        file_name = document.file.name
+        document.file.save(safe_name(filename), ContentFile(data), save=False)
+        file_name = cast(str, document.file.name)  # set by file.save()
         try:
             document.full_clean(exclude=["file"])
             with transaction.atomic():
@@ -231,7 +204,7 @@ def document_create_text(
         raise ValidationFailed("The text is empty.", code="empty_document", details={"text": ["The text is empty."]})
     return document_upload(
         kb=kb,
-        filename=f"{_safe_name(title)[:60]}.txt",
+        filename=f"{safe_name(title)[:60]}.txt",
         data=text.encode("utf-8"),
         uploaded_by=uploaded_by,
         title=title.strip(),
@@ -271,16 +244,13 @@ def document_add_url(
 
 
 def document_enqueue(*, document: Document) -> None:
-    from ..tasks import ingest_document
-
-    enqueue_on_commit(ingest_document, document.pk)
+    """Queue the ingestion of ``document`` once the current transaction commits (the task calls document_process)."""
+    enqueue_on_commit("rag.ingest_document", document.pk)
 
 
 def document_process(*, document_id: int) -> Document:
     """Extract, chunk, embed and index one document. Chunks replace the previous ones in one transaction; on any
     failure the document is marked failed with a readable reason and its previous index state is left intact."""
-    from .ingestion import documents_process
-
     documents = documents_process(document_ids=[document_id])
     if not documents:
         raise Document.DoesNotExist(f"Document {document_id} does not exist.")

@@ -4,6 +4,7 @@ document frequencies BM25 reads, and the base's chunk statistics (the HNSW index
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from django.db import connection
@@ -14,12 +15,8 @@ from apps.core import caching
 from ..chunking import ChunkPiece
 from ..lexical import lexical_text
 from ..models import Chunk, KnowledgeBase
+from ..vectors import vector_literal
 from .hnsw import hnsw_drop
-
-
-def vector_literal(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{value:.7g}" for value in vector.tolist()) + "]"
-
 
 _INSERT = """
 WITH input AS (
@@ -61,7 +58,7 @@ def chunks_insert_many(
     rows = [(document_id, ordinal, piece) for document_id, pieces in documents for ordinal, piece in enumerate(pieces)]
     if not rows:
         return
-    params = {
+    params: dict[str, Any] = {
         "config": kb.text_search_config,
         "kb": kb.pk,
         "documents": [document_id for document_id, _, _ in rows],

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -31,6 +31,7 @@ from ..embeddings import get_embedder
 from ..extraction import ExtractionError, extract
 from ..models import Document, KnowledgeBase
 from . import hnsw, index
+from .files import file_check, safe_name
 
 logger = logging.getLogger(__name__)
 
@@ -242,8 +243,6 @@ def documents_upload_many(
     document) without enqueueing them; the caller processes them with ``documents_process``. Each file is checked
     as in ``document_upload``: a bad file gets a message and no document, identical content (already in the base
     or earlier in the batch) returns the existing document."""
-    from .documents import _safe_name, file_check
-
     tags = sorted({str(tag).strip() for tag in (tags or []) if str(tag).strip()})
     results = [BatchUpload(filename) for filename, _ in files]
     digests: dict[str, int] = {}
@@ -283,8 +282,8 @@ def documents_upload_many(
                     tags=tags,
                     uploaded_by=user,
                 )
-                document.file.save(_safe_name(filename), ContentFile(data), save=False)
-                stored.append(document.file.name)
+                document.file.save(safe_name(filename), ContentFile(data), save=False)
+                stored.append(cast(str, document.file.name))  # set by file.save()
                 documents.append((n, document))
             Document.objects.bulk_create([document for _, document in documents])
             if documents:

@@ -15,6 +15,7 @@ from ..choices import Visibility
 from ..embeddings import get_embedder
 from ..models import Chunk, Document, KnowledgeBase
 from . import hnsw, index
+from .files import file_delete_on_commit
 
 EDITABLE = (
     "name",
@@ -76,8 +77,6 @@ def knowledge_base_update(*, kb: KnowledgeBase, actor: Any = None, **fields: Any
 
 
 def knowledge_base_delete(*, kb: KnowledgeBase, actor: Any = None) -> None:
-    from .documents import file_delete_on_commit
-
     with transaction.atomic():
         KnowledgeBase.objects.select_for_update().filter(pk=kb.pk).only("pk").first()  # see document_delete
         before, pk = model_snapshot(kb), kb.pk

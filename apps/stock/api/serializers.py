@@ -79,7 +79,8 @@ class IndicatorResponseSerializer(serializers.Serializer):
 
 class StrategyKindSerializer(serializers.Serializer):
     name = serializers.CharField()
-    label = serializers.CharField()
+    # A declared field named like Field.label: DRF's serializer metaclass moves declared fields off the class.
+    label = serializers.CharField()  # type: ignore[assignment]
     schema = serializers.DictField()
 
 

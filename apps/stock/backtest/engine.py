@@ -47,9 +47,9 @@ def decide(events: Events, *, allow_short: bool, sequential: bool = False) -> np
         marks = np.full(n, np.nan)
         marks[xl] = 0.0
         marks[el] = 1.0
-        state = ffill(marks)
-        state[np.isnan(state)] = 0.0
-        return state.astype("int8")
+        filled = ffill(marks)
+        filled[np.isnan(filled)] = 0.0
+        return filled.astype("int8")
     es = np.asarray(events.entry_short, bool) if allow_short else np.zeros(n, bool)
     xs = np.asarray(events.exit_short, bool) if allow_short else np.zeros(n, bool)
     idx = np.flatnonzero(el | xl | es | xs)
@@ -248,7 +248,7 @@ def run_portfolio_backtest(
         known = at >= 0
         equity += np.where(known, values[np.maximum(at, 0)], sleeve_config.initial_cash)
         exposed |= known & (held[np.maximum(at, 0)] != 0)
-    trades = []
+    trades: list[dict[str, Any]] = []
     for key, sleeve in sleeves.items():
         trades.extend({**trade, "instrument": key} for trade in sleeve.trades)
     trades.sort(key=lambda t: (t["entry_ts"], str(t["instrument"])))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -12,9 +13,9 @@ from apps.core.models import OwnedModel, TimeStampedModel
 from ..choices import OrderSide, OrderStatus, OrderType, Timeframe, TimeInForce
 from .market import Instrument
 
-MONEY = {"max_digits": 20, "decimal_places": 2}
-QTY = {"max_digits": 20, "decimal_places": 6}
-PRICE = {"max_digits": 20, "decimal_places": 8}
+MONEY: dict[str, Any] = {"max_digits": 20, "decimal_places": 2}
+QTY: dict[str, Any] = {"max_digits": 20, "decimal_places": 6}
+PRICE: dict[str, Any] = {"max_digits": 20, "decimal_places": 8}
 
 
 class Portfolio(OwnedModel):

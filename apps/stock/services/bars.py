@@ -11,12 +11,15 @@ from django.db import connection, transaction
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import NotFound, ValidationFailed
+from apps.core.queueing import enqueue_on_commit
 from apps.core.services import audit_record
 
 from .. import conf
 from ..choices import TIMEFRAME_OFFSETS, TIMEFRAME_ORDER, Timeframe
 from ..models import Instrument
 from ..providers import BAR_COLUMNS, get_provider
+from ..selectors import bars_frame
+from .paper import open_orders_exist
 
 MAX_REPORTED_ERRORS = 200
 
@@ -263,12 +266,9 @@ def bars_load_many(
 
 
 def _match_after_load(instrument_ids: list[int]) -> None:
-    """New bars may fill open paper orders: queue the matcher once the bars are committed."""
-    from ..tasks import match_orders
-    from .paper import open_orders_exist
-
+    """New bars may fill open paper orders: queue the matcher (stock.match_orders) once the bars are committed."""
     if open_orders_exist(instrument_ids=instrument_ids):
-        transaction.on_commit(lambda: match_orders.delay(instrument_ids))
+        enqueue_on_commit("stock.match_orders", instrument_ids)
 
 
 def bars_import(
@@ -289,9 +289,10 @@ def bars_import(
     if create_instrument:
         instrument, _ = instrument_get_or_create(symbol=symbol, exchange=exchange, actor=actor)
     else:
-        instrument = Instrument.objects.filter(symbol=symbol.upper(), exchange=exchange.upper()).first()
-        if instrument is None:
+        found = Instrument.objects.filter(symbol=symbol.upper(), exchange=exchange.upper()).first()
+        if found is None:
             raise NotFound(f"Unknown instrument {symbol}.", code="unknown_symbol")
+        instrument = found
     result = bars_load(instrument=instrument, timeframe=timeframe, frame=frame, actor=actor)
     return {"instrument_id": instrument.pk, "symbol": instrument.symbol, **result}
 
@@ -313,8 +314,6 @@ def bars_resample_store(
     *, instrument: Instrument, from_timeframe: str, to_timeframe: str, actor: Any = None
 ) -> dict[str, int]:
     """Build ``to_timeframe`` bars from stored ``from_timeframe`` bars and load them."""
-    from ..selectors import bars_frame
-
     _check_timeframe(from_timeframe)
     _check_timeframe(to_timeframe)
     if TIMEFRAME_ORDER.index(to_timeframe) <= TIMEFRAME_ORDER.index(from_timeframe):

@@ -146,7 +146,7 @@ def order_place(
     stop = _dec(stop_price) if stop_price is not None else None
     if order_type == OrderType.LIMIT:
         reference = limit
-    elif order_type == OrderType.STOP:
+    elif order_type == OrderType.STOP and stop is not None:  # validated above: a stop order has its stop price
         reference = max(stop, last) * buffer if side == OrderSide.BUY else stop
     else:
         reference = last * buffer if side == OrderSide.BUY else last
@@ -240,10 +240,14 @@ def fill_price(order: Order, bar: PriceBar) -> float | None:
     if order.order_type == OrderType.MARKET:
         return bar.open
     if order.order_type == OrderType.LIMIT:
+        if order.limit_price is None:  # never stored (order_place validates it): nothing to fill at
+            return None
         level = float(order.limit_price)
         if buy:
             return min(bar.open, level) if bar.low <= level else None
         return max(bar.open, level) if bar.high >= level else None
+    if order.stop_price is None:  # never stored (order_place validates it): nothing to fill at
+        return None
     level = float(order.stop_price)
     if buy:
         return max(bar.open, level) if bar.high >= level else None

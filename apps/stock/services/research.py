@@ -12,7 +12,8 @@ from django.db import transaction
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import ValidationFailed
-from apps.core.jobs import enqueue_on_commit, job_finish, job_progress, job_start, jobs_transition
+from apps.core.jobs import job_finish, job_progress, job_start, jobs_transition
+from apps.core.queueing import enqueue_on_commit
 from apps.core.services import audit_record
 
 from .. import conf
@@ -181,9 +182,7 @@ def backtest_create(
         run.instruments.set(selected)
         audit_record(action=AuditAction.CREATE, actor=owner, target=run, message="Backtest queued")
         if enqueue:
-            from ..tasks import run_backtest as task
-
-            enqueue_on_commit(task, run.pk)
+            enqueue_on_commit("stock.run_backtest", run.pk)
     return run
 
 
@@ -340,9 +339,7 @@ def sweep_create(
         sweep.save()
         audit_record(action=AuditAction.CREATE, actor=owner, target=sweep, message=f"Sweep of {len(combos)} queued")
         if enqueue:
-            from ..tasks import run_sweep as task
-
-            enqueue_on_commit(task, sweep.pk)
+            enqueue_on_commit("stock.run_sweep", sweep.pk)
     return sweep
 
 

@@ -16,11 +16,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 
 from apps.rag.choices import SearchMode
 from apps.rag.evaluation import evaluate, load_corpus, load_qrels, load_queries
+from apps.rag.models import Chunk
 from apps.rag.retrieval import rank
 from apps.rag.services import document_create_text, document_process, knowledge_base_create
 from apps.rag.services.hnsw import hnsw_bulk_load
@@ -99,13 +100,9 @@ class Command(BaseCommand):
         else:
             doc_of_id = self._ingest_one_by_one(kb, corpus)
         kb.refresh_from_db()
-        from django.db import connection
-
         with connection.cursor() as cursor:  # planner statistics for the rows this transaction wrote
             cursor.execute("ANALYZE rag_chunk; ANALYZE rag_posting; ANALYZE rag_term")
         self.stdout.write(f"ingested {kb.chunk_count} chunks in {time.perf_counter() - started:.1f}s")
-        from apps.rag.models import Chunk
-
         chunk_doc = dict(Chunk.objects.filter(knowledge_base=kb).values_list("id", "document_id"))
         self.stdout.write(f"{'mode':<10} {'nDCG@10':>8} {'R@10':>8} {'R@100':>8} {'MRR@10':>8}")
         runs = [(mode, mode, kb.vector_weight) for mode in modes]
