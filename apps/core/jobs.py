@@ -1,11 +1,11 @@
 """Long jobs: one state machine, one way to queue them, one 202-then-poll API, one sweep of stuck jobs.
 
 A job model subclasses :class:`apps.core.models.JobModel`; its service creates the row and queues the task with
-``apps.core.queueing.enqueue_on_commit("app.task_name", job.pk)``; the task's service moves it with ``job_start`` / ``job_progress`` /
-``job_finish`` (or ``jobs_transition`` for several rows at once, e.g. to fail them). The viewset mixes in
-:class:`JobCreateMixin` (POST answers ``202`` with the job and a ``Location`` to poll) and, where the kind allows it,
-:class:`JobCancelMixin` (``POST .../{id}/cancel/``). Every concrete subclass of JobModel is found through the app
-registry (``job_models()``) and swept by the ``core.sweep_stuck_jobs`` beat task.
+``apps.core.queueing.enqueue_on_commit("app.task_name", job.pk)``; the task's service moves it with ``job_start`` /
+``job_progress`` / ``job_finish`` (or ``jobs_transition`` for several rows at once, e.g. to fail them). The viewset
+mixes in :class:`JobCreateMixin` (POST answers ``202`` with the job and a ``Location`` to poll) and, where the kind
+allows it, :class:`JobCancelMixin` (``POST .../{id}/cancel/``). Every concrete subclass of JobModel is found through
+the app registry (``job_models()``) and swept by the ``core.sweep_stuck_jobs`` beat task.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.apps import apps
 from django.conf import settings
@@ -102,14 +102,18 @@ def jobs_transition(queryset: models.QuerySet[Any], *, to: str, **fields: Any) -
     return int(queryset.filter(status__in=sources_of(to)).update(**values))
 
 
-def job_start(*, model: type[JobModel], pk: Any) -> JobModel | None:
+J = TypeVar("J", bound=JobModel)
+
+
+def job_start(*, model: type[J], pk: Any) -> J | None:
     """Claim a job for a worker: lock it, move it to running, return it; None when it is finished (or cancelled)
     already, so a redelivered task does nothing."""
     with transaction.atomic():
-        job = model.objects.select_for_update(of=("self",)).get(pk=pk)  # type: ignore[attr-defined]
+        job: J = model.objects.select_for_update(of=("self",)).get(pk=pk)  # type: ignore[attr-defined]
         if job.is_finished:
             return None
-        return job_transition(job=job, to=JobStatus.RUNNING, started_at=timezone.now())
+        job_transition(job=job, to=JobStatus.RUNNING, started_at=timezone.now())
+        return job
 
 
 def job_progress(

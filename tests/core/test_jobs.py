@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core import jobs
+from apps.core import jobs, queueing
 from apps.core.choices import JobStatus
 from apps.core.models import AuditLog
 from apps.core.roles import GUEST, MANAGER, USER

@@ -74,7 +74,7 @@ DashboardSerializer = inline_serializer(
 class _ReportView(APIView):
     renderer_classes = [JSONRenderer, CSVRenderer]
     csv_single_object = "pairs"  # a report that is not a table exports as key,value lines
-    permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission("erp.approve")]
+    permission_classes = [RequirePermission("erp.approve")]
     query_serializer: type[serializers.Serializer] = RangeQuerySerializer
 
     def build(self, params: dict[str, Any]) -> dict[str, Any]:
