@@ -35,7 +35,7 @@ from django_celery_results.models import GroupResult, TaskResult
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apps.chat.models import ChatModel, Conversation, Feedback, Provider, Usage
+from apps.chat.models import ChatModel, Conversation, Feedback, Provider, Usage, UsageRecord
 from apps.core.models import ApiKey, AuditLog, IdempotencyKey
 from apps.core.roles import ROLES
 from apps.core.services import api_key_create, audit_record
@@ -77,7 +77,14 @@ from apps.stock.models import (
     Strategy,
     Sweep,
 )
-from tests.chat.factories import ChatModelFactory, ConversationFactory, FeedbackFactory, MessageFactory, ProviderFactory
+from tests.chat.factories import (
+    ChatModelFactory,
+    ConversationFactory,
+    FeedbackFactory,
+    MessageFactory,
+    ProviderFactory,
+    UsageRecordFactory,
+)
 from tests.core.factories import UserFactory
 from tests.erp.factories import (
     CustomerFactory,
@@ -262,6 +269,7 @@ OBJECTS: dict[type[models.Model], Callable[[Any], models.Model]] = {
     Feedback: lambda owner: FeedbackFactory(),
     Provider: lambda owner: ProviderFactory(),
     Usage: _usage,
+    UsageRecord: lambda owner: UsageRecordFactory(user=owner),
     ApiKey: lambda owner: api_key_create(owner=owner, name="crawl key")[0],
     AuditLog: lambda owner: audit_record(action="update", actor=owner, message="crawl entry"),
     ClockedSchedule: lambda owner: _scheduled(ClockedSchedule.objects.create(clocked_time=timezone.now()), "clocked"),

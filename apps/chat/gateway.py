@@ -109,7 +109,7 @@ class Upstream:
     """Where a call goes: an OpenAI-compatible base URL (ending in /v1) with its key, headers and timeout."""
 
     base_url: str
-    api_key: str = ""
+    api_key: str = field(default="", repr=False)
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 60.0
     label: str = ""

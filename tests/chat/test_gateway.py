@@ -206,3 +206,19 @@ def test_the_built_in_engine_is_metered_too(make_user):
     record = UsageRecord.objects.get()
     assert (record.user, record.model, record.kind, record.outcome) == (user, model, "builtin", "ok")
     assert record.tokens_estimated and record.completion_tokens == done.result.completion_tokens > 0
+
+
+def test_v1_embeddings_with_a_provider_backed_embedder_are_metered_for_the_caller(
+    fake_llm, settings, make_user, client_for
+):
+    settings.RAG_EMBEDDING_BACKEND, settings.RAG_EMBEDDING_MODEL = "openai", "nomic"
+    settings.RAG_EMBEDDING_DIMENSION, settings.RAG_OPENAI_BASE_URL = 8, fake_llm.base_url
+    user = make_user(role="user")
+    response = client_for(user).post("/v1/embeddings", {"input": ["pump", "seal"]}, format="json")
+    assert response.status_code == 200, response.content[:300]
+    body = response.json()
+    assert body["model"] == "nomic" and len(body["data"]) == 2 and len(body["data"][0]["embedding"]) == 8
+    [call] = fake_llm.embedding_requests
+    assert call["json"] == {"model": "nomic", "input": ["pump", "seal"]}
+    record = UsageRecord.objects.get()
+    assert (record.user, record.purpose, record.kind, record.prompt_tokens) == (user, "api.embed", "embedding", 2)

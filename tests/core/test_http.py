@@ -125,3 +125,33 @@ def test_a_guard_refuses_before_anything_is_sent(server):
     # allowed, the connection goes to the checked address with the original Host header
     assert post(server, policy(), guard=net.Guard(allow_private=True)).status_code == 200
     assert server.posts[0]["headers"]["Host"] == server.base_url.split("/")[2]
+
+
+def _settings_in_a_fresh_process(**env):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.HTTP_RETRY_ATTEMPTS, s.HTTP_RETRY_BACKOFF, s.HTTP_RETRY_BUDGET_SECONDS)"
+    )
+    names = ("HTTP_RETRY_ATTEMPTS", "HTTP_RETRY_BACKOFF", "HTTP_RETRY_BUDGET_SECONDS", "CHAT_RETRY_ATTEMPTS")
+    clean = {k: v for k, v in os.environ.items() if k not in names and not k.startswith("CHAT_RE")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "aistack.settings", "DJANGO_ENV": "test", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split()
+
+
+def test_the_former_chat_retry_variables_still_work():
+    old = {"CHAT_RETRY_ATTEMPTS": "7", "CHAT_RETRY_BACKOFF": "0.25", "CHAT_REQUEST_BUDGET_SECONDS": "30"}
+    assert _settings_in_a_fresh_process(**old) == ["7", "0.25", "30.0"]
+    assert _settings_in_a_fresh_process(**old, HTTP_RETRY_ATTEMPTS="2") == ["2", "0.25", "30.0"]
