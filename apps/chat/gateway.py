@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -360,7 +360,7 @@ class CompletionStream:
     def close(self) -> None:
         self._iterator.close()
 
-    def _run(self) -> Iterator[str]:
+    def _run(self) -> Generator[str, None, None]:
         result = self.result
         partial = StreamResult()
         started = time.perf_counter()
@@ -454,7 +454,8 @@ def embed(
             result.vectors = [[float(x) for x in item["embedding"]] for item in data]
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise UpstreamError(f"{target.label or target.base_url} answered without usable embeddings.") from exc
-        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        raw_usage = body.get("usage")
+        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         if usage.get("prompt_tokens") is not None:
             result.prompt_tokens, result.usage_reported = int(usage.get("prompt_tokens") or 0), True
         else:

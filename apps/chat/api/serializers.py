@@ -11,7 +11,7 @@ from ..models import ChatModel, Conversation, Feedback, Message, Provider
 from ..services.providers import provider_address_check
 
 
-class KnowledgeBaseField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+class KnowledgeBaseField(serializers.PrimaryKeyRelatedField):
     """A knowledge base by id, from the knowledge provider (chat does not import the knowledge app)."""
 
     def get_queryset(self) -> Any:
