@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.serializers import BaseModelSerializer, DecimalField
 from apps.core.viewsets import BaseModelViewSet, CachedReadMixin
 
 from ..filtersets import (
@@ -27,15 +28,15 @@ MONEY = {"max_digits": 14, "decimal_places": 2, "min_value": 0}
 QTY = {"max_digits": 14, "decimal_places": 3, "min_value": 0}
 
 
-class TaxRateSerializer(serializers.ModelSerializer):
-    rate = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
+class TaxRateSerializer(BaseModelSerializer):
+    rate = DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
 
     class Meta:
         model = TaxRate
         fields = ["id", "code", "name", "rate", "active", "created_at", "updated_at"]
 
 
-class ProductCategorySerializer(serializers.ModelSerializer):
+class ProductCategorySerializer(BaseModelSerializer):
     class Meta:
         model = ProductCategory
         fields = ["id", "name", "parent", "created_at", "updated_at"]
@@ -59,17 +60,17 @@ PARTNER_FIELDS = [
 ]
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(BaseModelSerializer):
     tax_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
     bank_account = serializers.CharField(max_length=80, required=False, allow_blank=True)
-    credit_limit = serializers.DecimalField(**MONEY, required=False)
+    credit_limit = DecimalField(**MONEY, required=False)
 
     class Meta:
         model = Customer
         fields = [*PARTNER_FIELDS, "credit_limit"]
 
 
-class SupplierSerializer(serializers.ModelSerializer):
+class SupplierSerializer(BaseModelSerializer):
     tax_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
     bank_account = serializers.CharField(max_length=80, required=False, allow_blank=True)
 
@@ -78,12 +79,12 @@ class SupplierSerializer(serializers.ModelSerializer):
         fields = PARTNER_FIELDS
 
 
-class ProductSerializer(serializers.ModelSerializer):
-    sale_price = serializers.DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
-    standard_cost = serializers.DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
-    reorder_point = serializers.DecimalField(**QTY, max_value=999999999, required=False)
-    reorder_quantity = serializers.DecimalField(**QTY, max_value=999999999, required=False)
-    average_cost = serializers.DecimalField(max_digits=16, decimal_places=4, read_only=True)
+class ProductSerializer(BaseModelSerializer):
+    sale_price = DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
+    standard_cost = DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
+    reorder_point = DecimalField(**QTY, max_value=999999999, required=False)
+    reorder_quantity = DecimalField(**QTY, max_value=999999999, required=False)
+    average_cost = DecimalField(max_digits=16, decimal_places=4, read_only=True)
 
     class Meta:
         model = Product
@@ -114,13 +115,13 @@ class ProductSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class WarehouseSerializer(serializers.ModelSerializer):
+class WarehouseSerializer(BaseModelSerializer):
     class Meta:
         model = Warehouse
         fields = ["id", "code", "name", "address", "active", "created_at", "updated_at"]
 
 
-class LocationSerializer(serializers.ModelSerializer):
+class LocationSerializer(BaseModelSerializer):
     class Meta:
         model = Location
         fields = ["id", "warehouse", "code", "name", "kind", "is_default", "active", "created_at", "updated_at"]
