@@ -9,6 +9,9 @@ Every number the API accepts has a documented range, and only ASCII digits make 
 - integers: PostgreSQL's ``integer`` range (``INTEGER_MIN``..``INTEGER_MAX``), or the model field's own range;
 - floats: ``FLOAT_MAX`` = 1e12 either side, finite only.
 
+A blank-allowed model EmailField or URLField becomes ``OptionalEmailField``/``OptionalURLField``, whose schema allows
+the "" such a field holds when unset.
+
 A field gives a narrower range with ``min_value``/``max_value`` (``min_value=0`` where a negative makes no sense);
 a field can never be left without one (tests/core/test_security_input.py walks every input serializer).
 """
@@ -19,6 +22,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
 from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 MONEY_MAX = Decimal("999999999999.99")
@@ -75,6 +79,18 @@ class FloatField(AsciiNumberMixin, serializers.FloatField):
         super().__init__(**kwargs)
 
 
+# A blank-allowed email or URL is "" when unset: the schema says "an address or the empty string", so a client (or
+# a schema-driven fuzzer) does not reject "" against format: email / uri.
+@extend_schema_field({"anyOf": [{"type": "string", "format": "email"}, {"type": "string", "maxLength": 0}]})
+class OptionalEmailField(serializers.EmailField):
+    """An email address, or "" (a blank-allowed model EmailField)."""
+
+
+@extend_schema_field({"anyOf": [{"type": "string", "format": "uri"}, {"type": "string", "maxLength": 0}]})
+class OptionalURLField(serializers.URLField):
+    """A URL, or "" (a blank-allowed model URLField)."""
+
+
 _M = TypeVar("_M", bound=models.Model)
 
 
@@ -95,3 +111,12 @@ class BaseModelSerializer(serializers.ModelSerializer[_M]):
         models.PositiveSmallIntegerField: IntegerField,
         models.PositiveBigIntegerField: IntegerField,
     }
+
+    def build_standard_field(self, field_name: str, model_field: Any) -> tuple[Any, dict[str, Any]]:
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if getattr(model_field, "blank", False):
+            if isinstance(model_field, models.EmailField):
+                field_class = OptionalEmailField
+            elif isinstance(model_field, models.URLField):
+                field_class = OptionalURLField
+        return field_class, kwargs
