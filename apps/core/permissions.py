@@ -164,6 +164,14 @@ class InteractiveLogin(BasePermission):
         return not isinstance(request.auth, ApiKey)
 
 
+class InteractiveLoginToWrite(InteractiveLogin):
+    """InteractiveLogin for writes only: a key may read (e.g. the LLM providers), but changing stored credentials or
+    where they are sent needs a person signed in."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.method in SAFE_METHODS or super().has_permission(request, view)
+
+
 class ActionPermission(BasePermission):
     """Permission per viewset action from ``view.required_permissions``.
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.serializers import BaseModelSerializer, DecimalField
+
 from .models import Customer, Product, Supplier
 
 MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 2, "min_value": 0}
@@ -32,17 +34,17 @@ PARTNER_FIELDS = [
 ]
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(BaseModelSerializer):
     tax_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
     bank_account = serializers.CharField(max_length=80, required=False, allow_blank=True)
-    credit_limit = serializers.DecimalField(**MONEY, required=False)
+    credit_limit = DecimalField(**MONEY, required=False)
 
     class Meta:
         model = Customer
         fields = [*PARTNER_FIELDS, "credit_limit"]
 
 
-class SupplierSerializer(serializers.ModelSerializer):
+class SupplierSerializer(BaseModelSerializer):
     tax_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
     bank_account = serializers.CharField(max_length=80, required=False, allow_blank=True)
 
@@ -51,12 +53,12 @@ class SupplierSerializer(serializers.ModelSerializer):
         fields = PARTNER_FIELDS
 
 
-class ProductSerializer(serializers.ModelSerializer):
-    sale_price = serializers.DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
-    standard_cost = serializers.DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
-    reorder_point = serializers.DecimalField(**QTY, max_value=999999999, required=False)
-    reorder_quantity = serializers.DecimalField(**QTY, max_value=999999999, required=False)
-    average_cost = serializers.DecimalField(max_digits=16, decimal_places=4, read_only=True)
+class ProductSerializer(BaseModelSerializer):
+    sale_price = DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
+    standard_cost = DecimalField(**MONEY, max_value=Decimal("999999999.99"), required=False)
+    reorder_point = DecimalField(**QTY, max_value=999999999, required=False)
+    reorder_quantity = DecimalField(**QTY, max_value=999999999, required=False)
+    average_cost = DecimalField(max_digits=16, decimal_places=4, read_only=True)
 
     class Meta:
         model = Product

@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.chat.models import Provider
 from apps.core import context
 from apps.core.exceptions import InteractiveLoginRequired, ValidationFailed
 from apps.core.models import ApiKey, AuditLog
@@ -248,3 +249,19 @@ def test_derivation_is_audited_with_the_parent(make_user, make_api_key, in_key_r
     assert entry.api_key_id == parent.pk
     assert entry.changes["parent"] == [None, parent.prefix]
     assert entry.changes["credential"] == f"api_key:{parent.pk}"
+
+
+def test_a_key_reads_llm_providers_but_cannot_change_their_credentials(make_user, make_api_key):
+    """Decided: an upstream's URL and API key are credentials; a key with resources.manage may list providers (no
+    secret is ever shown) but changing one needs a person signed in."""
+    manager = make_user(role="manager")
+    _key, secret = make_api_key(manager)
+    client = key_client(secret, "x-api-key")
+    assert client.get("/api/v1/chat/providers/").status_code == 200
+    body = {"name": "evil", "kind": "openai-compatible", "base_url": "https://attacker.example/v1", "api_key": "x"}
+    refused(client.post("/api/v1/chat/providers/", body, format="json"))
+    provider = Provider.objects.create(name="ours", kind="openai-compatible", base_url="http://127.0.0.1:9/v1").pk
+    refused(client.patch(f"/api/v1/chat/providers/{provider}/", {"base_url": "https://x.example/v1"}, format="json"))
+    refused(client.delete(f"/api/v1/chat/providers/{provider}/"))
+    assert Provider.objects.get(pk=provider).base_url == "http://127.0.0.1:9/v1"
+    assert not Provider.objects.filter(name="evil").exists()

@@ -54,8 +54,13 @@ def test_read_endpoints_per_role(role_client, index_2006) -> None:
 
 
 def test_write_endpoints_per_role(role_client, index_2006, run_on_commit) -> None:
+    # instruments are company-wide market data: managed with resources.manage (managers and admins), not stock.trade
     assert_role_access(
-        role_client, "post", f"{API}/instruments/", TRADERS, data=lambda r: {"symbol": f"N{r[:3].upper()}", "name": "n"}
+        role_client,
+        "post",
+        f"{API}/instruments/",
+        ["admin", "manager"],
+        data=lambda r: {"symbol": f"N{r[:3].upper()}", "name": "n"},
     )
     assert_role_access(
         role_client,
@@ -199,7 +204,7 @@ def test_backtest_flow(role_client, role_users, index_2006, run_on_commit) -> No
         ({"symbol": "IDX", "kind": "buy_and_hold", "start": "2010-01-01T00:00:00Z"}, 400, "no_bars"),
         ({"symbol": "IDX", "kind": "sma_cross", "params": {"fast": 20, "slow": 20}}, 400, "invalid_params"),
         ({"symbol": "IDX", "kind": "rsi_reversion", "params": {"upper": 101}}, 400, "invalid_params"),
-        ({"symbol": "IDX", "kind": "buy_and_hold", "initial_cash": -1}, 400, "invalid_settings"),
+        ({"symbol": "IDX", "kind": "buy_and_hold", "initial_cash": -1}, 400, "invalid"),  # out of the field's range
         (
             {"symbol": "IDX", "kind": "buy_and_hold", "sizing": {"model": "fixed", "quantity": -3}},
             400,

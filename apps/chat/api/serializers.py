@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import Group
 from rest_framework import serializers
+
+from apps.core.serializers import BaseModelSerializer, DecimalField, IntegerField
 
 from ..choices import Rating
 from ..knowledge import knowledge_bases
@@ -18,7 +20,7 @@ class KnowledgeBaseField(serializers.PrimaryKeyRelatedField):
         return knowledge_bases()
 
 
-class ProviderSerializer(serializers.ModelSerializer[Provider]):
+class ProviderSerializer(BaseModelSerializer[Provider]):
     api_key = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=500)
     has_api_key = serializers.SerializerMethodField()
 
@@ -66,7 +68,7 @@ class ConnectionTestSerializer(serializers.Serializer[Any]):
     error = serializers.CharField(allow_blank=True)
 
 
-class ChatModelSerializer(serializers.ModelSerializer[ChatModel]):
+class ChatModelSerializer(BaseModelSerializer[ChatModel]):
     provider_id = serializers.PrimaryKeyRelatedField(source="provider", queryset=Provider.objects.all())
     knowledge_base_ids = KnowledgeBaseField(source="knowledge_bases", many=True, required=False)
     visible_to_group_ids = serializers.PrimaryKeyRelatedField(
@@ -95,13 +97,14 @@ class ChatModelSerializer(serializers.ModelSerializer[ChatModel]):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs: ClassVar = {"price_input_per_1k": {"min_value": 0}, "price_output_per_1k": {"min_value": 0}}
 
     def validate_tools(self, value: Any) -> Any:
         ChatModel(tools=value).clean()
         return value
 
 
-class MessageSerializer(serializers.ModelSerializer[Message]):
+class MessageSerializer(BaseModelSerializer[Message]):
     model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
@@ -125,7 +128,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
         read_only_fields = fields
 
 
-class ConversationSerializer(serializers.ModelSerializer[Conversation]):
+class ConversationSerializer(BaseModelSerializer[Conversation]):
     model_id = serializers.PrimaryKeyRelatedField(source="model", queryset=ChatModel.objects.all())
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
@@ -140,7 +143,7 @@ class SendSerializer(serializers.Serializer[Any]):
     stream = serializers.BooleanField(default=False)
 
 
-class FeedbackSerializer(serializers.ModelSerializer[Feedback]):
+class FeedbackSerializer(BaseModelSerializer[Feedback]):
     rating = serializers.ChoiceField(choices=Rating.choices)
 
     class Meta:
@@ -165,12 +168,12 @@ class UsageRowSerializer(serializers.Serializer[Any]):
     model = serializers.CharField(required=False, allow_null=True)
     user = serializers.CharField(required=False)
     day = serializers.DateField(required=False)
-    messages = serializers.IntegerField()
-    prompt_tokens = serializers.IntegerField()
-    completion_tokens = serializers.IntegerField()
-    total_tokens = serializers.IntegerField()
-    cost = serializers.DecimalField(max_digits=16, decimal_places=6)
-    errors = serializers.IntegerField()
+    messages = IntegerField()
+    prompt_tokens = IntegerField()
+    completion_tokens = IntegerField()
+    total_tokens = IntegerField()
+    cost = DecimalField(max_digits=16, decimal_places=6)
+    errors = IntegerField()
 
 
 class ToolSerializer(serializers.Serializer[Any]):

@@ -17,7 +17,13 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.core.models import ApiKey
-from apps.core.permissions import RequirePermission, request_api_key, request_has_perm
+from apps.core.permissions import (
+    ActionPermission,
+    InteractiveLoginToWrite,
+    RequirePermission,
+    request_api_key,
+    request_has_perm,
+)
 from apps.core.tools import tool_run as core_tool_run
 from apps.core.tools import tools_available_to
 from apps.core.viewsets import BaseModelViewSet, OwnedModelViewSet
@@ -57,13 +63,15 @@ MANAGE_PERM = "resources.manage"
 
 
 class ProviderViewSet(BaseModelViewSet):
-    """Upstream LLM servers, managed by holders of resources.manage; the API key is write-only."""
+    """Upstream LLM servers, managed by holders of resources.manage signed in as a person (a key may only read them:
+    the upstream API key and URL are credentials); the API key is write-only."""
 
     queryset = Provider.objects.order_by("name")
     serializer_class = ProviderSerializer
     filterset_class = ProviderFilterSet
     search_fields: ClassVar[list[str]] = ["name"]
     ordering_fields: ClassVar[list[str]] = ["name", "created_at"]
+    permission_classes: ClassVar[list[Any]] = [InteractiveLoginToWrite, ActionPermission]
     required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": MANAGE_PERM, "write": MANAGE_PERM}
 
     @extend_schema(request=None, responses=ConnectionTestSerializer)

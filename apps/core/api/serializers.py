@@ -7,6 +7,7 @@ from rest_framework import serializers
 from apps.core import selectors
 from apps.core.models import ApiKey, AuditLog
 from apps.core.roles import PERMISSIONS, ROLES
+from apps.core.serializers import BaseModelSerializer
 
 
 class StrictSerializerMixin:
@@ -23,7 +24,7 @@ class StrictSerializerMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
-class ApiKeySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class ApiKeySerializer(BaseModelSerializer):  # type: ignore[type-arg]
     owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     is_active = serializers.BooleanField(source="is_usable", read_only=True)
 
@@ -60,7 +61,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
         read_only_fields = fields
 
 
-class AuditLogSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class AuditLogSerializer(BaseModelSerializer):  # type: ignore[type-arg]
     actor = serializers.CharField(source="actor_username", read_only=True)
     api_key = serializers.CharField(source="api_key.prefix", read_only=True, default=None, allow_null=True)
 
@@ -89,7 +90,7 @@ class AuditLogSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         read_only_fields = fields
 
 
-class MeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+class MeSerializer(BaseModelSerializer):  # type: ignore[type-arg]
     """The user of context["request"], with roles and effective permissions (narrowed to an API key's scopes)."""
 
     roles = serializers.SerializerMethodField()
@@ -146,7 +147,7 @@ class RoleSerializer(serializers.Serializer):  # type: ignore[type-arg]
     permissions = serializers.ListField(child=serializers.CharField())
 
 
-class UserSerializer(StrictSerializerMixin, serializers.ModelSerializer):  # type: ignore[type-arg]
+class UserSerializer(StrictSerializerMixin, BaseModelSerializer):  # type: ignore[type-arg]
     roles = serializers.ListField(
         child=serializers.ChoiceField(choices=sorted(ROLES)), required=False, help_text="Role names (groups)."
     )

@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.serializers import BaseModelSerializer, DecimalField
 from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet
 
 from ..choices import PaymentMethod
@@ -21,13 +22,13 @@ from ..services import finance as services
 from .common import IDEMPOTENCY_PARAMETER, ProtectedDestroyMixin, ServiceWriteMixin
 
 
-class AccountSerializer(serializers.ModelSerializer):
+class AccountSerializer(BaseModelSerializer):
     class Meta:
         model = Account
         fields = ["id", "code", "name", "type", "parent", "active", "created_at", "updated_at"]
 
 
-class JournalLineSerializer(serializers.ModelSerializer):
+class JournalLineSerializer(BaseModelSerializer):
     account_code = serializers.CharField(source="account.code", read_only=True)
 
     class Meta:
@@ -35,7 +36,7 @@ class JournalLineSerializer(serializers.ModelSerializer):
         fields = ["id", "account", "account_code", "debit", "credit", "description"]
 
 
-class JournalEntrySerializer(serializers.ModelSerializer):
+class JournalEntrySerializer(BaseModelSerializer):
     lines = JournalLineSerializer(many=True, read_only=True)
 
     class Meta:
@@ -45,8 +46,8 @@ class JournalEntrySerializer(serializers.ModelSerializer):
 
 class JournalLineInputSerializer(serializers.Serializer):
     account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all())
-    debit = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, default=Decimal("0"))
-    credit = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, default=Decimal("0"))
+    debit = DecimalField(max_digits=14, decimal_places=2, min_value=0, default=Decimal("0"))
+    credit = DecimalField(max_digits=14, decimal_places=2, min_value=0, default=Decimal("0"))
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
@@ -57,7 +58,7 @@ class JournalEntryWriteSerializer(serializers.Serializer):
     lines = JournalLineInputSerializer(many=True, allow_empty=False)
 
 
-class InvoiceLineSerializer(serializers.ModelSerializer):
+class InvoiceLineSerializer(BaseModelSerializer):
     class Meta:
         model = InvoiceLine
         fields = [
@@ -73,9 +74,9 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         ]
 
 
-class InvoiceSerializer(serializers.ModelSerializer):
+class InvoiceSerializer(BaseModelSerializer):
     lines = InvoiceLineSerializer(many=True, read_only=True)
-    amount_open = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
+    amount_open = DecimalField(max_digits=14, decimal_places=2, read_only=True)
 
     class Meta:
         model = Invoice
@@ -102,7 +103,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
         ]
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(BaseModelSerializer):
     class Meta:
         model = Payment
         fields = ["id", "number", "invoice", "amount", "date", "method", "reference", "journal_entry", "created_at"]
@@ -110,7 +111,7 @@ class PaymentSerializer(serializers.ModelSerializer):
 
 class PaymentWriteSerializer(serializers.Serializer):
     invoice = serializers.PrimaryKeyRelatedField(queryset=Invoice.objects.all())
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    amount = DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     date = serializers.DateField(required=False)
     method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.BANK)
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")

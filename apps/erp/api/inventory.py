@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.serializers import BaseModelSerializer, DecimalField, IntegerField
 from apps.core.viewsets import BaseReadOnlyViewSet
 
 from ..choices import LocationKind
@@ -21,11 +22,11 @@ from ..services.inventory import stock_adjust, stock_transfer
 from .common import plain
 
 
-class StockLevelSerializer(serializers.ModelSerializer):
+class StockLevelSerializer(BaseModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
     location_code = serializers.CharField(source="location.code", read_only=True)
-    warehouse = serializers.IntegerField(source="location.warehouse_id", read_only=True, allow_null=True)
-    available = serializers.DecimalField(max_digits=14, decimal_places=3, read_only=True)
+    warehouse = IntegerField(source="location.warehouse_id", read_only=True, allow_null=True)
+    available = DecimalField(max_digits=14, decimal_places=3, read_only=True)
 
     class Meta:
         model = StockLevel
@@ -43,7 +44,7 @@ class StockLevelSerializer(serializers.ModelSerializer):
         ]
 
 
-class StockMoveSerializer(serializers.ModelSerializer):
+class StockMoveSerializer(BaseModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
 
     class Meta:
@@ -69,13 +70,11 @@ class StockMoveSerializer(serializers.ModelSerializer):
 class StockAdjustSerializer(serializers.Serializer):
     product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
     location = serializers.PrimaryKeyRelatedField(queryset=Location.objects.filter(kind=LocationKind.INTERNAL))
-    quantity = serializers.DecimalField(
-        max_digits=14, decimal_places=3, required=False, help_text="Signed change (e.g. -2.5)."
-    )
-    counted_quantity = serializers.DecimalField(
+    quantity = DecimalField(max_digits=14, decimal_places=3, required=False, help_text="Signed change (e.g. -2.5).")
+    counted_quantity = DecimalField(
         max_digits=14, decimal_places=3, min_value=0, required=False, help_text="The counted quantity."
     )
-    unit_cost = serializers.DecimalField(max_digits=16, decimal_places=4, min_value=0, required=False)
+    unit_cost = DecimalField(max_digits=16, decimal_places=4, min_value=0, required=False)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -93,17 +92,17 @@ class StockTransferSerializer(serializers.Serializer):
         queryset=Location.objects.filter(kind=LocationKind.INTERNAL)
     )
     destination = serializers.PrimaryKeyRelatedField(queryset=Location.objects.filter(kind=LocationKind.INTERNAL))
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    quantity = DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
 
 
 class ReorderSuggestionSerializer(serializers.Serializer):
-    product_id = serializers.IntegerField()
+    product_id = IntegerField()
     sku = serializers.CharField()
     name = serializers.CharField()
-    available = serializers.DecimalField(max_digits=14, decimal_places=3)
-    reorder_point = serializers.DecimalField(max_digits=14, decimal_places=3)
-    suggested_quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
-    supplier_id = serializers.IntegerField(allow_null=True)
+    available = DecimalField(max_digits=14, decimal_places=3)
+    reorder_point = DecimalField(max_digits=14, decimal_places=3)
+    suggested_quantity = DecimalField(max_digits=14, decimal_places=3)
+    supplier_id = IntegerField(allow_null=True)
     supplier = serializers.CharField()
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.serializers import BaseModelSerializer, DecimalField
 from apps.core.viewsets import BaseModelViewSet, CachedReadMixin
 
 from ..filtersets import (
@@ -25,27 +26,27 @@ from .common import ProtectedDestroyMixin
 READ_WRITE: dict[str, str | tuple[str, ...]] = {"read": "erp.read", "write": "erp.write"}
 
 
-class TaxRateSerializer(serializers.ModelSerializer):
-    rate = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
+class TaxRateSerializer(BaseModelSerializer):
+    rate = DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100)
 
     class Meta:
         model = TaxRate
         fields = ["id", "code", "name", "rate", "active", "created_at", "updated_at"]
 
 
-class ProductCategorySerializer(serializers.ModelSerializer):
+class ProductCategorySerializer(BaseModelSerializer):
     class Meta:
         model = ProductCategory
         fields = ["id", "name", "parent", "created_at", "updated_at"]
 
 
-class WarehouseSerializer(serializers.ModelSerializer):
+class WarehouseSerializer(BaseModelSerializer):
     class Meta:
         model = Warehouse
         fields = ["id", "code", "name", "address", "active", "created_at", "updated_at"]
 
 
-class LocationSerializer(serializers.ModelSerializer):
+class LocationSerializer(BaseModelSerializer):
     class Meta:
         model = Location
         fields = ["id", "warehouse", "code", "name", "kind", "is_default", "active", "created_at", "updated_at"]

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.serializers import BaseModelSerializer, DecimalField
 from apps.core.viewsets import BaseModelViewSet
 
 from ..filtersets import BomFilterSet, ProductionOrderFilterSet
@@ -19,13 +20,13 @@ from ..services import production as services
 from .common import IDEMPOTENCY_PARAMETER, ServiceWriteMixin
 
 
-class BomLineSerializer(serializers.ModelSerializer):
+class BomLineSerializer(BaseModelSerializer):
     class Meta:
         model = BomLine
         fields = ["id", "component", "quantity", "scrap_percent"]
 
 
-class BomSerializer(serializers.ModelSerializer):
+class BomSerializer(BaseModelSerializer):
     lines = BomLineSerializer(many=True, read_only=True)
 
     class Meta:
@@ -35,18 +36,14 @@ class BomSerializer(serializers.ModelSerializer):
 
 class BomLineInputSerializer(serializers.Serializer):
     component = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
-    scrap_percent = serializers.DecimalField(
-        max_digits=5, decimal_places=2, min_value=0, max_value=99, default=Decimal("0")
-    )
+    quantity = DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    scrap_percent = DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=99, default=Decimal("0"))
 
 
 class BomWriteSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=40)
     product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
-    output_quantity = serializers.DecimalField(
-        max_digits=14, decimal_places=3, min_value=Decimal("0.001"), default=Decimal("1")
-    )
+    output_quantity = DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"), default=Decimal("1"))
     lines = BomLineInputSerializer(many=True, allow_empty=False)
 
     def validate_code(self, value: str) -> str:
@@ -55,7 +52,7 @@ class BomWriteSerializer(serializers.Serializer):
         return value
 
 
-class ProductionOrderSerializer(serializers.ModelSerializer):
+class ProductionOrderSerializer(BaseModelSerializer):
     class Meta:
         model = ProductionOrder
         fields = [
@@ -78,7 +75,7 @@ class ProductionOrderSerializer(serializers.ModelSerializer):
 
 class ProductionOrderWriteSerializer(serializers.Serializer):
     bom = serializers.PrimaryKeyRelatedField(queryset=BillOfMaterials.objects.all())
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    quantity = DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
     warehouse = serializers.PrimaryKeyRelatedField(queryset=Warehouse.objects.all(), required=False)
     planned_date = serializers.DateField(required=False, allow_null=True)
 

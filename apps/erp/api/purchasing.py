@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.serializers import BaseModelSerializer, DecimalField
 from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet
 
 from ..filtersets import PurchaseOrderFilterSet, ReceiptFilterSet
@@ -22,9 +23,9 @@ from .finance import InvoiceSerializer
 from .sales import DeliverSerializer, lines_quantities
 
 
-class PurchaseOrderLineSerializer(serializers.ModelSerializer):
+class PurchaseOrderLineSerializer(BaseModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
-    quantity_to_bill = serializers.DecimalField(
+    quantity_to_bill = DecimalField(
         max_digits=14, decimal_places=3, read_only=True, help_text="Received and not yet billed."
     )
 
@@ -47,7 +48,7 @@ class PurchaseOrderLineSerializer(serializers.ModelSerializer):
         ]
 
 
-class PurchaseOrderSerializer(serializers.ModelSerializer):
+class PurchaseOrderSerializer(BaseModelSerializer):
     lines = PurchaseOrderLineSerializer(many=True, read_only=True)
 
     class Meta:
@@ -76,8 +77,8 @@ class PurchaseOrderSerializer(serializers.ModelSerializer):
 class PurchaseLineInputSerializer(serializers.Serializer):
     product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
     description = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
-    unit_price = serializers.DecimalField(
+    quantity = DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    unit_price = DecimalField(
         max_digits=14, decimal_places=2, min_value=0, required=False, help_text="Default: the standard cost."
     )
     tax_rate = serializers.PrimaryKeyRelatedField(queryset=TaxRate.objects.all(), required=False)
@@ -93,13 +94,13 @@ class PurchaseOrderWriteSerializer(serializers.Serializer):
     lines = PurchaseLineInputSerializer(many=True, allow_empty=False)
 
 
-class ReceiptLineSerializer(serializers.ModelSerializer):
+class ReceiptLineSerializer(BaseModelSerializer):
     class Meta:
         model = ReceiptLine
         fields = ["id", "order_line", "quantity", "unit_cost"]
 
 
-class ReceiptSerializer(serializers.ModelSerializer):
+class ReceiptSerializer(BaseModelSerializer):
     lines = ReceiptLineSerializer(many=True, read_only=True)
 
     class Meta:

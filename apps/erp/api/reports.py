@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from apps.core.csv import CSVRenderer
 from apps.core.permissions import RequirePermission
+from apps.core.serializers import DecimalField, IntegerField
 
 from ..choices import DashboardPeriod, InvoiceKind
 from ..selectors import reports
@@ -51,18 +52,18 @@ DashboardSerializer = inline_serializer(
         "period": serializers.CharField(),
         "date_from": serializers.DateField(),
         "date_to": serializers.DateField(),
-        "revenue": serializers.DecimalField(max_digits=16, decimal_places=2),
-        "expenses": serializers.DecimalField(max_digits=16, decimal_places=2),
-        "profit": serializers.DecimalField(max_digits=16, decimal_places=2),
-        "orders_by_state": serializers.DictField(child=serializers.IntegerField()),
-        "orders_total": serializers.IntegerField(),
+        "revenue": DecimalField(max_digits=16, decimal_places=2),
+        "expenses": DecimalField(max_digits=16, decimal_places=2),
+        "profit": DecimalField(max_digits=16, decimal_places=2),
+        "orders_by_state": serializers.DictField(child=IntegerField()),
+        "orders_total": IntegerField(),
         "top_customers": serializers.ListField(child=serializers.DictField()),
         "top_products": serializers.ListField(child=serializers.DictField()),
         "sales_series": serializers.ListField(child=serializers.DictField()),
-        "overdue_receivables": serializers.DecimalField(max_digits=16, decimal_places=2),
-        "stock_outs": serializers.IntegerField(),
+        "overdue_receivables": DecimalField(max_digits=16, decimal_places=2),
+        "stock_outs": IntegerField(),
         "stock_alerts": serializers.ListField(child=serializers.DictField()),
-        "stock_alerts_count": serializers.IntegerField(),
+        "stock_alerts_count": IntegerField(),
         "snapshots": serializers.ListField(
             child=serializers.DictField(),
             help_text="The daily KPI snapshots of the period (open/overdue receivables, stock-outs ...).",

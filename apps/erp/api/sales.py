@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.serializers import BaseModelSerializer, DecimalField, IntegerField
 from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, CachedReadMixin
 
 from ..filtersets import DeliveryFilterSet, SalesOrderFilterSet
@@ -21,9 +22,9 @@ from .common import IDEMPOTENCY_PARAMETER, ServiceUpdateMixin
 from .finance import InvoiceSerializer
 
 
-class SalesOrderLineSerializer(serializers.ModelSerializer):
+class SalesOrderLineSerializer(BaseModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
-    quantity_to_invoice = serializers.DecimalField(
+    quantity_to_invoice = DecimalField(
         max_digits=14, decimal_places=3, read_only=True, help_text="Delivered and not yet invoiced."
     )
 
@@ -48,7 +49,7 @@ class SalesOrderLineSerializer(serializers.ModelSerializer):
         ]
 
 
-class SalesOrderSerializer(serializers.ModelSerializer):
+class SalesOrderSerializer(BaseModelSerializer):
     lines = SalesOrderLineSerializer(many=True, read_only=True)
 
     class Meta:
@@ -76,13 +77,11 @@ class SalesOrderSerializer(serializers.ModelSerializer):
 class OrderLineInputSerializer(serializers.Serializer):
     product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
     description = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
-    unit_price = serializers.DecimalField(
+    quantity = DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    unit_price = DecimalField(
         max_digits=14, decimal_places=2, min_value=0, required=False, help_text="Default: the product's price."
     )
-    discount_percent = serializers.DecimalField(
-        max_digits=5, decimal_places=2, min_value=0, max_value=100, default=Decimal("0")
-    )
+    discount_percent = DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100, default=Decimal("0"))
     tax_rate = serializers.PrimaryKeyRelatedField(
         queryset=TaxRate.objects.all(), required=False, help_text="Default: the product's tax rate."
     )
@@ -98,21 +97,21 @@ class SalesOrderWriteSerializer(serializers.Serializer):
 
 
 class DeliverLineSerializer(serializers.Serializer):
-    line = serializers.IntegerField()
-    quantity = serializers.DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
+    line = IntegerField()
+    quantity = DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
 
 
 class DeliverSerializer(serializers.Serializer):
     lines = DeliverLineSerializer(many=True, required=False, help_text="Omit to deliver everything still open.")
 
 
-class DeliveryLineSerializer(serializers.ModelSerializer):
+class DeliveryLineSerializer(BaseModelSerializer):
     class Meta:
         model = DeliveryLine
         fields = ["id", "order_line", "quantity", "unit_cost"]
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class DeliverySerializer(BaseModelSerializer):
     lines = DeliveryLineSerializer(many=True, read_only=True)
 
     class Meta:

@@ -6,13 +6,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework import serializers
 
+from apps.core.serializers import BaseModelSerializer, FloatField, IntegerField
+
 from .. import conf
 from ..choices import SearchMode
 from ..embeddings import backends
 from ..models import Answer, Chunk, Document, KnowledgeBase
 
 
-class KnowledgeBaseSerializer(serializers.ModelSerializer):
+class KnowledgeBaseSerializer(BaseModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     embedding_backend = serializers.ChoiceField(choices=[], required=False)
 
@@ -54,9 +56,9 @@ class ShareSerializer(serializers.Serializer):
         return attrs
 
 
-class DocumentSerializer(serializers.ModelSerializer):
-    knowledge_base_id = serializers.IntegerField(read_only=True)
-    progress = serializers.FloatField(read_only=True)
+class DocumentSerializer(BaseModelSerializer):
+    knowledge_base_id = IntegerField(read_only=True)
+    progress = FloatField(read_only=True)
     uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None)
 
     class Meta:
@@ -70,20 +72,20 @@ class DocumentSerializer(serializers.ModelSerializer):
 
 
 class UploadSerializer(serializers.Serializer):
-    knowledge_base = serializers.IntegerField()
+    knowledge_base = IntegerField()
     files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), min_length=1, max_length=50)
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
 
 
 class TextDocumentSerializer(serializers.Serializer):
-    knowledge_base = serializers.IntegerField()
+    knowledge_base = IntegerField()
     title = serializers.CharField(max_length=300)
     text = serializers.CharField(trim_whitespace=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
 
 
 class UrlDocumentSerializer(serializers.Serializer):
-    knowledge_base = serializers.IntegerField()
+    knowledge_base = IntegerField()
     url = serializers.CharField(max_length=2000, help_text="An http:// or https:// URL of a page or file.")
     title = serializers.CharField(max_length=300, required=False, default="", help_text="Default: the page title.")
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
@@ -99,9 +101,9 @@ class UploadResponseSerializer(serializers.Serializer):
     results = UploadResultSerializer(many=True)
 
 
-class ChunkSerializer(serializers.ModelSerializer):
-    knowledge_base_id = serializers.IntegerField(read_only=True)
-    document_id = serializers.IntegerField(read_only=True)
+class ChunkSerializer(BaseModelSerializer):
+    knowledge_base_id = IntegerField(read_only=True)
+    document_id = IntegerField(read_only=True)
 
     class Meta:
         model = Chunk
@@ -110,7 +112,7 @@ class ChunkSerializer(serializers.ModelSerializer):
 
 
 class FiltersSerializer(serializers.Serializer):
-    document_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    document_ids = serializers.ListField(child=IntegerField(), required=False, default=list)
     tags = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     mime_types = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     created_after = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -119,10 +121,10 @@ class FiltersSerializer(serializers.Serializer):
 
 class SearchRequestSerializer(serializers.Serializer):
     query = serializers.CharField(max_length=2000)
-    knowledge_bases = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    knowledge_bases = serializers.ListField(child=IntegerField(), required=False, default=list)
     mode = serializers.ChoiceField(choices=SearchMode.choices, default=SearchMode.HYBRID)
-    k = serializers.IntegerField(default=10, min_value=1)
-    ef_search = serializers.IntegerField(required=False, min_value=10, max_value=1000)
+    k = IntegerField(default=10, min_value=1)
+    ef_search = IntegerField(required=False, min_value=10, max_value=1000)
     filters = FiltersSerializer(required=False)
 
     def validate_k(self, value: int) -> int:
@@ -132,20 +134,20 @@ class SearchRequestSerializer(serializers.Serializer):
 
 
 class HitSerializer(serializers.Serializer):
-    chunk_id = serializers.IntegerField()
-    score = serializers.FloatField()
-    lexical_score = serializers.FloatField(allow_null=True)
-    vector_score = serializers.FloatField(allow_null=True)
-    fused_score = serializers.FloatField(allow_null=True)
-    lexical_rank = serializers.IntegerField(allow_null=True)
-    vector_rank = serializers.IntegerField(allow_null=True)
-    knowledge_base_id = serializers.IntegerField()
+    chunk_id = IntegerField()
+    score = FloatField()
+    lexical_score = FloatField(allow_null=True)
+    vector_score = FloatField(allow_null=True)
+    fused_score = FloatField(allow_null=True)
+    lexical_rank = IntegerField(allow_null=True)
+    vector_rank = IntegerField(allow_null=True)
+    knowledge_base_id = IntegerField()
     knowledge_base = serializers.CharField()
-    document_id = serializers.IntegerField()
+    document_id = IntegerField()
     document_title = serializers.CharField()
-    ordinal = serializers.IntegerField()
+    ordinal = IntegerField()
     heading = serializers.CharField()
-    page = serializers.IntegerField(allow_null=True)
+    page = IntegerField(allow_null=True)
     text = serializers.CharField()
     snippet = serializers.CharField(help_text="HTML: the passage escaped, the query's words marked with <mark>.")
 
@@ -158,8 +160,8 @@ class SearchResponseSerializer(serializers.Serializer):
 
 class AskRequestSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=4000)
-    knowledge_bases = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-    k = serializers.IntegerField(default=5, min_value=1)
+    knowledge_bases = serializers.ListField(child=IntegerField(), required=False, default=list)
+    k = IntegerField(default=5, min_value=1)
     filters = FiltersSerializer(required=False)
     model = serializers.CharField(
         max_length=100,
@@ -176,17 +178,17 @@ class AskRequestSerializer(serializers.Serializer):
 
 
 class CitationSerializer(serializers.Serializer):
-    number = serializers.IntegerField()
-    chunk_id = serializers.IntegerField()
-    document_id = serializers.IntegerField()
+    number = IntegerField()
+    chunk_id = IntegerField()
+    document_id = IntegerField()
     document_title = serializers.CharField()
-    knowledge_base_id = serializers.IntegerField()
-    page = serializers.IntegerField(allow_null=True)
+    knowledge_base_id = IntegerField()
+    page = IntegerField(allow_null=True)
     heading = serializers.CharField()
     snippet = serializers.CharField()
 
 
-class AnswerSerializer(serializers.ModelSerializer):
+class AnswerSerializer(BaseModelSerializer):
     citations = CitationSerializer(many=True)
 
     class Meta:
@@ -196,7 +198,7 @@ class AnswerSerializer(serializers.ModelSerializer):
 
 
 class StatsSerializer(serializers.Serializer):
-    knowledge_bases = serializers.IntegerField()
-    documents = serializers.DictField(child=serializers.IntegerField())
-    chunks = serializers.IntegerField()
-    answers = serializers.IntegerField()
+    knowledge_bases = IntegerField()
+    documents = serializers.DictField(child=IntegerField())
+    chunks = IntegerField()
+    answers = IntegerField()

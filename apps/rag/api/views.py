@@ -13,7 +13,6 @@ from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +20,7 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import Forbidden
 from apps.core.jobs import JobCreateMixin
-from apps.core.parsers import SafeJSONParser
+from apps.core.parsers import SafeFormParser, SafeJSONParser, SafeMultiPartParser
 from apps.core.permissions import ActionPermission, RequirePermission
 from apps.core.viewsets import AuditedWritesMixin, BaseModelViewSet, BaseReadOnlyViewSet, cached_json_response
 
@@ -126,7 +125,7 @@ class DocumentViewSet(
     filterset_class = DocumentFilterSet
     permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission]
     required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": READ, "write": WRITE}
-    parser_classes: ClassVar[list[Any]] = [MultiPartParser, FormParser, SafeJSONParser]
+    parser_classes: ClassVar[list[Any]] = [SafeMultiPartParser, SafeFormParser, SafeJSONParser]
     ordering_fields: ClassVar[list[str]] = ["created_at", "title", "status", "size"]
 
     def get_queryset(self) -> QuerySet[Document]:

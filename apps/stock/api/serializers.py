@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 
 from rest_framework import serializers
 
+from apps.core.serializers import MONEY_MAX, BaseModelSerializer, DecimalField, FloatField, IntegerField
+
 from ..choices import OrderSide, OrderType, Timeframe, TimeInForce
 from ..models import (
     AutoTrader,
@@ -29,13 +31,13 @@ RUN_STATUS_HELP = "pending, running, succeeded, failed or cancelled"
 ORDER_STATUS_HELP = "new, partially_filled, filled, cancelled or rejected"
 
 
-class InstrumentSerializer(serializers.ModelSerializer):
+class InstrumentSerializer(BaseModelSerializer):
     class Meta:
         model = Instrument
         fields = ["id", "symbol", "name", "exchange", "currency", "asset_class", "lot_size", "tick_size", "is_active"]
 
 
-class PriceBarSerializer(serializers.ModelSerializer):
+class PriceBarSerializer(BaseModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
 
     class Meta:
@@ -61,12 +63,12 @@ class IndicatorQuerySerializer(serializers.Serializer):
     timeframe = serializers.ChoiceField(choices=Timeframe.choices, default="1d")
     start = serializers.DateTimeField(required=False)
     end = serializers.DateTimeField(required=False)
-    period = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    fast = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    slow = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    signal = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    smooth = serializers.IntegerField(required=False, min_value=1, max_value=1000)
-    k = serializers.FloatField(required=False, min_value=0.1, max_value=10)
+    period = IntegerField(required=False, min_value=1, max_value=1000)
+    fast = IntegerField(required=False, min_value=1, max_value=1000)
+    slow = IntegerField(required=False, min_value=1, max_value=1000)
+    signal = IntegerField(required=False, min_value=1, max_value=1000)
+    smooth = IntegerField(required=False, min_value=1, max_value=1000)
+    k = FloatField(required=False, min_value=0.1, max_value=10)
 
 
 class IndicatorResponseSerializer(serializers.Serializer):
@@ -84,7 +86,7 @@ class StrategyKindSerializer(serializers.Serializer):
     schema = serializers.DictField()
 
 
-class StrategySerializer(serializers.ModelSerializer):
+class StrategySerializer(BaseModelSerializer):
     kind = serializers.CharField(help_text=KIND_HELP)
     params = serializers.JSONField(required=False)
 
@@ -101,11 +103,11 @@ class RunSettingsSerializer(serializers.Serializer):
     timeframe = serializers.ChoiceField(choices=Timeframe.choices, default="1d")
     start = serializers.DateTimeField(required=False, allow_null=True)
     end = serializers.DateTimeField(required=False, allow_null=True)
-    initial_cash = serializers.FloatField(required=False)
+    initial_cash = FloatField(required=False, min_value=0.01, max_value=float(MONEY_MAX))
     commission = serializers.JSONField(
         required=False, help_text='{"model": "percent", "rate": 0.001}, per_share, fixed'
     )
-    slippage_bps = serializers.FloatField(required=False)
+    slippage_bps = FloatField(required=False, min_value=0, max_value=10_000)
     sizing = serializers.JSONField(required=False, help_text='{"model": "fixed", "quantity": 10}, percent, all_in')
     allow_short = serializers.BooleanField(required=False)
     fill_on_close = serializers.BooleanField(required=False)
@@ -127,7 +129,7 @@ class BacktestCreateSerializer(RunSettingsSerializer):
         max_length=50,
         help_text="Several instruments, run as equal sleeves of one portfolio (the cash split equally).",
     )
-    strategy_id = serializers.IntegerField(required=False)
+    strategy_id = IntegerField(required=False)
     kind = serializers.CharField(required=False, help_text=KIND_HELP)
     params = serializers.JSONField(required=False)
 
@@ -137,7 +139,7 @@ class BacktestCreateSerializer(RunSettingsSerializer):
         return attrs
 
 
-class BacktestRunSerializer(serializers.ModelSerializer):
+class BacktestRunSerializer(BaseModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
     symbols = serializers.SerializerMethodField()
     status = serializers.CharField(read_only=True, help_text=RUN_STATUS_HELP)
@@ -173,7 +175,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BacktestTradeSerializer(serializers.ModelSerializer):
+class BacktestTradeSerializer(BaseModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True, allow_null=True, default=None)
 
     class Meta:
@@ -197,8 +199,8 @@ class BacktestTradeSerializer(serializers.ModelSerializer):
 
 class EquityPointSerializer(serializers.Serializer):
     date = serializers.DateField()
-    equity = serializers.FloatField()
-    drawdown = serializers.FloatField()
+    equity = FloatField()
+    drawdown = FloatField()
 
 
 class SweepCreateSerializer(RunSettingsSerializer):
@@ -207,9 +209,9 @@ class SweepCreateSerializer(RunSettingsSerializer):
     rank_by = serializers.ChoiceField(choices=sorted(RANKABLE), default="sharpe")
 
 
-class SweepSerializer(serializers.ModelSerializer):
+class SweepSerializer(BaseModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
-    progress = serializers.FloatField(read_only=True)
+    progress = FloatField(read_only=True)
     status = serializers.CharField(read_only=True, help_text=RUN_STATUS_HELP)
     results = serializers.SerializerMethodField()
 
@@ -248,7 +250,7 @@ class SweepSerializer(serializers.ModelSerializer):
         return obj.results[:50]
 
 
-class PortfolioSerializer(serializers.ModelSerializer):
+class PortfolioSerializer(BaseModelSerializer):
     class Meta:
         model = Portfolio
         fields = [
@@ -265,7 +267,11 @@ class PortfolioSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["owner", "reserved_cash", "created_at"]
         # the database allows 0 < max_position_pct <= 100; out of range is a 400 here, on create and on update
-        extra_kwargs: ClassVar = {"max_position_pct": {"min_value": Decimal("0.01"), "max_value": Decimal("100")}}
+        extra_kwargs: ClassVar = {
+            "max_position_pct": {"min_value": Decimal("0.01"), "max_value": Decimal("100")},
+            "cash": {"min_value": 0},
+            "max_order_value": {"min_value": 0},
+        }
 
 
 class PortfolioUpdateSerializer(PortfolioSerializer):
@@ -274,20 +280,20 @@ class PortfolioUpdateSerializer(PortfolioSerializer):
 
 
 class ValuationSerializer(serializers.Serializer):
-    cash = serializers.DecimalField(max_digits=20, decimal_places=2)
-    reserved_cash = serializers.DecimalField(max_digits=20, decimal_places=2)
-    market_value = serializers.DecimalField(max_digits=20, decimal_places=2)
-    equity = serializers.DecimalField(max_digits=20, decimal_places=2)
-    unrealized_pnl = serializers.DecimalField(max_digits=20, decimal_places=2)
-    realized_pnl = serializers.DecimalField(max_digits=20, decimal_places=2)
+    cash = DecimalField(max_digits=20, decimal_places=2)
+    reserved_cash = DecimalField(max_digits=20, decimal_places=2)
+    market_value = DecimalField(max_digits=20, decimal_places=2)
+    equity = DecimalField(max_digits=20, decimal_places=2)
+    unrealized_pnl = DecimalField(max_digits=20, decimal_places=2)
+    realized_pnl = DecimalField(max_digits=20, decimal_places=2)
 
 
 class PortfolioShareSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField()
+    user_id = IntegerField()
     level = serializers.ChoiceField(choices=["view", "change", "manage"], default="view")
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(BaseModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
     status = serializers.CharField(read_only=True, help_text=ORDER_STATUS_HELP)
 
@@ -317,22 +323,22 @@ class OrderSerializer(serializers.ModelSerializer):
 
 
 class OrderCreateSerializer(serializers.Serializer):
-    portfolio_id = serializers.IntegerField()
+    portfolio_id = IntegerField()
     symbol = serializers.CharField()
     side = serializers.ChoiceField(choices=OrderSide.choices)
-    quantity = serializers.DecimalField(max_digits=20, decimal_places=6)
+    quantity = DecimalField(max_digits=20, decimal_places=6, min_value=Decimal("0.000001"))
     order_type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.MARKET)
-    limit_price = serializers.DecimalField(max_digits=20, decimal_places=8, required=False, allow_null=True)
-    stop_price = serializers.DecimalField(max_digits=20, decimal_places=8, required=False, allow_null=True)
+    limit_price = DecimalField(max_digits=20, decimal_places=8, min_value=0, required=False, allow_null=True)
+    stop_price = DecimalField(max_digits=20, decimal_places=8, min_value=0, required=False, allow_null=True)
     time_in_force = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.GTC)
     timeframe = serializers.ChoiceField(choices=Timeframe.choices, default="1d")
 
 
-class PositionSerializer(serializers.ModelSerializer):
+class PositionSerializer(BaseModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
-    last_price = serializers.DecimalField(max_digits=20, decimal_places=8, read_only=True, allow_null=True)
-    market_value = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True, allow_null=True)
-    unrealized_pnl = serializers.DecimalField(max_digits=20, decimal_places=2, read_only=True, allow_null=True)
+    last_price = DecimalField(max_digits=20, decimal_places=8, read_only=True, allow_null=True)
+    market_value = DecimalField(max_digits=20, decimal_places=2, read_only=True, allow_null=True)
+    unrealized_pnl = DecimalField(max_digits=20, decimal_places=2, read_only=True, allow_null=True)
 
     class Meta:
         model = Position
@@ -352,7 +358,7 @@ class PositionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FillSerializer(serializers.ModelSerializer):
+class FillSerializer(BaseModelSerializer):
     class Meta:
         model = Fill
         fields = [
@@ -374,7 +380,7 @@ class JobAcceptedSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
-class AutoTraderSerializer(serializers.ModelSerializer):
+class AutoTraderSerializer(BaseModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
 
     class Meta:
@@ -401,9 +407,9 @@ class AutoTraderSerializer(serializers.ModelSerializer):
 
 
 class AutoTraderCreateSerializer(serializers.Serializer):
-    portfolio_id = serializers.IntegerField()
-    strategy_id = serializers.IntegerField()
+    portfolio_id = IntegerField()
+    strategy_id = IntegerField()
     symbol = serializers.CharField()
     timeframe = serializers.ChoiceField(choices=Timeframe.choices, default="1d")
-    quantity = serializers.DecimalField(max_digits=20, decimal_places=6, min_value=Decimal("0.000001"))
+    quantity = DecimalField(max_digits=20, decimal_places=6, min_value=Decimal("0.000001"))
     enabled = serializers.BooleanField(default=False)
