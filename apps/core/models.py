@@ -1,12 +1,14 @@
-"""Shared abstract bases plus the platform's own models: API keys and the audit log."""
+"""Shared abstract bases plus the platform's own models: API keys, the audit log and user preferences."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from .choices import AuditAction, AuditOutcome, AuditSource
+from .caching import VersionedManager
+from .choices import AuditAction, AuditOutcome, AuditSource, Language
 from .roles import app_permissions
 
 
@@ -120,3 +122,28 @@ class AuditLog(models.Model):
     def __str__(self) -> str:
         who = self.actor_username or "anonymous"
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {who} {self.action} {self.target_type}:{self.target_id}"
+
+
+class UserPreference(TimeStampedModel):
+    """A user's own settings. ``language`` blank: follow the browser's Accept-Language (English by default)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference", verbose_name=_("user")
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        choices=Language.choices,
+        blank=True,
+        help_text=_("Blank: follow the browser's language (Accept-Language), English by default."),
+    )
+
+    objects = VersionedManager()
+
+    class Meta:
+        ordering = ["user_id"]
+        verbose_name = _("user preference")
+        verbose_name_plural = _("user preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.language or '-'}"

@@ -12,9 +12,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.core.permissions import RequirePermission
+from apps.core.viewsets import BaseAPIView
 
 from ..choices import DashboardPeriod, InvoiceKind
 from ..selectors import reports
@@ -71,7 +71,7 @@ DashboardSerializer = inline_serializer(
 )
 
 
-class _ReportView(APIView):
+class _ReportView(BaseAPIView):
     renderer_classes = [JSONRenderer, CSVRenderer]
     permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission("erp.approve")]
     query_serializer: type[serializers.Serializer] = RangeQuerySerializer

@@ -17,12 +17,18 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.core.exceptions import Forbidden
 from apps.core.parsers import SafeJSONParser
 from apps.core.permissions import ActionPermission, RequirePermission
-from apps.core.viewsets import AuditedWritesMixin, BaseModelViewSet, BaseReadOnlyViewSet, cached_json_response
+from apps.core.viewsets import (
+    AuditedWritesMixin,
+    BaseAPIView,
+    BaseModelViewSet,
+    BaseReadOnlyViewSet,
+    UserLanguageMixin,
+    cached_json_response,
+)
 
 from .. import selectors, services
 from ..choices import DocumentSource
@@ -109,6 +115,7 @@ def _results_response(results: list[services.UploadResult]) -> Response:
 
 
 class DocumentViewSet(
+    UserLanguageMixin,
     AuditedWritesMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -214,7 +221,7 @@ def _filters(data: dict[str, Any] | None) -> Filters:
     return Filters(**data) if data else Filters()
 
 
-class SearchView(APIView):
+class SearchView(BaseAPIView):
     permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
 
     @extend_schema(request=s.SearchRequestSerializer, responses=s.SearchResponseSerializer)
@@ -251,7 +258,7 @@ class SearchView(APIView):
         return Response({"query": data["query"], "mode": data["mode"], "results": [h.as_dict() for h in hits]})
 
 
-class AskView(APIView):
+class AskView(BaseAPIView):
     permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
 
     @extend_schema(request=s.AskRequestSerializer, responses=s.AnswerSerializer)
@@ -270,7 +277,7 @@ class AskView(APIView):
         return Response(s.AnswerSerializer(answer).data)
 
 
-class StatsView(APIView):
+class StatsView(BaseAPIView):
     permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
 
     @extend_schema(responses={200: OpenApiResponse(s.StatsSerializer)})

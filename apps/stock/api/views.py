@@ -19,11 +19,17 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.views import APIView
 
 from apps.core.exceptions import Forbidden
 from apps.core.permissions import ActionPermission, RequirePermission, objects_visible_to
-from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, OwnedCreateListRetrieveViewSet, OwnedModelViewSet
+from apps.core.viewsets import (
+    BaseAPIView,
+    BaseModelViewSet,
+    BaseReadOnlyViewSet,
+    OwnedCreateListRetrieveViewSet,
+    OwnedModelViewSet,
+    UserLanguageMixin,
+)
 
 from .. import conf, selectors
 from ..filtersets import (
@@ -127,7 +133,7 @@ class PriceBarViewSet(BaseReadOnlyViewSet):
         return super().list(request, *args, **kwargs)
 
 
-class IndicatorView(APIView):
+class IndicatorView(BaseAPIView):
     """An indicator over a symbol's bars: `?symbol=ORCL&name=rsi&period=14` (names: sma ema wma rsi macd bollinger
     atr stochastic obv volatility)."""
 
@@ -155,7 +161,7 @@ class IndicatorView(APIView):
         )
 
 
-class StrategyKindView(APIView):
+class StrategyKindView(BaseAPIView):
     """The registered strategy kinds with their parameter schemas."""
 
     permission_classes = [RequirePermission(READ)]
@@ -329,6 +335,7 @@ class PortfolioChildMixin:
 
 
 class OrderViewSet(
+    UserLanguageMixin,
     PortfolioChildMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
