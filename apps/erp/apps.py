@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ErpConfig(AppConfig):
     name = "apps.erp"
     label = "erp"
-    verbose_name = "ERP"
+    verbose_name = _("ERP")
