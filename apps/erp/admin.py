@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.text import capfirst
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources
 from import_export.admin import ExportActionMixin
@@ -416,7 +416,11 @@ class JournalEntryAdmin(_ErpLedgerAdmin):
     @admin.action(description=_("Reverse the selected entries"))
     def reverse_entries(self, request: HttpRequest, queryset: QuerySet[JournalEntry]) -> None:
         _run_on_each(
-            request, queryset, _("reverse"), lambda e: finance.journal_reverse(entry=e, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "reverse"),
+            lambda e: finance.journal_reverse(entry=e, actor=request.user),
+            APPROVE,
         )
 
 
@@ -451,7 +455,7 @@ class InvoiceAdmin(_ErpLedgerAdmin):
         _run_on_each(
             request,
             queryset,
-            _("register payment"),
+            pgettext_lazy("admin action", "register payment"),
             lambda i: finance.payment_register(invoice=i, amount=i.amount_open, actor=request.user),
             APPROVE,
         )
@@ -600,19 +604,31 @@ class SalesOrderAdmin(_OrderAdmin):
     @admin.action(description=_("Confirm (reserve stock)"))
     def confirm(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
-            request, queryset, _("confirm"), lambda o: sales.sales_order_confirm(order=o, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "confirm"),
+            lambda o: sales.sales_order_confirm(order=o, actor=request.user),
+            APPROVE,
         )
 
     @admin.action(description=_("Deliver everything open"))
     def deliver(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
-            request, queryset, _("deliver"), lambda o: sales.sales_order_deliver(order=o, actor=request.user), WRITE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "deliver"),
+            lambda o: sales.sales_order_deliver(order=o, actor=request.user),
+            WRITE,
         )
 
     @admin.action(description=_("Invoice what is delivered and not yet invoiced"))
     def invoice(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
-            request, queryset, _("invoice"), lambda o: sales.sales_order_invoice(order=o, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "invoice"),
+            lambda o: sales.sales_order_invoice(order=o, actor=request.user),
+            APPROVE,
         )
 
     @admin.action(description=_("Close the remainder (release reservations, cancel what is not delivered)"))
@@ -620,7 +636,7 @@ class SalesOrderAdmin(_OrderAdmin):
         _run_on_each(
             request,
             queryset,
-            _("close the remainder"),
+            pgettext_lazy("admin action", "close the remainder"),
             lambda o: sales.sales_order_close_remaining(order=o, actor=request.user),
             APPROVE,
         )
@@ -628,7 +644,11 @@ class SalesOrderAdmin(_OrderAdmin):
     @admin.action(description=_("Cancel"))
     def cancel(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
-            request, queryset, _("cancel"), lambda o: sales.sales_order_cancel(order=o, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "cancel"),
+            lambda o: sales.sales_order_cancel(order=o, actor=request.user),
+            APPROVE,
         )
 
 
@@ -696,7 +716,7 @@ class PurchaseOrderAdmin(_OrderAdmin):
         _run_on_each(
             request,
             queryset,
-            _("approve"),
+            pgettext_lazy("admin action", "approve"),
             lambda o: purchasing.purchase_order_approve(order=o, actor=request.user),
             APPROVE,
         )
@@ -706,7 +726,7 @@ class PurchaseOrderAdmin(_OrderAdmin):
         _run_on_each(
             request,
             queryset,
-            _("receive"),
+            pgettext_lazy("admin action", "receive"),
             lambda o: purchasing.purchase_order_receive(order=o, actor=request.user),
             WRITE,
         )
@@ -714,7 +734,11 @@ class PurchaseOrderAdmin(_OrderAdmin):
     @admin.action(description=_("Record the bill for what is received and not yet billed"))
     def bill(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]) -> None:
         _run_on_each(
-            request, queryset, _("bill"), lambda o: purchasing.purchase_order_bill(order=o, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "bill"),
+            lambda o: purchasing.purchase_order_bill(order=o, actor=request.user),
+            APPROVE,
         )
 
     @admin.action(description=_("Close the remainder (cancel what is not received)"))
@@ -722,7 +746,7 @@ class PurchaseOrderAdmin(_OrderAdmin):
         _run_on_each(
             request,
             queryset,
-            _("close the remainder"),
+            pgettext_lazy("admin action", "close the remainder"),
             lambda o: purchasing.purchase_order_close_remaining(order=o, actor=request.user),
             APPROVE,
         )
@@ -732,7 +756,7 @@ class PurchaseOrderAdmin(_OrderAdmin):
         _run_on_each(
             request,
             queryset,
-            _("cancel"),
+            pgettext_lazy("admin action", "cancel"),
             lambda o: purchasing.purchase_order_cancel(order=o, actor=request.user),
             APPROVE,
         )
@@ -794,7 +818,7 @@ class ProductionOrderAdmin(_OrderAdmin):
         _run_on_each(
             request,
             queryset,
-            _("start"),
+            pgettext_lazy("admin action", "start"),
             lambda o: production.production_order_start(order=o, actor=request.user),
             WRITE,
         )
@@ -804,7 +828,7 @@ class ProductionOrderAdmin(_OrderAdmin):
         _run_on_each(
             request,
             queryset,
-            _("complete"),
+            pgettext_lazy("admin action", "complete"),
             lambda o: production.production_order_complete(order=o, actor=request.user),
             WRITE,
         )
@@ -814,7 +838,7 @@ class ProductionOrderAdmin(_OrderAdmin):
         _run_on_each(
             request,
             queryset,
-            _("cancel"),
+            pgettext_lazy("admin action", "cancel"),
             lambda o: production.production_order_cancel(order=o, actor=request.user),
             APPROVE,
         )

@@ -58,10 +58,16 @@ def test_the_catalogue_is_current(tmp_path, monkeypatch, settings) -> None:
     """Running makemessages over the code now would neither add nor drop a message."""
     if shutil.which("xgettext") is None:
         pytest.fail("GNU gettext (xgettext) is needed to extract messages: apt-get install gettext")
-    monkeypatch.chdir(settings.BASE_DIR)
-    settings.LOCALE_PATHS = [tmp_path]
+    # A copy of the code without the committed catalogue, so makemessages writes a fresh one into LOCALE_PATHS.
+    source, out = tmp_path / "source", tmp_path / "locale"
+    for top in ("apps", "aistack", "templates"):
+        shutil.copytree(
+            Path(settings.BASE_DIR) / top, source / top, ignore=shutil.ignore_patterns("__pycache__", "migrations")
+        )
+    monkeypatch.chdir(source)
+    settings.LOCALE_PATHS = [out]
     call_command("makemessages", locale=["zh_Hans"], verbosity=0)
-    extracted = {(e.msgctxt, e.msgid) for e in polib.pofile(str(tmp_path / "zh_Hans" / "LC_MESSAGES" / "django.po"))}
+    extracted = {(e.msgctxt, e.msgid) for e in polib.pofile(str(out / "zh_Hans" / "LC_MESSAGES" / "django.po"))}
     committed = {(e.msgctxt, e.msgid) for e in _entries()}
     assert sorted(extracted - committed, key=str) == [], "messages in the code missing from the catalogue"
     assert sorted(committed - extracted, key=str) == [], "messages in the catalogue no longer in the code"
@@ -76,8 +82,8 @@ def test_the_compiled_catalogue_is_the_committed_one(tmp_path) -> None:
     shutil.copy(CATALOGUE, target / "django.po")
     assert catalogue_compile(locale_dirs=[tmp_path]) == [target / "django.mo"]
     assert catalogue_compile(locale_dirs=[tmp_path]) == []  # up to date: nothing to do
-    compiled = {e.msgid: e.msgstr for e in polib.mofile(str(target / "django.mo")) if not e.msgid_plural}
-    assert compiled == {e.msgid: e.msgstr for e in _entries() if not e.msgid_plural}
+    compiled = {(e.msgctxt, e.msgid): e.msgstr for e in polib.mofile(str(target / "django.mo")) if not e.msgid_plural}
+    assert compiled == {(e.msgctxt, e.msgid): e.msgstr for e in _entries() if not e.msgid_plural}
     with translation.override("zh-hans"):
         assert translation.gettext("Simplified Chinese") == "简体中文"
         assert str(AuditAction.LOGIN.label) == "登录"

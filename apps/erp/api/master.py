@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from apps.core.viewsets import BaseModelViewSet, CachedReadMixin
@@ -110,7 +111,9 @@ class ProductSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
         if self.instance is not None and kind != self.instance.kind and self.instance.moves.exists():
-            raise serializers.ValidationError({"kind": ["Cannot change the kind of a product with stock moves."]})
+            raise serializers.ValidationError(
+                {"kind": [gettext("Cannot change the kind of a product with stock moves.")]}
+            )
         return attrs
 
 
@@ -130,7 +133,7 @@ class LocationSerializer(serializers.ModelSerializer):
         kind = attrs.get("kind", getattr(self.instance, "kind", "internal"))
         warehouse = attrs.get("warehouse", getattr(self.instance, "warehouse", None))
         if kind == "internal" and warehouse is None:
-            raise serializers.ValidationError({"warehouse": ["Internal locations belong to a warehouse."]})
+            raise serializers.ValidationError({"warehouse": [gettext("Internal locations belong to a warehouse.")]})
         return attrs
 
 

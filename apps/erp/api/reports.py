@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
@@ -28,7 +29,7 @@ class RangeQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+            raise serializers.ValidationError({"date_to": [gettext("Must not be before date_from.")]})
         return attrs
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from .. import conf
@@ -50,7 +51,7 @@ class ShareSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("user")) == bool(attrs.get("group")):
-            raise serializers.ValidationError("Name exactly one of 'user' or 'group'.")
+            raise serializers.ValidationError(gettext("Name exactly one of 'user' or 'group'."))
         return attrs
 
 
@@ -127,7 +128,7 @@ class SearchRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
     def validate_k(self, value: int) -> int:
         if value > conf.max_k():
-            raise serializers.ValidationError(f"At most {conf.max_k()}.")
+            raise serializers.ValidationError(gettext("At most %(value)s.") % {"value": conf.max_k()})
         return value
 
 
@@ -171,7 +172,7 @@ class AskRequestSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
     def validate_k(self, value: int) -> int:
         if value > conf.max_k():
-            raise serializers.ValidationError(f"At most {conf.max_k()}.")
+            raise serializers.ValidationError(gettext("At most %(value)s.") % {"value": conf.max_k()})
         return value
 
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from django.db.models import Count, QuerySet, Sum
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -49,10 +50,10 @@ class KnowledgeBaseAccess(BasePermission):
             return True
         if view.action in ("update", "partial_update"):
             if not selectors.knowledge_bases_writable(request.user).filter(pk=obj.pk).exists():
-                raise Forbidden("You may read this knowledge base but not change it.")
+                raise Forbidden(gettext("You may read this knowledge base but not change it."))
             return True
         if not selectors.can_manage(request.user, obj):
-            raise Forbidden("Only the owner may delete or share this knowledge base.")
+            raise Forbidden(gettext("Only the owner may delete or share this knowledge base."))
         return True
 
 

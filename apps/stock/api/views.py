@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, renderers, status, viewsets
@@ -282,7 +283,7 @@ def tradable_portfolio(request: Request, portfolio_id: int) -> Portfolio:
     portfolio = get_object_or_404(visible_portfolios(request), pk=portfolio_id)
     user = request.user
     if portfolio.owner_id != user.pk and not user.has_perm("stock.change_portfolio", portfolio):
-        raise Forbidden("This portfolio is shared with you read-only.")
+        raise Forbidden(gettext("This portfolio is shared with you read-only."))
     return portfolio
 
 
@@ -314,7 +315,7 @@ class PortfolioViewSet(OwnedModelViewSet):
     def share(self, request: Request, pk: str | None = None) -> Response:
         portfolio = self.get_object()
         if portfolio.owner_id != request.user.pk and not request.user.is_superuser:
-            raise Forbidden("Only the owner shares a portfolio.")
+            raise Forbidden(gettext("Only the owner shares a portfolio."))
         payload = s.PortfolioShareSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         from django.contrib.auth import get_user_model
@@ -423,7 +424,7 @@ class AutoTraderViewSet(OwnedCreateListRetrieveViewSet):
     def _switch(self, request: Request, enabled: bool) -> Response:
         trader = self.get_object()
         if trader.owner_id != request.user.pk:
-            raise Forbidden("Only the portfolio's owner switches its auto-trader.")
+            raise Forbidden(gettext("Only the portfolio's owner switches its auto-trader."))
         trader = autotrade.autotrader_set_enabled(trader=trader, enabled=enabled, actor=request.user)
         return Response(s.AutoTraderSerializer(trader).data)
 
