@@ -397,7 +397,7 @@ STORAGES = {
 UNFOLD = {
     "SITE_TITLE": "AI Stack",
     "SITE_HEADER": "AI Stack",
-    "SITE_SUBHEADER": "Business suite back office",
+    "SITE_SUBHEADER": _("Business suite back office"),
     "SITE_SYMBOL": "hub",
     "SHOW_HISTORY": True,
     "SHOW_LANGUAGES": True,  # the switcher posts to `set_language` (apps.core.i18n.language_switch)

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 # (group title, icon, app labels) in sidebar order.
 SIDEBAR_GROUPS: list[tuple[Any, str, tuple[str, ...]]] = [
@@ -56,5 +57,6 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 def environment_callback(request: HttpRequest) -> list[str]:
-    env = "production" if not settings.DEBUG else "development"
-    return [env.capitalize(), "danger" if env == "production" else "info"]
+    if not settings.DEBUG:
+        return [pgettext("environment", "Production"), "danger"]
+    return [pgettext("environment", "Development"), "info"]

@@ -48,8 +48,14 @@ def user_language_set(*, user: Any, language: str, actor: Any = None) -> UserPre
         raise ValidationFailed(
             translation.gettext("Unknown language %(language)s.") % {"language": language},
             code="invalid_language",
-            details={"language": [f"one of {sorted(dict(settings.LANGUAGES))} or blank"]},
+            details={
+                "language": [
+                    translation.gettext("One of %(languages)s, or blank.")
+                    % {"languages": ", ".join(code for code, _name in settings.LANGUAGES)}
+                ]
+            },
         )
+    preference: UserPreference
     preference, _created = UserPreference.objects.select_for_update().get_or_create(user=user)
     before = model_snapshot(preference)
     if preference.language != language:
