@@ -51,6 +51,7 @@ RUN SECRET_KEY=build-only-collectstatic \
     DATABASE_URL=postgres://build:build@127.0.0.1:5432/build \
     ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput \
+    && python manage.py compile_catalogues \
     && python -m compileall -q aistack apps \
     && mkdir -p media \
     && chown aistack:aistack media

@@ -21,6 +21,7 @@ $(STAMP): $(REQS)
 	touch $(STAMP)
 
 install: $(STAMP)
+	@$(PY) manage.py compile_catalogues
 
 migrate: install
 	$(PY) manage.py embedded_db start

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.core import i18n as core_i18n
 from apps.core import views as core_views
 from apps.core.api.views import ApiRootView
 
@@ -24,6 +25,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("admin/language/", core_i18n.language_switch, name="set_language"),  # the admin's language switcher
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     # OpenAI-compatible API (Open WebUI and any OpenAI client): /v1/models, /v1/chat/completions, /v1/embeddings

@@ -1,16 +1,24 @@
 """Shared fixtures: one user per role, API clients authenticated as them, JWT and API-key helpers."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.utils.translation.reloader import translation_file_changed
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from apps.core.locale_compile import catalogue_compile
 from apps.core.roles import ROLES
 from apps.core.services import api_key_create
 from tests.core.factories import UserFactory
 
 ROLE_NAMES = list(ROLES)
+
+# A fresh clone has only the .po catalogues: compile them before any test asks for a translation.
+if catalogue_compile(locale_dirs=settings.LOCALE_PATHS):
+    translation_file_changed(sender=None, file_path=Path("django.mo"))
 
 
 @pytest.fixture(autouse=True)

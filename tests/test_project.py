@@ -64,8 +64,8 @@ PUBLIC_VIEWS = {
     "SpectacularAPIView",
     "SpectacularSwaggerView",
 }
-# Open to any signed-in user: the caller's own profile, the role list, the caller's own API keys.
-SIGNED_IN_VIEWS = {"MeView", "RoleListView", "ApiKeyViewSet"}
+# Open to any signed-in user: the caller's own profile and language, the role list, the caller's own API keys.
+SIGNED_IN_VIEWS = {"MeView", "LanguagePreferenceView", "RoleListView", "ApiKeyViewSet"}
 # Plain Django views outside the admin: probes (public by design) and /metrics (IP allow-list or bearer token).
 PLAIN_VIEWS = {"healthz", "readyz", "metrics", "api_not_found"}
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.templatetags.static import static
+from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -55,11 +56,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # cookie, else Accept-Language, else LANGUAGE_CODE
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.http.ConditionalGetMiddleware",  # ETag / If-None-Match -> 304 on GET
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.i18n.UserLanguageMiddleware",  # a session user's saved language wins (apps/core/i18n.py)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -385,7 +388,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- i18n, static, media --------------------------------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# English by default, Simplified Chinese on request: a user's saved preference, else the admin's language switcher
+# (cookie), else Accept-Language (apps/core/i18n.py). The catalogue is locale/zh_Hans/LC_MESSAGES/django.po, compiled
+# by `manage.py compile_catalogues` (pure Python: `make install`, the image build and the test run do it).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -404,9 +412,10 @@ STORAGES = {
 UNFOLD = {
     "SITE_TITLE": "AI Stack",
     "SITE_HEADER": "AI Stack",
-    "SITE_SUBHEADER": "Business suite back office",
+    "SITE_SUBHEADER": _("Business suite back office"),
     "SITE_SYMBOL": "hub",
     "SHOW_HISTORY": True,
+    "SHOW_LANGUAGES": True,  # the switcher posts to `set_language` (apps.core.i18n.language_switch)
     "STYLES": [lambda request: static("aistack/admin.css")],
     "ENVIRONMENT": "apps.core.admin_site.environment_callback",
     "SIDEBAR": {

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AgentsConfig(AppConfig):
     name = "apps.agents"
     label = "agents"
-    verbose_name = "Task agents"
+    verbose_name = _("Task agents")

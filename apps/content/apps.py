@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ContentConfig(AppConfig):
     name = "apps.content"
     label = "content"
-    verbose_name = "Content creation"
+    verbose_name = _("Content creation")

@@ -12,6 +12,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
@@ -112,16 +114,22 @@ class ApiKeyAdmin(GuardedModelAdminMixin, BaseModelAdmin):
         )
         obj.pk = key.pk
         obj.prefix, obj.key_hash = key.prefix, key.key_hash
-        messages.warning(request, f"API key created. Copy the secret now; it is not shown again: {secret}")
+        messages.warning(
+            request,
+            gettext("API key created. Copy the secret now; it is not shown again: %(secret)s") % {"secret": secret},
+        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # keys are revoked, not deleted, so the audit trail keeps pointing at them
 
-    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    @admin.action(description=_("Revoke selected API keys"), permissions=["change"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset:
             api_key_revoke(key=key, actor=request.user, credential="session")
-        messages.success(request, f"Revoked {queryset.count()} key(s).")
+        count = queryset.count()
+        messages.success(
+            request, ngettext("Revoked %(count)d key.", "Revoked %(count)d keys.", count) % {"count": count}
+        )
 
 
 @admin.register(AuditLog)

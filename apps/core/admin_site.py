@@ -10,20 +10,22 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 # (group title, icon, app labels) in sidebar order.
-SIDEBAR_GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
+SIDEBAR_GROUPS: list[tuple[Any, str, tuple[str, ...]]] = [
     ("ERP", "inventory_2", ("erp",)),
-    ("Knowledge base", "menu_book", ("rag",)),
-    ("Chat centre", "forum", ("chat",)),
-    ("Stock trading", "candlestick_chart", ("stock",)),
-    ("Trend analysis", "trending_up", ("trend",)),
-    ("Content creation", "edit_note", ("content",)),
-    ("Task agents", "smart_toy", ("agents",)),
-    ("Resource management", "tune", ("resources",)),
-    ("Self-learning", "school", ("learning",)),
-    ("Security", "shield_person", ("auth", "core", "token_blacklist", "axes")),
-    ("Scheduling", "schedule", ("django_celery_beat", "django_celery_results")),
+    (_("Knowledge base"), "menu_book", ("rag",)),
+    (_("Chat centre"), "forum", ("chat",)),
+    (_("Stock trading"), "candlestick_chart", ("stock",)),
+    (_("Trend analysis"), "trending_up", ("trend",)),
+    (_("Content creation"), "edit_note", ("content",)),
+    (_("Task agents"), "smart_toy", ("agents",)),
+    (_("Resource management"), "tune", ("resources",)),
+    (_("Self-learning"), "school", ("learning",)),
+    (_("Security"), "shield_person", ("auth", "core", "token_blacklist", "axes")),
+    (_("Scheduling"), "schedule", ("django_celery_beat", "django_celery_results")),
 ]
 
 
@@ -55,5 +57,6 @@ def sidebar_navigation(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 def environment_callback(request: HttpRequest) -> list[str]:
-    env = "production" if not settings.DEBUG else "development"
-    return [env.capitalize(), "danger" if env == "production" else "info"]
+    if not settings.DEBUG:
+        return [pgettext("environment", "Production"), "danger"]
+    return [pgettext("environment", "Development"), "info"]

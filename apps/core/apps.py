@@ -1,11 +1,12 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
-    verbose_name = "Security"
+    verbose_name = _("Security")
 
     def ready(self) -> None:
         from . import caching, context, metrics, signals  # noqa: F401  (business metrics, login audit receivers)

@@ -1,4 +1,4 @@
-"""Shared abstract bases plus the platform's own models: API keys and the audit log."""
+"""Shared abstract bases plus the platform's own models: API keys, the audit log and user preferences."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from .choices import AuditAction, AuditOutcome, AuditSource, JobStatus
+from .caching import VersionedManager
+from .choices import AuditAction, AuditOutcome, AuditSource, JobStatus, Language
 from .roles import app_permissions
 
 
@@ -26,8 +28,8 @@ class PermissionHolder(models.Model):
 
 
 class TimeStampedModel(models.Model):
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         abstract = True
@@ -38,7 +40,10 @@ class OwnedModel(TimeStampedModel):
     """An object with an owner; sharing with other users and groups goes through django-guardian."""
 
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="%(app_label)s_%(class)s_owned"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="%(app_label)s_%(class)s_owned",
+        verbose_name=_("owner"),
     )
 
     class Meta(TimeStampedModel.Meta):
@@ -96,23 +101,32 @@ class CorePermission(PermissionHolder):
 class ApiKey(TimeStampedModel):
     """A machine credential. Only the SHA-256 of the secret is stored; the secret is shown once at creation."""
 
-    name = models.CharField(max_length=100)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
-    prefix = models.CharField(max_length=32, unique=True, editable=False, help_text="Public part, used for lookup.")
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("owner")
+    )
+    prefix = models.CharField(
+        max_length=32,
+        unique=True,
+        editable=False,
+        help_text=_("Public part, used for lookup."),
+        verbose_name=_("prefix"),
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False, verbose_name=_("key hash"))
     scopes = models.JSONField(
         default=list,
         blank=True,
-        help_text="Optional subset of the owner's permissions (e.g. ['chat.use']). Empty: all of the owner's.",
+        help_text=_("Optional subset of the owner's permissions (e.g. ['chat.use']). Empty: all of the owner's."),
+        verbose_name=_("scopes"),
     )
-    expires_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("last used at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("revoked at"))
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "API key"
-        verbose_name_plural = "API keys"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -133,25 +147,40 @@ class ApiKey(TimeStampedModel):
 class AuditLog(models.Model):
     """One immutable record per security-relevant event. Written only through apps.core.services.audit_record."""
 
-    timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    timestamp = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("timestamp"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("actor"),
     )
-    actor_username = models.CharField(max_length=150, blank=True)
-    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
-    outcome = models.CharField(max_length=16, choices=AuditOutcome.choices, default=AuditOutcome.SUCCESS)
-    source = models.CharField(max_length=16, choices=AuditSource.choices, default=AuditSource.SYSTEM)
-    target_type = models.CharField(max_length=100, blank=True, db_index=True, help_text="app_label.model")
-    target_id = models.CharField(max_length=64, blank=True)
-    target_repr = models.CharField(max_length=200, blank=True)
-    changes = models.JSONField(default=dict, blank=True, help_text="field -> [old, new]; secrets masked")
-    message = models.TextField(blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=500, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    method = models.CharField(max_length=10, blank=True)
-    path = models.CharField(max_length=500, blank=True)
+    actor_username = models.CharField(max_length=150, blank=True, verbose_name=_("actor username"))
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("api key")
+    )
+    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True, verbose_name=_("action"))
+    outcome = models.CharField(
+        max_length=16, choices=AuditOutcome.choices, default=AuditOutcome.SUCCESS, verbose_name=_("outcome")
+    )
+    source = models.CharField(
+        max_length=16, choices=AuditSource.choices, default=AuditSource.SYSTEM, verbose_name=_("source")
+    )
+    target_type = models.CharField(
+        max_length=100, blank=True, db_index=True, help_text=_("app_label.model"), verbose_name=_("target type")
+    )
+    target_id = models.CharField(max_length=64, blank=True, verbose_name=_("target id"))
+    target_repr = models.CharField(max_length=200, blank=True, verbose_name=_("target repr"))
+    changes = models.JSONField(
+        default=dict, blank=True, help_text=_("field -> [old, new]; secrets masked"), verbose_name=_("changes")
+    )
+    message = models.TextField(blank=True, verbose_name=_("message"))
+    ip_address = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("ip address"))
+    user_agent = models.CharField(max_length=500, blank=True, verbose_name=_("user agent"))
+    request_id = models.CharField(max_length=64, blank=True, verbose_name=_("request id"))
+    method = models.CharField(max_length=10, blank=True, verbose_name=_("method"))
+    path = models.CharField(max_length=500, blank=True, verbose_name=_("path"))
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -160,6 +189,8 @@ class AuditLog(models.Model):
             models.Index(fields=["target_type", "target_id"]),
             models.Index(fields=["actor", "-timestamp"]),
         ]
+        verbose_name = _("audit log")
+        verbose_name_plural = _("audit logs")
 
     def __str__(self) -> str:
         who = self.actor_username or "anonymous"
@@ -188,3 +219,28 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class UserPreference(TimeStampedModel):
+    """A user's own settings. ``language`` blank: follow the browser's Accept-Language (English by default)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference", verbose_name=_("user")
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        choices=Language.choices,
+        blank=True,
+        help_text=_("Blank: follow the browser's language (Accept-Language), English by default."),
+    )
+
+    objects = VersionedManager()
+
+    class Meta:
+        ordering = ["user_id"]
+        verbose_name = _("user preference")
+        verbose_name_plural = _("user preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.language or '-'}"

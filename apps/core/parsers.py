@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from django.utils.translation import gettext
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import DataAndFiles, FormParser, JSONParser, MultiPartParser
 
@@ -19,11 +20,11 @@ REPLACEMENT_CHARACTER = "\ufffd"  # what Django's multipart parser puts in place
 def _bad_text(value: str) -> str | None:
     """Why ``value`` is not acceptable text, or None."""
     if "\x00" in value:
-        return "Null characters are not allowed."
+        return gettext("Null characters are not allowed.")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "Lone surrogate characters are not allowed."
+        return gettext("Lone surrogate characters are not allowed.")
     return None
 
 
@@ -60,7 +61,7 @@ class SafeJSONParser(JSONParser):
         try:
             document = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("JSON parse error - the document is nested too deeply.") from None
+            raise ParseError(gettext("JSON parse error - the document is nested too deeply.")) from None
         _check_strings(_strings_in(document))
         return document
 
@@ -74,7 +75,7 @@ class SafeFormParser(FormParser):
         try:
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
         except UnicodeDecodeError:
-            raise ParseError("Form parse error - the body is not valid UTF-8.") from None
+            raise ParseError(gettext("Form parse error - the body is not valid UTF-8.")) from None
         _check_strings((key, text) for key, value in pairs for text in (key, value))
         return super().parse(io.BytesIO(raw), media_type, parser_context)  # valid now: Django decodes it the same
 
@@ -90,6 +91,6 @@ class SafeMultiPartParser(MultiPartParser):
         parsed = super().parse(stream, media_type, parser_context)
         texts = [(key, text) for key, values in parsed.data.lists() for text in (key, *values)]
         if any(REPLACEMENT_CHARACTER in text for _key, text in texts):
-            raise ParseError("Multipart form parse error - a text field is not valid UTF-8.")
+            raise ParseError(gettext("Multipart form parse error - a text field is not valid UTF-8."))
         _check_strings(texts)
         return parsed

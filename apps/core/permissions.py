@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 from guardian.shortcuts import get_objects_for_user
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
@@ -56,7 +57,7 @@ def _as_tuple(perms: str | Iterable[str]) -> tuple[str, ...]:
 class DenyUndeclared(BasePermission):
     """The default permission class: an endpoint that forgets to declare its permission is closed."""
 
-    message = "This endpoint declares no permission and is closed."
+    message = _("This endpoint declares no permission and is closed.")
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return False

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-PERMISSIONS: dict[str, str] = {
-    "erp.read": "Read ERP master data, orders, stock and reports",
-    "erp.write": "Create and change customers, products, orders and stock moves",
-    "erp.approve": "Confirm and cancel orders, post invoices and payments, see financial dashboards",
-    "rag.read": "Search and ask the knowledge bases one may see",
-    "rag.write": "Create knowledge bases, upload and delete documents, re-index",
-    "chat.use": "Chat, own conversations, the OpenAI-compatible API",
-    "stock.read": "Instruments, prices, backtest results, own portfolios",
-    "stock.trade": "Run backtests, place and cancel paper orders, manage strategies",
-    "trend.read": "View and run trend analyses and forecasts",
-    "content.write": "Create and edit content drafts, generate with AI",
-    "content.publish": "Approve, schedule and publish content",
-    "agents.run": "Create and run agent tasks",
-    "resources.manage": "Manage resource pools, quotas and allocations",
-    "learning.manage": "Evaluation sets, experiments, applying learned adjustments",
-    "core.audit": "Read the audit log, manage users, roles and API keys",
+from django.utils.translation import gettext_lazy as _
+
+PERMISSIONS: dict[str, Any] = {  # codename -> description (a lazy translation)
+    "erp.read": _("Read ERP master data, orders, stock and reports"),
+    "erp.write": _("Create and change customers, products, orders and stock moves"),
+    "erp.approve": _("Confirm and cancel orders, post invoices and payments, see financial dashboards"),
+    "rag.read": _("Search and ask the knowledge bases one may see"),
+    "rag.write": _("Create knowledge bases, upload and delete documents, re-index"),
+    "chat.use": _("Chat, own conversations, the OpenAI-compatible API"),
+    "stock.read": _("Instruments, prices, backtest results, own portfolios"),
+    "stock.trade": _("Run backtests, place and cancel paper orders, manage strategies"),
+    "trend.read": _("View and run trend analyses and forecasts"),
+    "content.write": _("Create and edit content drafts, generate with AI"),
+    "content.publish": _("Approve, schedule and publish content"),
+    "agents.run": _("Create and run agent tasks"),
+    "resources.manage": _("Manage resource pools, quotas and allocations"),
+    "learning.manage": _("Evaluation sets, experiments, applying learned adjustments"),
+    "core.audit": _("Read the audit log, manage users, roles and API keys"),
 }
 
 ADMIN, MANAGER, USER, GUEST = "admin", "manager", "user", "guest"
@@ -48,11 +50,11 @@ ROLES: dict[str, frozenset[str]] = {
     GUEST: frozenset({"erp.read", "rag.read", "stock.read", "trend.read"}),
 }
 
-ROLE_DESCRIPTIONS: dict[str, str] = {
-    ADMIN: "Everything, including the audit log, users, roles and API keys",
-    MANAGER: "Runs the business: approvals, publishing, quotas, learning; no security administration",
-    USER: "Day-to-day work in every system; no approvals",
-    GUEST: "Read-only access to ERP, knowledge, market data and trends",
+ROLE_DESCRIPTIONS: dict[str, Any] = {
+    ADMIN: _("Everything, including the audit log, users, roles and API keys"),
+    MANAGER: _("Runs the business: approvals, publishing, quotas, learning; no security administration"),
+    USER: _("Day-to-day work in every system; no approvals"),
+    GUEST: _("Read-only access to ERP, knowledge, market data and trends"),
 }
 
 

@@ -17,11 +17,27 @@ from rest_framework import mixins, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
 from . import caching
 from .choices import AuditAction
+from .i18n import activate_user_language
 from .permissions import ActionPermission, ObjectAccess, objects_visible_to, request_has_perm
 from .services import audit_model_change, model_snapshot
+
+
+class UserLanguageMixin:
+    """JWT and API-key callers are authenticated by DRF, after the middleware: their saved language is switched on
+    here, once they are known and before permissions are checked (so refusals are in their language too). Without a
+    saved language the request keeps LocaleMiddleware's choice (Accept-Language, else English)."""
+
+    def perform_authentication(self, request: Request) -> None:
+        super().perform_authentication(request)  # type: ignore[misc]
+        activate_user_language(request, request.user)
+
+
+class BaseAPIView(UserLanguageMixin, APIView):
+    """The base of the API's plain (non-model) views."""
 
 
 class AuditedWritesMixin:
@@ -133,12 +149,12 @@ class _NotCacheable(Exception):
     pass
 
 
-class BaseModelViewSet(AuditedWritesMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
+class BaseModelViewSet(UserLanguageMixin, AuditedWritesMixin, viewsets.ModelViewSet):  # type: ignore[type-arg]
     permission_classes = [ActionPermission]
     required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {}
 
 
-class BaseReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+class BaseReadOnlyViewSet(UserLanguageMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     permission_classes = [ActionPermission]
     required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {}
 
@@ -169,6 +185,7 @@ class OwnedModelViewSet(OwnedObjectsMixin, BaseModelViewSet):
 
 
 class OwnedCreateListRetrieveViewSet(
+    UserLanguageMixin,
     OwnedObjectsMixin,
     AuditedWritesMixin,
     mixins.CreateModelMixin,

@@ -15,6 +15,9 @@ from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.text import capfirst
+from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources
 from import_export.admin import ExportActionMixin
 from unfold.contrib.import_export.forms import ExportForm
@@ -63,11 +66,13 @@ READ, WRITE, APPROVE = "erp.read", "erp.write", "erp.approve"
 
 
 def _run_on_each(
-    request: HttpRequest, queryset: QuerySet[Any], label: str, func: Callable[[Any], Any], perm: str
+    request: HttpRequest, queryset: QuerySet[Any], label: Any, func: Callable[[Any], Any], perm: str
 ) -> None:
     """Apply a service to each selected object; domain errors become admin messages."""
     if not request.user.has_perm(perm):
-        messages.error(request, f"You need {perm} to {label}.")
+        messages.error(
+            request, gettext("You need %(permission)s to %(action)s.") % {"permission": perm, "action": label}
+        )
         return
     done = 0
     for obj in queryset:
@@ -75,9 +80,9 @@ def _run_on_each(
             func(obj)
             done += 1
         except ApplicationError as exc:
-            messages.error(request, f"{obj}: {exc.message}")
+            messages.error(request, gettext("%(object)s: %(error)s") % {"object": obj, "error": exc.message})
     if done:
-        messages.success(request, f"{label.capitalize()}: {done} done.")
+        messages.success(request, gettext("%(action)s: %(count)d done.") % {"action": capfirst(label), "count": done})
 
 
 class _ErpAdmin(BaseModelAdmin):
@@ -86,8 +91,8 @@ class _ErpAdmin(BaseModelAdmin):
 
 
 class CsvImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV (UTF-8) or XLSX (first sheet), with a header row.")
-    skip_errors = forms.BooleanField(required=False, help_text="Import the good rows and report the bad ones.")
+    file = forms.FileField(help_text=_("CSV (UTF-8) or XLSX (first sheet), with a header row."))
+    skip_errors = forms.BooleanField(required=False, help_text=_("Import the good rows and report the bad ones."))
 
 
 class MasterDataTransferMixin(ExportActionMixin):
@@ -123,14 +128,18 @@ class MasterDataTransferMixin(ExportActionMixin):
                     actor=request.user,
                 )
                 errors = result["errors"]
-                messages.success(request, f"Imported {result['imported']} row(s).")
+                messages.success(
+                    request,
+                    ngettext("Imported %(count)d row.", "Imported %(count)d rows.", result["imported"])
+                    % {"count": result["imported"]},
+                )
             except ApplicationError as exc:
                 messages.error(request, exc.message)
                 errors = exc.details if isinstance(exc.details, list) else [{"row": "-", "errors": [str(exc.details)]}]
         required, optional = IMPORT_COLUMNS[self.import_kind]
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Import {self.model._meta.verbose_name_plural}",
+            "title": gettext("Import %(models)s") % {"models": self.model._meta.verbose_name_plural},
             "opts": self.model._meta,
             "form": form,
             "result": result,
@@ -317,11 +326,14 @@ class JournalLineFormSet(forms.BaseInlineFormSet):
             return
         rows = [f.cleaned_data for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
         if len(rows) < 2:
-            raise ValidationError("A journal entry needs at least two lines.")
+            raise ValidationError(gettext("A journal entry needs at least two lines."))
         debit = sum((row.get("debit") or 0 for row in rows), 0)
         credit = sum((row.get("credit") or 0 for row in rows), 0)
         if debit != credit:
-            raise ValidationError(f"The entry does not balance: debits {debit}, credits {credit}.")
+            raise ValidationError(
+                gettext("The entry does not balance: debits %(debit)s, credits %(credit)s.")
+                % {"debit": debit, "credit": credit}
+            )
 
 
 class JournalLineInline(BaseTabularInline):
@@ -400,10 +412,14 @@ class JournalEntryAdmin(_ErpLedgerAdmin):
         for formset in formsets:  # the admin's change message reads these
             formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
-    @admin.action(description="Reverse the selected entries")
+    @admin.action(description=_("Reverse the selected entries"))
     def reverse_entries(self, request: HttpRequest, queryset: QuerySet[JournalEntry]) -> None:
         _run_on_each(
-            request, queryset, "reverse", lambda e: finance.journal_reverse(entry=e, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "reverse"),
+            lambda e: finance.journal_reverse(entry=e, actor=request.user),
+            APPROVE,
         )
 
 
@@ -433,12 +449,12 @@ class InvoiceAdmin(_ErpLedgerAdmin):
     inlines = [InvoiceLineInline]
     actions = ["register_full_payment"]
 
-    @admin.action(description="Register payment of the open amount (today, bank)")
+    @admin.action(description=_("Register payment of the open amount (today, bank)"))
     def register_full_payment(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         _run_on_each(
             request,
             queryset,
-            "register payment",
+            pgettext_lazy("admin action", "register payment"),
             lambda i: finance.payment_register(invoice=i, amount=i.amount_open, actor=request.user),
             APPROVE,
         )
@@ -484,13 +500,13 @@ class _OrderInvoiceInline(ReadOnlyTabularInline):
 
 class SalesOrderInvoiceInline(_OrderInvoiceInline):
     fk_name = "sales_order"
-    verbose_name_plural = "invoices"
+    verbose_name_plural = _("invoices")
 
 
 class PurchaseOrderBillInline(_OrderInvoiceInline):
     fk_name = "purchase_order"
-    verbose_name = "bill"
-    verbose_name_plural = "bills"
+    verbose_name = _("bill")
+    verbose_name_plural = _("bills")
 
 
 class _WaitingForInvoiceFilter(admin.SimpleListFilter):
@@ -513,12 +529,12 @@ class _WaitingForInvoiceFilter(admin.SimpleListFilter):
 
 
 class SalesToInvoiceFilter(_WaitingForInvoiceFilter):
-    title = "to invoice"
+    title = _("to invoice")
     line_model, done_field, invoiced_field = SalesOrderLine, "quantity_delivered", "quantity_invoiced"
 
 
 class PurchasesToBillFilter(_WaitingForInvoiceFilter):
-    title = "to bill"
+    title = _("to bill")
     parameter_name = "to_bill"
     line_model, done_field, invoiced_field = PurchaseOrderLine, "quantity_received", "quantity_billed"
 
@@ -552,7 +568,7 @@ class _OrderAdmin(_ErpAdmin):
         try:
             self.update(order=obj, actor=request.user, **changes)
         except ApplicationError as exc:
-            messages.error(request, f"{obj}: {exc.message}")
+            messages.error(request, gettext("%(object)s: %(error)s") % {"object": obj, "error": exc.message})
 
 
 @admin.register(SalesOrder)
@@ -584,38 +600,54 @@ class SalesOrderAdmin(_OrderAdmin):
     def update(self, *, order: SalesOrder, actor: Any, **changes: Any) -> SalesOrder:
         return sales.sales_order_update(order=order, actor=actor, **changes)
 
-    @admin.action(description="Confirm (reserve stock)")
+    @admin.action(description=_("Confirm (reserve stock)"))
     def confirm(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
-            request, queryset, "confirm", lambda o: sales.sales_order_confirm(order=o, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "confirm"),
+            lambda o: sales.sales_order_confirm(order=o, actor=request.user),
+            APPROVE,
         )
 
-    @admin.action(description="Deliver everything open")
+    @admin.action(description=_("Deliver everything open"))
     def deliver(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
-            request, queryset, "deliver", lambda o: sales.sales_order_deliver(order=o, actor=request.user), WRITE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "deliver"),
+            lambda o: sales.sales_order_deliver(order=o, actor=request.user),
+            WRITE,
         )
 
-    @admin.action(description="Invoice what is delivered and not yet invoiced")
+    @admin.action(description=_("Invoice what is delivered and not yet invoiced"))
     def invoice(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
-            request, queryset, "invoice", lambda o: sales.sales_order_invoice(order=o, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "invoice"),
+            lambda o: sales.sales_order_invoice(order=o, actor=request.user),
+            APPROVE,
         )
 
-    @admin.action(description="Close the remainder (release reservations, cancel what is not delivered)")
+    @admin.action(description=_("Close the remainder (release reservations, cancel what is not delivered)"))
     def close_remaining(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
             request,
             queryset,
-            "close the remainder",
+            pgettext_lazy("admin action", "close the remainder"),
             lambda o: sales.sales_order_close_remaining(order=o, actor=request.user),
             APPROVE,
         )
 
-    @admin.action(description="Cancel")
+    @admin.action(description=_("Cancel"))
     def cancel(self, request: HttpRequest, queryset: QuerySet[SalesOrder]) -> None:
         _run_on_each(
-            request, queryset, "cancel", lambda o: sales.sales_order_cancel(order=o, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "cancel"),
+            lambda o: sales.sales_order_cancel(order=o, actor=request.user),
+            APPROVE,
         )
 
 
@@ -678,48 +710,52 @@ class PurchaseOrderAdmin(_OrderAdmin):
     def update(self, *, order: PurchaseOrder, actor: Any, **changes: Any) -> PurchaseOrder:
         return purchasing.purchase_order_update(order=order, actor=actor, **changes)
 
-    @admin.action(description="Approve")
+    @admin.action(description=_("Approve"))
     def approve(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]) -> None:
         _run_on_each(
             request,
             queryset,
-            "approve",
+            pgettext_lazy("admin action", "approve"),
             lambda o: purchasing.purchase_order_approve(order=o, actor=request.user),
             APPROVE,
         )
 
-    @admin.action(description="Receive everything open")
+    @admin.action(description=_("Receive everything open"))
     def receive(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]) -> None:
         _run_on_each(
             request,
             queryset,
-            "receive",
+            pgettext_lazy("admin action", "receive"),
             lambda o: purchasing.purchase_order_receive(order=o, actor=request.user),
             WRITE,
         )
 
-    @admin.action(description="Record the bill for what is received and not yet billed")
+    @admin.action(description=_("Record the bill for what is received and not yet billed"))
     def bill(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]) -> None:
         _run_on_each(
-            request, queryset, "bill", lambda o: purchasing.purchase_order_bill(order=o, actor=request.user), APPROVE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "bill"),
+            lambda o: purchasing.purchase_order_bill(order=o, actor=request.user),
+            APPROVE,
         )
 
-    @admin.action(description="Close the remainder (cancel what is not received)")
+    @admin.action(description=_("Close the remainder (cancel what is not received)"))
     def close_remaining(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]) -> None:
         _run_on_each(
             request,
             queryset,
-            "close the remainder",
+            pgettext_lazy("admin action", "close the remainder"),
             lambda o: purchasing.purchase_order_close_remaining(order=o, actor=request.user),
             APPROVE,
         )
 
-    @admin.action(description="Cancel")
+    @admin.action(description=_("Cancel"))
     def cancel(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]) -> None:
         _run_on_each(
             request,
             queryset,
-            "cancel",
+            pgettext_lazy("admin action", "cancel"),
             lambda o: purchasing.purchase_order_cancel(order=o, actor=request.user),
             APPROVE,
         )
@@ -776,28 +812,32 @@ class ProductionOrderAdmin(_OrderAdmin):
     def update(self, *, order: ProductionOrder, actor: Any, **changes: Any) -> ProductionOrder:
         return production.production_order_update(order=order, actor=actor, **changes)
 
-    @admin.action(description="Start (reserve components)")
+    @admin.action(description=_("Start (reserve components)"))
     def start(self, request: HttpRequest, queryset: QuerySet[ProductionOrder]) -> None:
         _run_on_each(
-            request, queryset, "start", lambda o: production.production_order_start(order=o, actor=request.user), WRITE
+            request,
+            queryset,
+            pgettext_lazy("admin action", "start"),
+            lambda o: production.production_order_start(order=o, actor=request.user),
+            WRITE,
         )
 
-    @admin.action(description="Complete")
+    @admin.action(description=_("Complete"))
     def complete(self, request: HttpRequest, queryset: QuerySet[ProductionOrder]) -> None:
         _run_on_each(
             request,
             queryset,
-            "complete",
+            pgettext_lazy("admin action", "complete"),
             lambda o: production.production_order_complete(order=o, actor=request.user),
             WRITE,
         )
 
-    @admin.action(description="Cancel")
+    @admin.action(description=_("Cancel"))
     def cancel(self, request: HttpRequest, queryset: QuerySet[ProductionOrder]) -> None:
         _run_on_each(
             request,
             queryset,
-            "cancel",
+            pgettext_lazy("admin action", "cancel"),
             lambda o: production.production_order_cancel(order=o, actor=request.user),
             APPROVE,
         )
@@ -844,7 +884,7 @@ class ErpDashboardAdmin(_ErpLedgerAdmin):
         ]
         context = {
             **self.admin_site.each_context(request),
-            "title": "ERP dashboard",
+            "title": gettext("ERP dashboard"),
             "snapshots": snapshots,
             "kpis": kpis,
             "series": series,

@@ -1,95 +1,96 @@
 """Choices shared by the ERP models, services and API."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ProductKind(models.TextChoices):
-    STOCKABLE = "stockable", "Stockable"
-    CONSUMABLE = "consumable", "Consumable"
-    SERVICE = "service", "Service"
+    STOCKABLE = "stockable", _("Stockable")
+    CONSUMABLE = "consumable", _("Consumable")
+    SERVICE = "service", _("Service")
 
 
 class LocationKind(models.TextChoices):
-    INTERNAL = "internal", "Internal"
-    SUPPLIER = "supplier", "Supplier (virtual)"
-    CUSTOMER = "customer", "Customer (virtual)"
-    PRODUCTION = "production", "Production (virtual)"
-    ADJUSTMENT = "adjustment", "Inventory adjustment (virtual)"
+    INTERNAL = "internal", _("Internal")
+    SUPPLIER = "supplier", _("Supplier (virtual)")
+    CUSTOMER = "customer", _("Customer (virtual)")
+    PRODUCTION = "production", _("Production (virtual)")
+    ADJUSTMENT = "adjustment", _("Inventory adjustment (virtual)")
 
 
 class MoveKind(models.TextChoices):
-    RECEIPT = "receipt", "Receipt"
-    DELIVERY = "delivery", "Delivery"
-    TRANSFER = "transfer", "Internal transfer"
-    ADJUSTMENT = "adjustment", "Adjustment"
-    PRODUCTION_CONSUME = "production_consume", "Production: consume"
-    PRODUCTION_PRODUCE = "production_produce", "Production: produce"
+    RECEIPT = "receipt", _("Receipt")
+    DELIVERY = "delivery", _("Delivery")
+    TRANSFER = "transfer", _("Internal transfer")
+    ADJUSTMENT = "adjustment", _("Adjustment")
+    PRODUCTION_CONSUME = "production_consume", _("Production: consume")
+    PRODUCTION_PRODUCE = "production_produce", _("Production: produce")
 
 
 class SalesOrderState(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    CONFIRMED = "confirmed", "Confirmed"
-    PARTIALLY_DELIVERED = "partially_delivered", "Partially delivered"
-    DELIVERED = "delivered", "Delivered"
-    INVOICED = "invoiced", "Invoiced"
-    PAID = "paid", "Paid"
-    CANCELLED = "cancelled", "Cancelled"
+    DRAFT = "draft", _("Draft")
+    CONFIRMED = "confirmed", _("Confirmed")
+    PARTIALLY_DELIVERED = "partially_delivered", _("Partially delivered")
+    DELIVERED = "delivered", _("Delivered")
+    INVOICED = "invoiced", _("Invoiced")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class PurchaseOrderState(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    APPROVED = "approved", "Approved"
-    PARTIALLY_RECEIVED = "partially_received", "Partially received"
-    RECEIVED = "received", "Received"
-    BILLED = "billed", "Billed"
-    PAID = "paid", "Paid"
-    CANCELLED = "cancelled", "Cancelled"
+    DRAFT = "draft", _("Draft")
+    APPROVED = "approved", _("Approved")
+    PARTIALLY_RECEIVED = "partially_received", _("Partially received")
+    RECEIVED = "received", _("Received")
+    BILLED = "billed", _("Billed")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class ProductionState(models.TextChoices):
-    PLANNED = "planned", "Planned"
-    IN_PROGRESS = "in_progress", "In progress"
-    DONE = "done", "Done"
-    CANCELLED = "cancelled", "Cancelled"
+    PLANNED = "planned", _("Planned")
+    IN_PROGRESS = "in_progress", _("In progress")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class InvoiceKind(models.TextChoices):
-    CUSTOMER = "customer", "Customer invoice"
-    SUPPLIER = "supplier", "Supplier bill"
+    CUSTOMER = "customer", _("Customer invoice")
+    SUPPLIER = "supplier", _("Supplier bill")
 
 
 class InvoiceState(models.TextChoices):
-    OPEN = "open", "Open"
-    PAID = "paid", "Paid"
+    OPEN = "open", _("Open")
+    PAID = "paid", _("Paid")
 
 
 class AccountType(models.TextChoices):
-    ASSET = "asset", "Asset"
-    LIABILITY = "liability", "Liability"
-    EQUITY = "equity", "Equity"
-    INCOME = "income", "Income"
-    EXPENSE = "expense", "Expense"
+    ASSET = "asset", _("Asset")
+    LIABILITY = "liability", _("Liability")
+    EQUITY = "equity", _("Equity")
+    INCOME = "income", _("Income")
+    EXPENSE = "expense", _("Expense")
 
 
 class EntrySource(models.TextChoices):
-    MANUAL = "manual", "Manual"
-    CUSTOMER_INVOICE = "customer_invoice", "Customer invoice"
-    SUPPLIER_BILL = "supplier_bill", "Supplier bill"
-    PAYMENT = "payment", "Payment"
-    STOCK = "stock", "Stock valuation"
-    PRODUCTION = "production", "Production"
-    REVERSAL = "reversal", "Reversal"
+    MANUAL = "manual", _("Manual")
+    CUSTOMER_INVOICE = "customer_invoice", _("Customer invoice")
+    SUPPLIER_BILL = "supplier_bill", _("Supplier bill")
+    PAYMENT = "payment", _("Payment")
+    STOCK = "stock", _("Stock valuation")
+    PRODUCTION = "production", _("Production")
+    REVERSAL = "reversal", _("Reversal")
 
 
 class PaymentMethod(models.TextChoices):
-    BANK = "bank", "Bank transfer"
-    CASH = "cash", "Cash"
-    CARD = "card", "Card"
+    BANK = "bank", _("Bank transfer")
+    CASH = "cash", _("Cash")
+    CARD = "card", _("Card")
 
 
 class DashboardPeriod(models.TextChoices):
-    DAY = "day", "Day"
-    WEEK = "week", "Week"
-    MONTH = "month", "Month"
-    QUARTER = "quarter", "Quarter"
-    YEAR = "year", "Year"
+    DAY = "day", _("Day")
+    WEEK = "week", _("Week")
+    MONTH = "month", _("Month")
+    QUARTER = "quarter", _("Quarter")
+    YEAR = "year", _("Year")

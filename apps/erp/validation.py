@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from apps.core.serializers import BaseModelSerializer, DecimalField
@@ -85,5 +86,7 @@ class ProductSerializer(BaseModelSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         kind = attrs.get("kind", getattr(self.instance, "kind", None))
         if self.instance is not None and kind != self.instance.kind and self.instance.moves.exists():
-            raise serializers.ValidationError({"kind": ["Cannot change the kind of a product with stock moves."]})
+            raise serializers.ValidationError(
+                {"kind": [gettext("Cannot change the kind of a product with stock moves.")]}
+            )
         return attrs

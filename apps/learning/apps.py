@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LearningConfig(AppConfig):
     name = "apps.learning"
     label = "learning"
-    verbose_name = "Self-learning"
+    verbose_name = _("Self-learning")

@@ -16,6 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdminMixin
 from unfold.widgets import (
     UnfoldAdminFileFieldWidget,
@@ -56,31 +58,31 @@ class DocumentAddForm(forms.Form):
     knowledge_base = forms.ModelChoiceField(queryset=KnowledgeBase.objects.none(), widget=UnfoldAdminSelectWidget)
     # A declared field named like BaseForm.files: Django's form metaclass moves declared fields off the class.
     files = MultipleFileField(  # type: ignore[assignment]
-        required=False, help_text="One or more files (txt, md, html, pdf, docx, csv, json)."
+        required=False, help_text=_("One or more files (txt, md, html, pdf, docx, csv, json).")
     )
     url = forms.URLField(
         required=False,
         assume_scheme="https",
-        label="URL",
-        help_text="A page or file to fetch.",
+        label=_("URL"),
+        help_text=_("A page or file to fetch."),
         widget=UnfoldAdminTextInputWidget(attrs={"placeholder": "https://"}),
     )
     title = forms.CharField(
         max_length=300,
         required=False,
-        help_text="For a URL or pasted text (optional).",
+        help_text=_("For a URL or pasted text (optional)."),
         widget=UnfoldAdminTextInputWidget,
     )
-    text = forms.CharField(widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}), required=False, label="Pasted text")
+    text = forms.CharField(widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}), required=False, label=_("Pasted text"))
     tags = forms.CharField(
-        max_length=500, required=False, help_text="Comma-separated.", widget=UnfoldAdminTextInputWidget
+        max_length=500, required=False, help_text=_("Comma-separated."), widget=UnfoldAdminTextInputWidget
     )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         given = [name for name in ("files", "url", "text") if data.get(name)]
         if len(given) != 1:
-            raise forms.ValidationError("Give exactly one of: files, a URL, or pasted text.")
+            raise forms.ValidationError(gettext("Give exactly one of: files, a URL, or pasted text."))
         data["tags"] = [t.strip() for t in (data.get("tags") or "").split(",") if t.strip()]
         return data
 
@@ -119,10 +121,13 @@ class KnowledgeBaseAdmin(ReadableBasesAdminMixin, GuardedModelAdminMixin, BaseMo
     autocomplete_fields = ["owner"]
     fieldsets = [
         (None, {"fields": ["name", "description", "owner", "visibility", "language"]}),
-        ("Embeddings (fixed at creation)", {"fields": ["embedding_backend", "embedding_model", "embedding_dimension"]}),
-        ("Chunking", {"fields": ["chunk_size", "chunk_overlap"]}),
-        ("Ranking", {"fields": ["bm25_k1", "bm25_b", "rrf_k", "lexical_weight", "vector_weight"]}),
-        ("Statistics", {"fields": readonly_fields}),
+        (
+            _("Embeddings (fixed at creation)"),
+            {"fields": ["embedding_backend", "embedding_model", "embedding_dimension"]},
+        ),
+        (_("Chunking"), {"fields": ["chunk_size", "chunk_overlap"]}),
+        (_("Ranking"), {"fields": ["bm25_k1", "bm25_b", "rrf_k", "lexical_weight", "vector_weight"]}),
+        (_("Statistics"), {"fields": readonly_fields}),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: KnowledgeBase | None = None) -> list[str]:
@@ -171,7 +176,7 @@ class KnowledgeBaseAdmin(ReadableBasesAdminMixin, GuardedModelAdminMixin, BaseMo
                 error = exc.message
         context = {
             **self.admin_site.each_context(request),
-            "title": "Try a search",
+            "title": gettext("Try a search"),
             "form": form,
             "hits": hits,
             "error": error,
@@ -196,7 +201,7 @@ class DocumentAdmin(ReadableBasesAdminMixin, BaseModelAdmin):
     ]  # fmt: skip
     fields = ["title", "tags", *readonly_fields]
 
-    @admin.display(description="Progress")
+    @admin.display(description=_("Progress"))
     def progress_display(self, obj: Document) -> str:
         return f"{obj.chunks_done}/{obj.chunks_total}"
 
@@ -214,7 +219,12 @@ class DocumentAdmin(ReadableBasesAdminMixin, BaseModelAdmin):
             if results:
                 for result in results:
                     level = messages.SUCCESS if result.created else messages.WARNING
-                    messages.add_message(request, level, f"{result.document.title}: {result.message}")
+                    messages.add_message(
+                        request,
+                        level,
+                        gettext("%(document)s: %(result)s")
+                        % {"document": result.document.title, "result": result.message},
+                    )
                 for failure in failures:  # the other files were added; say which ones were not
                     messages.error(request, failure)
                 return redirect("admin:rag_document_changelist")
@@ -222,7 +232,7 @@ class DocumentAdmin(ReadableBasesAdminMixin, BaseModelAdmin):
                 form.add_error(None, failure)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Add documents",
+            "title": gettext("Add documents"),
             "form": form,
             "opts": self.model._meta,
         }
@@ -231,13 +241,19 @@ class DocumentAdmin(ReadableBasesAdminMixin, BaseModelAdmin):
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
         services.document_delete(document=obj, actor=request.user)
 
-    @admin.action(description="Re-process selected documents", permissions=["change"])
+    @admin.action(description=_("Re-process selected documents"), permissions=["change"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         count = 0
         for document in queryset:
             services.document_reprocess(document=document, actor=request.user)
             count += 1
-        messages.success(request, f"Queued {count} document(s) for re-processing.")
+        messages.success(
+            request,
+            ngettext(
+                "Queued %(count)d document for re-processing.", "Queued %(count)d documents for re-processing.", count
+            )
+            % {"count": count},
+        )
 
 
 def _add_documents(user: Any, data: dict[str, Any]) -> tuple[list[services.documents.UploadResult], list[str]]:

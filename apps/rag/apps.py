@@ -1,6 +1,7 @@
 """Knowledge base: Document ingestion and hybrid retrieval with cited answers."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 from apps.chat.knowledge import register_knowledge_provider
 
@@ -8,7 +9,7 @@ from apps.chat.knowledge import register_knowledge_provider
 class RagConfig(AppConfig):
     name = "apps.rag"
     label = "rag"
-    verbose_name = "Knowledge base"
+    verbose_name = _("Knowledge base")
 
     def ready(self) -> None:
         from apps.core.jobs import register_job_sweep

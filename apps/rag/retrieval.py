@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.utils.translation import gettext
 
 from apps.core import caching
 from apps.core.exceptions import NotFound, ValidationFailed
@@ -414,13 +415,19 @@ def search(
     query = (query or "").strip()
     if not query:
         raise ValidationFailed(
-            "The query is empty.", code="empty_query", details={"query": ["This field is required."]}
+            gettext("The query is empty."), code="empty_query", details={"query": [gettext("This field is required.")]}
         )
     limit = max_k or conf.max_k()
     if not 1 <= int(k) <= limit:
-        raise ValidationFailed(f"k must be between 1 and {limit}.", details={"k": [f"Must be between 1 and {limit}."]})
+        raise ValidationFailed(
+            gettext("k must be between 1 and %(limit)s.") % {"limit": limit},
+            details={"k": [gettext("Must be between 1 and %(limit)s.") % {"limit": limit}]},
+        )
     if mode not in SearchMode.values:
-        raise ValidationFailed("Unknown search mode.", details={"mode": [f"Use one of {SearchMode.values}."]})
+        raise ValidationFailed(
+            gettext("Unknown search mode."),
+            details={"mode": [gettext("Use one of %(values)s.") % {"values": SearchMode.values}]},
+        )
     requested = sorted({int(pk) for pk in knowledge_base_ids}) if knowledge_base_ids else []
     key = (
         "rag:search:"
@@ -457,7 +464,8 @@ def _search(
         kbs = [kb for kb in kbs if kb.pk in wanted]
         if len(kbs) != len(wanted):
             raise NotFound(
-                "Knowledge base not found.", details={"knowledge_bases": sorted(wanted - {kb.pk for kb in kbs})}
+                gettext("Knowledge base not found."),
+                details={"knowledge_bases": sorted(wanted - {kb.pk for kb in kbs})},
             )
     hits = rank(kbs, query, mode=mode, k=k, filters=filters, ef_search=ef_search)
     _attach_details(hits, kbs, query)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils.translation import gettext
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from apps.core import caching
@@ -77,13 +78,13 @@ def knowledge_base_for_write(*, user: Any, kb_id: Any) -> KnowledgeBase:
     try:
         pk = int(kb_id)
     except (TypeError, ValueError) as exc:
-        raise NotFound("Knowledge base not found.") from exc
+        raise NotFound(gettext("Knowledge base not found.")) from exc
     kb = knowledge_bases_writable(user).filter(pk=pk).first()
     if kb is not None:
         return kb
     if knowledge_bases_readable(user).filter(pk=pk).exists():
-        raise Forbidden("You may read this knowledge base but not change it.")
-    raise NotFound("Knowledge base not found.")
+        raise Forbidden(gettext("You may read this knowledge base but not change it."))
+    raise NotFound(gettext("Knowledge base not found."))
 
 
 def can_manage(user: Any, kb: KnowledgeBase) -> bool:

@@ -12,6 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdminMixin
 from unfold.decorators import action
 
@@ -61,18 +63,18 @@ class InstrumentAdmin(BaseModelAdmin):
     actions = ["deactivate"]
     actions_list = ["import_bars"]
 
-    @admin.display(description="Price (daily close)")
+    @admin.display(description=_("Price (daily close)"))
     def price_chart(self, obj: Instrument) -> str:
         if not obj.pk:
             return "-"
         frame = bars_frame(instrument=obj, timeframe="1d")
         if frame.empty:
-            return "No daily bars."
+            return gettext("No daily bars.")
         dates = [str(d.date()) for d in frame["ts"]]
         # price_chart_svg escapes every text it writes (symbol, dates); the rest is numbers (bandit: false positive).
         return mark_safe(price_chart_svg(dates, frame["close"].tolist(), title=obj.symbol))  # nosec B308, B703
 
-    @admin.action(description="Deactivate (no new paper orders)", permissions=["change"])
+    @admin.action(description=_("Deactivate (no new paper orders)"), permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: Any) -> None:
         for instrument in queryset:
             before = {"is_active": instrument.is_active}
@@ -84,7 +86,7 @@ class InstrumentAdmin(BaseModelAdmin):
     def has_import_bars_permission(self, request: HttpRequest) -> bool:
         return self.has_add_permission(request)
 
-    @action(description="Import bars", url_path="import-bars", permissions=["import_bars"], icon="upload_file")
+    @action(description=_("Import bars"), url_path="import-bars", permissions=["import_bars"], icon="upload_file")
     def import_bars(self, request: HttpRequest) -> HttpResponse:
         """The "Import bars" button of the instrument list: upload a file, validated and loaded all or nothing."""
         form = BarImportForm(request.POST or None, request.FILES or None)
@@ -106,15 +108,15 @@ class InstrumentAdmin(BaseModelAdmin):
             else:
                 self.message_user(
                     request,
-                    f"{result['symbol']}: {result['rows']} bars "
-                    f"({result['inserted']} new, {result['updated']} updated).",
+                    gettext("%(symbol)s: %(rows)d bars (%(inserted)d new, %(updated)d updated).")
+                    % {k: result[k] for k in ("symbol", "rows", "inserted", "updated")},
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:stock_instrument_changelist"))
         context = {
             **self.admin_site.each_context(request),
             "form": form,
-            "title": "Import bars",
+            "title": gettext("Import bars"),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/stock/import_bars.html", context)
@@ -201,7 +203,7 @@ class BacktestRunAdmin(OwnedObjectsAdminMixin, RunAdminMixin, GuardedModelAdminM
     readonly_fields = ["symbols", "metrics_table", "chart"]
     exclude = ["equity", "chart_svg"]
 
-    @admin.display(description="instruments")
+    @admin.display(description=_("instruments"))
     def symbols(self, obj: BacktestRun) -> str:
         return ", ".join((obj.config or {}).get("symbols") or [obj.instrument.symbol])
 
@@ -209,24 +211,24 @@ class BacktestRunAdmin(OwnedObjectsAdminMixin, RunAdminMixin, GuardedModelAdminM
         value = (obj.metrics or {}).get(name)
         return "-" if value is None else f"{value:.4f}"
 
-    @admin.display(description="total return")
+    @admin.display(description=_("total return"))
     def total_return(self, obj: BacktestRun) -> str:
         return self._metric(obj, "total_return")
 
-    @admin.display(description="Sharpe")
+    @admin.display(description=_("Sharpe"))
     def sharpe(self, obj: BacktestRun) -> str:
         return self._metric(obj, "sharpe")
 
-    @admin.display(description="max drawdown")
+    @admin.display(description=_("max drawdown"))
     def max_drawdown(self, obj: BacktestRun) -> str:
         return self._metric(obj, "max_drawdown")
 
-    @admin.display(description="Metrics")
+    @admin.display(description=_("Metrics"))
     def metrics_table(self, obj: BacktestRun) -> str:
         rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", sorted((obj.metrics or {}).items()))
         return format_html("<table>{}</table>", rows)
 
-    @admin.display(description="Equity and drawdown")
+    @admin.display(description=_("Equity and drawdown"))
     def chart(self, obj: BacktestRun) -> str:
         # chart_svg is written only by equity_chart_svg, which escapes its texts; no form or API field writes it.
         return mark_safe(obj.chart_svg or "-")  # nosec B308, B703
@@ -241,7 +243,7 @@ class SweepAdmin(OwnedObjectsAdminMixin, RunAdminMixin, GuardedModelAdminMixin, 
     readonly_fields = ["best"]
     exclude = ["results"]
 
-    @admin.display(description="Best 10")
+    @admin.display(description=_("Best 10"))
     def best(self, obj: Sweep) -> str:
         rows = format_html_join(
             "",
@@ -284,14 +286,14 @@ class PortfolioAdmin(OwnedObjectsAdminMixin, GuardedModelAdminMixin, BaseModelAd
         )
         obj.pk = saved.pk
 
-    @admin.display(description="Valuation")
+    @admin.display(description=_("Valuation"))
     def valuation(self, obj: Portfolio) -> str:
         if not obj.pk:
             return "-"
         rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", portfolio_valuation(portfolio=obj).items())
         return format_html("<table>{}</table>", rows)
 
-    @admin.display(description="Positions (unrealized P&L at the last close)")
+    @admin.display(description=_("Positions (unrealized P&L at the last close)"))
     def positions_pnl(self, obj: Portfolio) -> str:
         if not obj.pk:
             return "-"
@@ -323,10 +325,10 @@ class OrderAdmin(PortfolioChildAdminMixin, ReadOnlyModelAdmin):
     list_select_related = ["portfolio", "instrument"]
     actions = ["cancel_orders"]
 
-    @admin.action(description="Cancel selected open orders")
+    @admin.action(description=_("Cancel selected open orders"))
     def cancel_orders(self, request: HttpRequest, queryset: Any) -> None:
         if not request.user.has_perm(TRADE):
-            self.message_user(request, "Cancelling needs stock.trade.", messages.ERROR)
+            self.message_user(request, gettext("Cancelling needs stock.trade."), messages.ERROR)
             return
         done = 0
         for order in queryset:
@@ -335,7 +337,11 @@ class OrderAdmin(PortfolioChildAdminMixin, ReadOnlyModelAdmin):
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"#{order.pk}: {exc.message}", messages.WARNING)
-        self.message_user(request, f"Cancelled {done} order(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Cancelled %(count)d order.", "Cancelled %(count)d orders.", done) % {"count": done},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Fill)
@@ -368,21 +374,28 @@ class AutoTraderAdmin(PortfolioChildAdminMixin, ReadOnlyModelAdmin):
 
     def _switch(self, request: HttpRequest, queryset: Any, enabled: bool) -> None:
         if not request.user.has_perm(TRADE):
-            self.message_user(request, "Switching auto-traders needs stock.trade.", messages.ERROR)
+            self.message_user(request, gettext("Switching auto-traders needs stock.trade."), messages.ERROR)
             return
         done = 0
         for trader in queryset:
             if trader.owner_id != request.user.pk:
-                self.message_user(request, f"#{trader.pk}: not your portfolio.", messages.WARNING)
+                self.message_user(
+                    request, gettext("#%(id)s: not your portfolio.") % {"id": trader.pk}, messages.WARNING
+                )
                 continue
             autotrade.autotrader_set_enabled(trader=trader, enabled=enabled, actor=request.user)
             done += 1
-        self.message_user(request, f"{'Enabled' if enabled else 'Disabled'} {done} auto-trader(s).", messages.SUCCESS)
+        message = (
+            ngettext("Enabled %(count)d auto-trader.", "Enabled %(count)d auto-traders.", done)
+            if enabled
+            else ngettext("Disabled %(count)d auto-trader.", "Disabled %(count)d auto-traders.", done)
+        )
+        self.message_user(request, message % {"count": done}, messages.SUCCESS)
 
-    @admin.action(description="Enable selected auto-traders")
+    @admin.action(description=_("Enable selected auto-traders"))
     def enable_traders(self, request: HttpRequest, queryset: Any) -> None:
         self._switch(request, queryset, True)
 
-    @admin.action(description="Disable selected auto-traders")
+    @admin.action(description=_("Disable selected auto-traders"))
     def disable_traders(self, request: HttpRequest, queryset: Any) -> None:
         self._switch(request, queryset, False)

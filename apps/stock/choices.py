@@ -1,24 +1,25 @@
 """Choices of the stock system."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.choices import JobStatus
 
 
 class AssetClass(models.TextChoices):
-    EQUITY = "equity", "Equity"
-    ETF = "etf", "ETF"
-    INDEX = "index", "Index"
-    FX = "fx", "FX"
-    CRYPTO = "crypto", "Crypto"
-    FUTURE = "future", "Future"
+    EQUITY = "equity", _("Equity")
+    ETF = "etf", _("ETF")
+    INDEX = "index", _("Index")
+    FX = "fx", _("FX")
+    CRYPTO = "crypto", _("Crypto")
+    FUTURE = "future", _("Future")
 
 
 class Timeframe(models.TextChoices):
-    M1 = "1m", "1 minute"
-    M5 = "5m", "5 minutes"
-    H1 = "1h", "1 hour"
-    D1 = "1d", "1 day"
+    M1 = "1m", _("1 minute")
+    M5 = "5m", _("5 minutes")
+    H1 = "1h", _("1 hour")
+    D1 = "1d", _("1 day")
 
 
 # pandas offsets of each timeframe, used by resampling
@@ -31,40 +32,40 @@ RunStatus = JobStatus  # backtests and sweeps are core jobs (apps.core.jobs)
 
 
 class CommissionModel(models.TextChoices):
-    NONE = "none", "None"
-    PERCENT = "percent", "Percent of traded value"
-    PER_SHARE = "per_share", "Per share with a minimum"
-    FIXED = "fixed", "Fixed per trade"
+    NONE = "none", _("None")
+    PERCENT = "percent", _("Percent of traded value")
+    PER_SHARE = "per_share", _("Per share with a minimum")
+    FIXED = "fixed", _("Fixed per trade")
 
 
 class Sizing(models.TextChoices):
-    FIXED = "fixed", "Fixed quantity"
-    PERCENT = "percent", "Percent of equity"
-    ALL_IN = "all_in", "All in"
+    FIXED = "fixed", _("Fixed quantity")
+    PERCENT = "percent", _("Percent of equity")
+    ALL_IN = "all_in", _("All in")
 
 
 class OrderSide(models.TextChoices):
-    BUY = "buy", "Buy"
-    SELL = "sell", "Sell"
+    BUY = "buy", _("Buy")
+    SELL = "sell", _("Sell")
 
 
 class OrderType(models.TextChoices):
-    MARKET = "market", "Market"
-    LIMIT = "limit", "Limit"
-    STOP = "stop", "Stop"
+    MARKET = "market", _("Market")
+    LIMIT = "limit", _("Limit")
+    STOP = "stop", _("Stop")
 
 
 class TimeInForce(models.TextChoices):
-    DAY = "day", "Day (first bar only)"
-    GTC = "gtc", "Good till cancelled"
+    DAY = "day", _("Day (first bar only)")
+    GTC = "gtc", _("Good till cancelled")
 
 
 class OrderStatus(models.TextChoices):
-    NEW = "new", "New"
-    PARTIALLY_FILLED = "partially_filled", "Partially filled"
-    FILLED = "filled", "Filled"
-    CANCELLED = "cancelled", "Cancelled"
-    REJECTED = "rejected", "Rejected"
+    NEW = "new", _("New")
+    PARTIALLY_FILLED = "partially_filled", _("Partially filled")
+    FILLED = "filled", _("Filled")
+    CANCELLED = "cancelled", _("Cancelled")
+    REJECTED = "rejected", _("Rejected")
 
 
 OPEN_ORDER_STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)

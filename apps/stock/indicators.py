@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
+from django.utils.translation import gettext
 
 from apps.core.exceptions import ValidationFailed
 
@@ -28,7 +29,10 @@ def _arr(x: ArrayLike) -> np.ndarray:
 
 def _check_period(n: int, name: str = "period") -> int:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValidationFailed(f"{name} must be a positive integer.", details={name: [f"Got {n!r}."]})
+        raise ValidationFailed(
+            gettext("%(name)s must be a positive integer.") % {"name": name},
+            details={name: [gettext("Got %(n)s.") % {"n": repr(n)}]},
+        )
     return int(n)
 
 
@@ -201,7 +205,9 @@ def indicator_compute(frame: pd.DataFrame, name: str, params: dict[str, Any]) ->
     spec = INDICATORS.get(name)
     if spec is None:
         raise ValidationFailed(
-            f"Unknown indicator {name!r}.", code="unknown_indicator", details={"name": sorted(INDICATORS)}
+            gettext("Unknown indicator %(name)s.") % {"name": repr(name)},
+            code="unknown_indicator",
+            details={"name": sorted(INDICATORS)},
         )
     values: dict[str, Any] = {}
     for key, default in spec.params.items():
@@ -209,9 +215,14 @@ def indicator_compute(frame: pd.DataFrame, name: str, params: dict[str, Any]) ->
         try:
             values[key] = type(default)(raw)
         except (TypeError, ValueError):
-            raise ValidationFailed(f"Invalid {key}.", details={key: [f"Expected a number, got {raw!r}."]}) from None
+            raise ValidationFailed(
+                gettext("Invalid %(key)s.") % {"key": key},
+                details={key: [gettext("Expected a number, got %(raw)s.") % {"raw": repr(raw)}]},
+            ) from None
         if isinstance(default, int) and not 1 <= values[key] <= 1000:
-            raise ValidationFailed(f"{key} must be between 1 and 1000.", details={key: ["Out of range."]})
+            raise ValidationFailed(
+                gettext("%(key)s must be between 1 and 1000.") % {"key": key}, details={key: [gettext("Out of range.")]}
+            )
     args = [frame[column].to_numpy(dtype="float64") for column in spec.inputs]
     positional = list(values.values())
     result = spec.compute(*args, *positional)

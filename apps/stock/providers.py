@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
+from django.utils.translation import gettext
 
 from apps.core.exceptions import ValidationFailed
 
@@ -44,7 +45,9 @@ def get_provider(name: str) -> BarProvider:
         return _REGISTRY[name]()
     except KeyError:
         raise ValidationFailed(
-            f"Unknown data provider {name!r}.", code="unknown_provider", details={"provider": provider_names()}
+            gettext("Unknown data provider %(name)s.") % {"name": repr(name)},
+            code="unknown_provider",
+            details={"provider": provider_names()},
         ) from None
 
 
@@ -81,13 +84,13 @@ class CsvProvider(BarProvider):
         try:
             raw = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise ValidationFailed(f"Unreadable CSV: {exc}", code="invalid_file") from None
+            raise ValidationFailed(gettext("Unreadable CSV: %(exc)s") % {"exc": exc}, code="invalid_file") from None
         raw.columns = [str(c).strip() for c in raw.columns]
         required = ["ts", "open", "high", "low", "close"]
         missing = [mapping[c] for c in required if mapping[c] not in raw.columns]
         if missing:
             raise ValidationFailed(
-                "The file lacks required columns.",
+                gettext("The file lacks required columns."),
                 code="invalid_file",
                 details={"missing_columns": missing, "found": list(raw.columns)},
             )
@@ -119,6 +122,8 @@ class CsvProvider(BarProvider):
             frame[column] = values.astype("float64")
         if errors:
             raise ValidationFailed(
-                f"{len(errors)} unreadable value(s) in the file.", code="invalid_bars", details={"errors": errors}
+                gettext("%(errors)s unreadable value(s) in the file.") % {"errors": len(errors)},
+                code="invalid_bars",
+                details={"errors": errors},
             )
         return frame[["row", *BAR_COLUMNS]]

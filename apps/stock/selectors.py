@@ -11,6 +11,7 @@ import pandas as pd
 from django.db import connection
 from django.db.models import DecimalField, ExpressionWrapper, F, FloatField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Cast
+from django.utils.translation import gettext
 from django_stubs_ext import WithAnnotations
 
 from apps.core.exceptions import NotFound, ValidationFailed
@@ -22,13 +23,15 @@ from .providers import BAR_COLUMNS
 def instrument_by_symbol(*, symbol: str, exchange: str | None = None) -> Instrument:
     """The instrument with ``symbol`` (on ``exchange`` when given; otherwise the only one, or the first by exchange)."""
     if not symbol or not symbol.strip():
-        raise ValidationFailed("A symbol is required.", code="invalid", details={"symbol": ["This field is required."]})
+        raise ValidationFailed(
+            gettext("A symbol is required."), code="invalid", details={"symbol": [gettext("This field is required.")]}
+        )
     qs = Instrument.objects.filter(symbol=symbol.strip().upper())
     if exchange:
         qs = qs.filter(exchange=exchange.strip().upper())
     instrument = qs.order_by("exchange").first()
     if instrument is None:
-        raise NotFound(f"Unknown symbol {symbol!r}.", code="unknown_symbol")
+        raise NotFound(gettext("Unknown symbol %(symbol)s.") % {"symbol": repr(symbol)}, code="unknown_symbol")
     return instrument
 
 
@@ -77,12 +80,15 @@ def bars_for_run(
     """Bars for a backtest; an empty range or a range without bars is a 400."""
     if start is not None and end is not None and start >= end:
         raise ValidationFailed(
-            "The date range is empty (start must be before end).", code="empty_range", details={"start": str(start)}
+            gettext("The date range is empty (start must be before end)."),
+            code="empty_range",
+            details={"start": str(start)},
         )
     frame = bars_frame(instrument=instrument, timeframe=timeframe, start=start, end=end)
     if len(frame) < 2:
         raise ValidationFailed(
-            f"No {timeframe} bars for {instrument.symbol} in the range.",
+            gettext("No %(timeframe)s bars for %(symbol)s in the range.")
+            % {"timeframe": timeframe, "symbol": instrument.symbol},
             code="no_bars",
             details={"bars": len(frame)},
         )

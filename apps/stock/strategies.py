@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from django.utils.translation import gettext
 
 from apps.core.exceptions import ValidationFailed
 
@@ -93,7 +94,9 @@ class StrategyKind:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            raise ValidationFailed("Parameters must be an object.", details={"params": ["Must be an object."]})
+            raise ValidationFailed(
+                gettext("Parameters must be an object."), details={"params": [gettext("Must be an object.")]}
+            )
         errors: dict[str, list[str]] = {}
         known = {p.name for p in self.params}
         for extra in sorted(set(raw) - known):
@@ -116,7 +119,9 @@ class StrategyKind:
             errors = self.check(values)
         if errors:
             raise ValidationFailed(
-                f"Invalid parameters for {self.name}.", code="invalid_params", details={"params": errors}
+                gettext("Invalid parameters for %(name)s.") % {"name": self.name},
+                code="invalid_params",
+                details={"params": errors},
             )
         return values
 
@@ -144,7 +149,9 @@ def get_kind(name: str) -> StrategyKind:
         return STRATEGY_KINDS[name]
     except KeyError:
         raise ValidationFailed(
-            f"Unknown strategy kind {name!r}.", code="unknown_kind", details={"kind": sorted(STRATEGY_KINDS)}
+            gettext("Unknown strategy kind %(name)s.") % {"name": repr(name)},
+            code="unknown_kind",
+            details={"kind": sorted(STRATEGY_KINDS)},
         ) from None
 
 

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import preferences, views
 
 app_name = "core-api"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("auth/refresh/", views.TokenRefreshRotateView.as_view(), name="refresh"),
     path("auth/logout/", views.LogoutView.as_view(), name="logout"),
     path("auth/me/", views.MeView.as_view(), name="me"),
+    path("auth/me/language/", preferences.LanguagePreferenceView.as_view(), name="me-language"),
     path("core/roles/", views.RoleListView.as_view(), name="roles"),
     *router.urls,
 ]

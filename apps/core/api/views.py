@@ -11,7 +11,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
-from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -22,7 +21,7 @@ from apps.core.filtersets import AuditLogFilterSet, UserFilterSet
 from apps.core.models import ApiKey
 from apps.core.permissions import ActionPermission, Authenticated, InteractiveLogin, ObjectAccess
 from apps.core.roles import ROLE_DESCRIPTIONS, ROLES
-from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, OwnedCreateListRetrieveViewSet
+from apps.core.viewsets import BaseAPIView, BaseModelViewSet, BaseReadOnlyViewSet, OwnedCreateListRetrieveViewSet
 
 from .serializers import (
     ApiKeyCreatedSerializer,
@@ -65,7 +64,7 @@ class TokenRefreshRotateView(TokenRefreshView):
     permission_classes = [AllowAny]  # type: ignore[assignment]
 
 
-class LogoutView(APIView):
+class LogoutView(BaseAPIView):
     """Blacklists the given refresh token so it can no longer be used."""
 
     permission_classes = [AllowAny]  # the refresh token itself is the credential
@@ -85,7 +84,7 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MeView(APIView):
+class MeView(BaseAPIView):
     """The caller: profile, roles and effective permissions (narrowed to an API key's scopes)."""
 
     permission_classes = [Authenticated]
@@ -95,7 +94,7 @@ class MeView(APIView):
         return Response(MeSerializer(request.user, context={"request": request}).data)
 
 
-class RoleListView(APIView):
+class RoleListView(BaseAPIView):
     """The four roles and the permissions each grants."""
 
     permission_classes = [Authenticated]
@@ -188,7 +187,7 @@ class AuditLogViewSet(BaseReadOnlyViewSet):
     ordering_fields = ["timestamp", "action", "actor_username"]
 
 
-class ApiRootView(APIView):
+class ApiRootView(BaseAPIView):
     """Index of the API: one entry per system."""
 
     permission_classes = [AllowAny]

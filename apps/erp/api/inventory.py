@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -79,9 +80,9 @@ class StockAdjustSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("quantity" in attrs) == ("counted_quantity" in attrs):
-            raise serializers.ValidationError("Give either quantity (a change) or counted_quantity (a count).")
+            raise serializers.ValidationError(gettext("Give either quantity (a change) or counted_quantity (a count)."))
         if attrs["product"].kind == "service":
-            raise serializers.ValidationError({"product": ["Services have no stock."]})
+            raise serializers.ValidationError({"product": [gettext("Services have no stock.")]})
         return attrs
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from apps.core.serializers import BaseModelSerializer, DecimalField
@@ -56,7 +57,7 @@ class LocationSerializer(BaseModelSerializer):
         kind = attrs.get("kind", getattr(self.instance, "kind", "internal"))
         warehouse = attrs.get("warehouse", getattr(self.instance, "warehouse", None))
         if kind == "internal" and warehouse is None:
-            raise serializers.ValidationError({"warehouse": ["Internal locations belong to a warehouse."]})
+            raise serializers.ValidationError({"warehouse": [gettext("Internal locations belong to a warehouse.")]})
         return attrs
 
 

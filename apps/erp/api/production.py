@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -48,7 +49,7 @@ class BomWriteSerializer(serializers.Serializer):
 
     def validate_code(self, value: str) -> str:
         if BillOfMaterials.objects.filter(code=value).exists():
-            raise serializers.ValidationError("A BOM with this code exists.")
+            raise serializers.ValidationError(gettext("A BOM with this code exists."))
         return value
 
 

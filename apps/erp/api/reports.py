@@ -6,16 +6,17 @@ import datetime as dt
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.core.csv import CSVRenderer
 from apps.core.permissions import RequirePermission
 from apps.core.serializers import DecimalField, IntegerField
+from apps.core.viewsets import BaseAPIView
 
 from ..choices import DashboardPeriod, InvoiceKind
 from ..selectors import reports
@@ -29,7 +30,7 @@ class RangeQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+            raise serializers.ValidationError({"date_to": [gettext("Must not be before date_from.")]})
         return attrs
 
 
@@ -72,7 +73,7 @@ DashboardSerializer = inline_serializer(
 )
 
 
-class _ReportView(APIView):
+class _ReportView(BaseAPIView):
     renderer_classes = [JSONRenderer, CSVRenderer]
     csv_single_object = "pairs"  # a report that is not a table exports as key,value lines
     permission_classes = [RequirePermission("erp.approve")]

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import F, Sum
+from django.utils.translation import gettext
 
 from apps.core.exceptions import NotFound, ValidationFailed
 
@@ -23,7 +24,7 @@ def _money(value: Decimal | None) -> str:
 def _order(code: str) -> dict[str, Any]:
     order = SalesOrder.objects.select_related("customer").filter(number__iexact=code).first()
     if order is None:
-        raise NotFound(f"No sales order {code!r}.")
+        raise NotFound(gettext("No sales order %(code)s.") % {"code": repr(code)})
     return {
         "number": order.number,
         "state": order.state,
@@ -39,7 +40,7 @@ def _order(code: str) -> dict[str, Any]:
 def _customer(code: str) -> dict[str, Any]:
     customer = Customer.objects.filter(code__iexact=code).first()
     if customer is None:
-        raise NotFound(f"No customer {code!r}.")
+        raise NotFound(gettext("No customer %(code)s.") % {"code": repr(code)})
     open_amount = Invoice.objects.filter(
         kind=InvoiceKind.CUSTOMER, state=InvoiceState.OPEN, customer=customer
     ).aggregate(s=Sum(F("total") - F("amount_paid")))["s"]
@@ -57,7 +58,7 @@ def _customer(code: str) -> dict[str, Any]:
 def _product(code: str) -> dict[str, Any]:
     product = products_with_stock().filter(sku__iexact=code).first()
     if product is None:
-        raise NotFound(f"No product {code!r}.")
+        raise NotFound(gettext("No product %(code)s.") % {"code": repr(code)})
     return {
         "sku": product.sku,
         "name": product.name,
@@ -85,7 +86,9 @@ def erp_lookup(*, kind: str, code: str) -> dict[str, Any]:
     """One order (by number), customer (by code), product or its stock (by SKU). NotFound when there is none."""
     handlers = {"order": _order, "customer": _customer, "product": _product, "stock": _stock}
     if kind not in handlers:
-        raise ValidationFailed(f"Unknown look-up {kind!r}.", details={"kind": list(LOOKUP_KINDS)})
+        raise ValidationFailed(
+            gettext("Unknown look-up %(kind)s.") % {"kind": repr(kind)}, details={"kind": list(LOOKUP_KINDS)}
+        )
     if not code.strip():
-        raise ValidationFailed("A code is needed.", details={"code": ["This field is required."]})
+        raise ValidationFailed(gettext("A code is needed."), details={"code": [gettext("This field is required.")]})
     return handlers[kind](code.strip())

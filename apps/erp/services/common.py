@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from django.db import models
 from django.db.models.options import Options
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, ValidationFailed
@@ -40,18 +41,31 @@ def as_decimal(value: Any, *, field: str, places: int, positive: bool = False, a
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value))
     except (InvalidOperation, TypeError, ValueError):
-        raise ValidationFailed(f"{field} is not a number.", details={field: ["A valid number is required."]}) from None
+        raise ValidationFailed(
+            gettext("%(field)s is not a number.") % {"field": field},
+            details={field: [gettext("A valid number is required.")]},
+        ) from None
     if not number.is_finite():
-        raise ValidationFailed(f"{field} is not a number.", details={field: ["A valid number is required."]})
+        raise ValidationFailed(
+            gettext("%(field)s is not a number.") % {"field": field},
+            details={field: [gettext("A valid number is required.")]},
+        )
     exponent = number.as_tuple().exponent  # an int: the number is finite
     if isinstance(exponent, int) and exponent < -places and number != number.quantize(Decimal(1).scaleb(-places)):
         raise ValidationFailed(
-            f"{field} has more than {places} decimal places.", details={field: [f"At most {places} decimal places."]}
+            gettext("%(field)s has more than %(places)s decimal places.") % {"field": field, "places": places},
+            details={field: [gettext("At most %(places)s decimal places.") % {"places": places}]},
         )
     if abs(number) > conf.max_amount():
-        raise ValidationFailed(f"{field} is too large.", details={field: [f"At most {conf.max_amount()}."]})
+        raise ValidationFailed(
+            gettext("%(field)s is too large.") % {"field": field},
+            details={field: [gettext("At most %(value)s.") % {"value": conf.max_amount()}]},
+        )
     if number < 0 or (positive and number == 0) or (not allow_zero and number == 0):
-        raise ValidationFailed(f"{field} must be greater than zero.", details={field: ["Must be greater than zero."]})
+        raise ValidationFailed(
+            gettext("%(field)s must be greater than zero.") % {"field": field},
+            details={field: [gettext("Must be greater than zero.")]},
+        )
     return number.quantize(Decimal(1).scaleb(-places))
 
 
@@ -89,7 +103,8 @@ def require_state(obj: HasState, allowed: Iterable[str], action: str) -> None:
     state = obj.state
     if state not in allowed:
         raise Conflict(
-            f"Cannot {action} {obj._meta.verbose_name} {obj} in state '{state}'.",
+            gettext("Cannot %(action)s %(verbose_name)s %(obj)s in state '%(state)s'.")
+            % {"action": action, "verbose_name": obj._meta.verbose_name, "obj": obj, "state": state},
             code="invalid_transition",
             details={"state": state, "action": action, "allowed_from": allowed},
         )

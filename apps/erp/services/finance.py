@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
@@ -27,7 +28,10 @@ def account_id(role: str) -> int:
     if code not in _ACCOUNT_CACHE:
         found = Account.objects.filter(code=code).values_list("id", flat=True).first()
         if found is None:
-            raise NotFound(f"Account {code} ({role}) does not exist.", code="account_missing")
+            raise NotFound(
+                gettext("Account %(code)s (%(role)s) does not exist.") % {"code": code, "role": role},
+                code="account_missing",
+            )
         _ACCOUNT_CACHE[code] = found
     return _ACCOUNT_CACHE[code]
 
@@ -56,7 +60,7 @@ def journal_post(
     the database checks the balance again at commit."""
     lines = [dict(line) for line in lines]
     if len(lines) < 2:
-        raise ValidationFailed("A journal entry needs at least two lines.", code="unbalanced_entry")
+        raise ValidationFailed(gettext("A journal entry needs at least two lines."), code="unbalanced_entry")
     accounts = _resolve_accounts(lines)
     problems: dict[str, list[str]] = {}
     total_debit = total_credit = ZERO
@@ -85,10 +89,10 @@ def journal_post(
             JournalLine(account=account, debit=debit, credit=credit, description=str(line.get("description", ""))[:255])
         )
     if problems:
-        raise ValidationFailed("The journal entry has invalid lines.", details=problems)
+        raise ValidationFailed(gettext("The journal entry has invalid lines."), details=problems)
     if total_debit != total_credit:
         raise ValidationFailed(
-            "The journal entry does not balance.",
+            gettext("The journal entry does not balance."),
             code="unbalanced_entry",
             details={
                 "debit": str(total_debit),
@@ -125,9 +129,11 @@ def journal_reverse(*, entry: JournalEntry, actor: Any = None, date: dt.date | N
     """Post the mirror image of ``entry`` (the only way to correct a posted entry)."""
     entry = JournalEntry.objects.select_for_update().get(pk=entry.pk)
     if JournalEntry.objects.filter(reversal_of=entry).exists():
-        raise Conflict(f"Journal entry {entry} is already reversed.", code="already_reversed")
+        raise Conflict(
+            gettext("Journal entry %(entry)s is already reversed.") % {"entry": entry}, code="already_reversed"
+        )
     if entry.source == EntrySource.REVERSAL:
-        raise Conflict("A reversal cannot itself be reversed.", code="invalid_transition")
+        raise Conflict(gettext("A reversal cannot itself be reversed."), code="invalid_transition")
     lines = [
         {"account": line.account_id, "debit": line.credit, "credit": line.debit, "description": line.description}
         for line in entry.lines.all()
@@ -214,11 +220,13 @@ def payment_register(
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     amount = as_decimal(amount, field="amount", places=2, positive=True)
     if invoice.state == InvoiceState.PAID:
-        raise Conflict(f"Invoice {invoice} is already paid.", code="invalid_transition")
+        raise Conflict(
+            gettext("Invoice %(invoice)s is already paid.") % {"invoice": invoice}, code="invalid_transition"
+        )
     open_amount = invoice.total - invoice.amount_paid
     if amount > open_amount:
         raise ValidationFailed(
-            f"The payment exceeds the open amount of {open_amount}.",
+            gettext("The payment exceeds the open amount of %(open_amount)s.") % {"open_amount": open_amount},
             code="overpayment",
             details={"amount": str(amount), "open_amount": str(open_amount)},
         )

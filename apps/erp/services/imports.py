@@ -9,6 +9,7 @@ import io
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import ValidationFailed
@@ -98,7 +99,9 @@ def master_data_import(*, kind: str, content: str, skip_errors: bool = False, ac
     """Import ``content`` (CSV text with a header row). Returns {"imported", "skipped", "errors": [{row, errors}]}.
     Raises ValidationFailed (with the same errors) when rows are bad and ``skip_errors`` is off."""
     if kind not in COLUMNS:
-        raise ValidationFailed(f"Unknown import kind {kind!r}.", details={"kind": sorted(COLUMNS)})
+        raise ValidationFailed(
+            gettext("Unknown import kind %(kind)s.") % {"kind": repr(kind)}, details={"kind": sorted(COLUMNS)}
+        )
     records = list(csv.reader(io.StringIO(content.lstrip("\ufeff"))))
     names = [h.strip() for h in (records[0] if records else [])]
     header = {h for h in names if h}
@@ -106,7 +109,7 @@ def master_data_import(*, kind: str, content: str, skip_errors: bool = False, ac
     missing, unknown = required - header, header - required - optional
     if missing or unknown:
         raise ValidationFailed(
-            "The file has the wrong columns.",
+            gettext("The file has the wrong columns."),
             code="invalid_columns",
             details={"missing": sorted(missing), "unknown": sorted(unknown), "expected": sorted(required | optional)},
         )
@@ -140,7 +143,9 @@ def master_data_import(*, kind: str, content: str, skip_errors: bool = False, ac
             valid.append((number, prepared))
     if errors and not skip_errors:
         raise ValidationFailed(
-            f"{len(errors)} row(s) have errors; nothing was imported.", code="import_failed", details=errors
+            gettext("%(errors)s row(s) have errors; nothing was imported.") % {"errors": len(errors)},
+            code="import_failed",
+            details=errors,
         )
     with transaction.atomic():
         for _, prepared in valid:
@@ -155,7 +160,7 @@ def spreadsheet_to_csv(data: bytes) -> str:
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:
-        raise ValidationFailed("The file is not a readable XLSX workbook.", code="invalid_file") from None
+        raise ValidationFailed(gettext("The file is not a readable XLSX workbook."), code="invalid_file") from None
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     try:

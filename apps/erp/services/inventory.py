@@ -11,6 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
@@ -31,7 +32,7 @@ def lock_products(product_ids: Iterable[int]) -> dict[int, Product]:
 def virtual_location(kind: str) -> Location:
     location = Location.objects.filter(kind=kind, warehouse__isnull=True).order_by("id").first()
     if location is None:
-        raise NotFound(f"No virtual {kind} location is configured.", code="location_missing")
+        raise NotFound(gettext("No virtual %(kind)s location is configured.") % {"kind": kind}, code="location_missing")
     return location
 
 
@@ -39,7 +40,7 @@ def warehouse_stock_location(warehouse: Warehouse | int) -> Location:
     warehouse_id = warehouse if isinstance(warehouse, int) else warehouse.pk
     location = Location.objects.filter(warehouse_id=warehouse_id, is_default=True).first()
     if location is None:
-        raise NotFound("The warehouse has no default stock location.", code="location_missing")
+        raise NotFound(gettext("The warehouse has no default stock location."), code="location_missing")
     return location
 
 
@@ -57,7 +58,8 @@ def _level_for_update(product_id: int, location_id: int) -> StockLevel:
 
 def _insufficient(product: Product, location: Location, requested: Decimal, available: Decimal) -> Conflict:
     return Conflict(
-        f"Not enough {product.sku} at {location.code}: {available} available, {requested} requested.",
+        gettext("Not enough %(sku)s at %(code)s: %(available)s available, %(requested)s requested.")
+        % {"sku": product.sku, "code": location.code, "available": available, "requested": requested},
         code="insufficient_stock",
         details={
             "product_id": product.pk,
@@ -114,11 +116,17 @@ def move_apply(
     reserved for this document (released here). Stockable products never go below zero, nor below what is reserved
     for other documents."""
     if quantity <= 0:
-        raise ValidationFailed("A stock move needs a positive quantity.", details={"quantity": ["Must be > 0."]})
+        raise ValidationFailed(
+            gettext("A stock move needs a positive quantity."), details={"quantity": [gettext("Must be > 0.")]}
+        )
     if not product.is_tracked:
-        raise ValidationFailed(f"{product.sku} is a service and has no stock.", code="not_stockable")
+        raise ValidationFailed(
+            gettext("%(sku)s is a service and has no stock.") % {"sku": product.sku}, code="not_stockable"
+        )
     if source.pk == destination.pk:
-        raise ValidationFailed("Source and destination must differ.", details={"destination": ["Same as source."]})
+        raise ValidationFailed(
+            gettext("Source and destination must differ."), details={"destination": [gettext("Same as source.")]}
+        )
     inbound = source.kind != LocationKind.INTERNAL and destination.kind == LocationKind.INTERNAL
     if inbound:
         cost = q4(unit_cost if unit_cost is not None else (product.average_cost or product.standard_cost))
@@ -177,9 +185,11 @@ def stock_adjust(
     """Change stock at an internal location by ``quantity`` (signed) or to ``counted_quantity``; posts the value
     difference against ``counter_account`` (inventory adjustments, or opening equity for opening stock)."""
     if location.kind != LocationKind.INTERNAL:
-        raise ValidationFailed("Adjust stock at an internal location.", details={"location": ["Not internal."]})
+        raise ValidationFailed(
+            gettext("Adjust stock at an internal location."), details={"location": [gettext("Not internal.")]}
+        )
     if (quantity is None) == (counted_quantity is None):
-        raise ValidationFailed("Give either quantity (a change) or counted_quantity (a count).")
+        raise ValidationFailed(gettext("Give either quantity (a change) or counted_quantity (a count)."))
     product = lock_products([product.pk])[product.pk]
     level = _level_for_update(product.pk, location.pk)
     if counted_quantity is not None:
@@ -189,15 +199,17 @@ def stock_adjust(
         try:
             delta = Decimal(str(quantity))
         except ArithmeticError:
-            raise ValidationFailed("quantity is not a number.", details={"quantity": ["Not a number."]}) from None
+            raise ValidationFailed(
+                gettext("quantity is not a number."), details={"quantity": [gettext("Not a number.")]}
+            ) from None
         as_decimal(abs(delta), field="quantity", places=3, positive=True)
     if delta == 0:
-        raise ValidationFailed("The adjustment changes nothing.", code="no_change")
+        raise ValidationFailed(gettext("The adjustment changes nothing."), code="no_change")
     cost = as_decimal(unit_cost, field="unit_cost", places=4) if unit_cost not in (None, "") else None
     valued_at = cost if cost is not None and delta > 0 else (product.average_cost or product.standard_cost)
     if abs(delta) * valued_at > conf.max_amount():
         raise ValidationFailed(
-            f"The adjustment is worth more than {conf.max_amount()}.",
+            gettext("The adjustment is worth more than %(value)s.") % {"value": conf.max_amount()},
             code="amount_too_large",
             details={"quantity": [str(delta)], "unit_cost": [str(valued_at)]},
         )
@@ -252,7 +264,7 @@ def stock_transfer(
     *, product: Product, source: Location, destination: Location, quantity: Any, actor: Any = None
 ) -> StockMove:
     if source.kind != LocationKind.INTERNAL or destination.kind != LocationKind.INTERNAL:
-        raise ValidationFailed("Transfers move stock between internal locations.")
+        raise ValidationFailed(gettext("Transfers move stock between internal locations."))
     qty = as_decimal(quantity, field="quantity", places=3, positive=True)
     product = lock_products([product.pk])[product.pk]
     move = move_apply(
@@ -285,17 +297,19 @@ def stock_opening_bulk(
     (at the given unit cost, which becomes the average cost), the levels, and one journal entry against opening
     balance equity. Products that already have stock are refused (use ``stock_adjust`` for them)."""
     if location.kind != LocationKind.INTERNAL:
-        raise ValidationFailed("Opening stock goes to an internal location.")
+        raise ValidationFailed(gettext("Opening stock goes to an internal location."))
     products = lock_products(p.pk for p, _, _ in items)
     if StockLevel.objects.filter(product_id__in=products).exists():
-        raise Conflict("Some products already have stock; adjust them instead.", code="already_stocked")
+        raise Conflict(gettext("Some products already have stock; adjust them instead."), code="already_stocked")
     adjustment = virtual_location(LocationKind.ADJUSTMENT)
     moves, levels, value = [], [], ZERO
     for product, quantity, cost in items:
         qty = as_decimal(quantity, field="quantity", places=3, positive=True)
         cost = q4(as_decimal(cost, field="unit_cost", places=4))
         if not product.is_tracked:
-            raise ValidationFailed(f"{product.sku} is a service and has no stock.", code="not_stockable")
+            raise ValidationFailed(
+                gettext("%(sku)s is a service and has no stock.") % {"sku": product.sku}, code="not_stockable"
+            )
         products[product.pk].average_cost = cost
         moves.append(
             StockMove(

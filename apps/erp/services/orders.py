@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Sum
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, ValidationFailed
@@ -32,7 +33,9 @@ def prepare_lines(lines: list[dict[str, Any]], *, price_field: str, with_discoun
     """Validate raw line dicts (product, quantity, unit_price, discount_percent, tax_rate; objects or ids) and return
     them with Product/TaxRate objects, Decimals and computed net/tax amounts. Errors name the line."""
     if not lines:
-        raise ValidationFailed("An order needs at least one line.", details={"lines": ["At least one line."]})
+        raise ValidationFailed(
+            gettext("An order needs at least one line."), details={"lines": [gettext("At least one line.")]}
+        )
     products = _by_id(Product, [_ref_id(line.get("product")) for line in lines])
     rates = _by_id(TaxRate, [_ref_id(line.get("tax_rate")) for line in lines if line.get("tax_rate") is not None])
     prepared, problems = [], {}
@@ -90,13 +93,14 @@ def prepare_lines(lines: list[dict[str, Any]], *, price_field: str, with_discoun
             }
         )
     if problems:
-        raise ValidationFailed("Some order lines are invalid.", details=problems)
+        raise ValidationFailed(gettext("Some order lines are invalid."), details=problems)
     total = totals(prepared)[2]
     if total > conf.max_amount():
         raise ValidationFailed(
-            f"The order total {total} is too large (at most {conf.max_amount()}).",
+            gettext("The order total %(total)s is too large (at most %(value)s).")
+            % {"total": total, "value": conf.max_amount()},
             code="amount_too_large",
-            details={"lines": [f"The lines add up to {total}."]},
+            details={"lines": [gettext("The lines add up to %(total)s.") % {"total": total}]},
         )
     return prepared
 
@@ -150,7 +154,8 @@ def invoice_open_quantities(
     open_lines = [line for line in lines if getattr(line, done_field) > getattr(line, invoiced_field)]
     if not open_lines:
         raise Conflict(
-            f"Nothing new to invoice on {order}: everything {done_word} is already {invoiced_word}.",
+            gettext("Nothing new to invoice on %(order)s: everything %(done_word)s is already %(invoiced_word)s.")
+            % {"order": order, "done_word": done_word, "invoiced_word": invoiced_word},
             code="nothing_to_invoice",
             details={
                 "state": order.state,

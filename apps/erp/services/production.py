@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, ValidationFailed
@@ -39,9 +40,13 @@ def bom_create(
 ) -> BillOfMaterials:
     """A BOM: ``lines`` of {component, quantity, scrap_percent}."""
     if product.kind == ProductKind.SERVICE:
-        raise ValidationFailed("A service cannot be manufactured.", details={"product": ["Is a service."]})
+        raise ValidationFailed(
+            gettext("A service cannot be manufactured."), details={"product": [gettext("Is a service.")]}
+        )
     if not lines:
-        raise ValidationFailed("A BOM needs component lines.", details={"lines": ["At least one line."]})
+        raise ValidationFailed(
+            gettext("A BOM needs component lines."), details={"lines": [gettext("At least one line.")]}
+        )
     output = as_decimal(output_quantity, field="output_quantity", places=3, positive=True)
     ids = [getattr(line.get("component"), "pk", line.get("component")) for line in lines]
     components = {p.pk: p for p in Product.objects.filter(pk__in=[i for i in ids if isinstance(i, int)])}
@@ -72,7 +77,7 @@ def bom_create(
             continue
         rows.append(BomLine(bom=bom, component=component, quantity=qty, scrap_percent=scrap))
     if problems:
-        raise ValidationFailed("Some BOM lines are invalid.", details=problems)
+        raise ValidationFailed(gettext("Some BOM lines are invalid."), details=problems)
     BomLine.objects.bulk_create(rows)
     audit(actor=actor, target=bom, action=AuditAction.CREATE, message=f"BOM with {len(rows)} components")
     return bom
@@ -97,7 +102,7 @@ def production_order_create(
     actor: Any = None,
 ) -> ProductionOrder:
     if not bom.active:
-        raise ValidationFailed("The BOM is inactive.", details={"bom": ["Inactive."]})
+        raise ValidationFailed(gettext("The BOM is inactive."), details={"bom": [gettext("Inactive.")]})
     qty = as_decimal(quantity, field="quantity", places=3, positive=True)
     order = ProductionOrder(
         number=next_number("MO"),
@@ -126,7 +131,11 @@ def production_order_update(
     """Change a planned order's quantity, warehouse or planned date; once started it is locked (409)."""
     order = ProductionOrder.objects.select_for_update().get(pk=order.pk)
     if order.state != PS.PLANNED:
-        raise Conflict(f"Order {order} is {order.state}; only planned orders can be changed.", code="order_locked")
+        raise Conflict(
+            gettext("Order %(order)s is %(state)s; only planned orders can be changed.")
+            % {"order": order, "state": order.state},
+            code="order_locked",
+        )
     before = {"quantity": str(order.quantity), "warehouse": order.warehouse_id, "planned_date": str(order.planned_date)}
     if quantity is not None:
         order.quantity = as_decimal(quantity, field="quantity", places=3, positive=True)
@@ -183,7 +192,11 @@ def production_order_start(
             )
     if short:
         names = ", ".join(f"{s['sku']} (missing {s['missing']})" for s in short)
-        raise Conflict(f"Components are short: {names}.", code="insufficient_components", details={"short": short})
+        raise Conflict(
+            gettext("Components are short: %(names)s.") % {"names": names},
+            code="insufficient_components",
+            details={"short": short},
+        )
     for product_id, qty in sorted(required.items()):
         stock_reserve(product=products[product_id], location=location, quantity=qty)
     order.state = PS.IN_PROGRESS

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, ValidationFailed
@@ -63,7 +64,10 @@ def purchase_order_create(
     actor: Any = None,
 ) -> PurchaseOrder:
     if not supplier.active:
-        raise ValidationFailed(f"Supplier {supplier.code} is inactive.", details={"supplier": ["Inactive."]})
+        raise ValidationFailed(
+            gettext("Supplier %(code)s is inactive.") % {"code": supplier.code},
+            details={"supplier": [gettext("Inactive.")]},
+        )
     prepared = prepare_lines(lines, price_field="standard_cost", with_discount=False)
     order = PurchaseOrder(
         number=next_number("PO"),
@@ -94,11 +98,17 @@ def purchase_order_update(
 ) -> PurchaseOrder:
     order = PurchaseOrder.objects.select_for_update().get(pk=order.pk)
     if order.state != P.DRAFT:
-        raise Conflict(f"Order {order} is {order.state}; only drafts can be changed.", code="order_locked")
+        raise Conflict(
+            gettext("Order %(order)s is %(state)s; only drafts can be changed.")
+            % {"order": order, "state": order.state},
+            code="order_locked",
+        )
     allowed = {"supplier", "warehouse", "order_date", "expected_date", "supplier_reference", "notes"}
     unknown = set(fields) - allowed
     if unknown:
-        raise ValidationFailed("These fields cannot be changed.", details={k: ["Not editable."] for k in unknown})
+        raise ValidationFailed(
+            gettext("These fields cannot be changed."), details={k: ["Not editable."] for k in unknown}
+        )
     for name, value in fields.items():
         setattr(order, name, value)
     if lines is not None:
@@ -138,7 +148,10 @@ def purchase_order_receive(
     if quantities:
         unknown = [k for k in quantities if int(k) not in lines]
         if unknown:
-            raise ValidationFailed("Unknown order lines.", details={"lines": [f"Not on this order: {unknown}"]})
+            raise ValidationFailed(
+                gettext("Unknown order lines."),
+                details={"lines": [gettext("Not on this order: %(unknown)s") % {"unknown": unknown}]},
+            )
         wanted = {int(k): as_decimal(v, field="quantity", places=3, positive=True) for k, v in quantities.items()}
     else:
         wanted = {pk: line.quantity - line.quantity_received for pk, line in lines.items()}
@@ -149,9 +162,9 @@ def purchase_order_receive(
         if qty > lines[pk].quantity - lines[pk].quantity_received
     }
     if over:
-        raise ValidationFailed("Cannot receive more than ordered.", code="over_receipt", details=over)
+        raise ValidationFailed(gettext("Cannot receive more than ordered."), code="over_receipt", details=over)
     if not wanted:
-        raise Conflict(f"Nothing left to receive on {order}.", code="invalid_transition")
+        raise Conflict(gettext("Nothing left to receive on %(order)s.") % {"order": order}, code="invalid_transition")
     at = at or timezone.now()
     receipt = Receipt(number=next_number("GRN"), order=order, received_at=at, created_by=order_actor(actor))
     receipt.save()

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, ValidationFailed
@@ -63,7 +64,10 @@ def sales_order_create(
     actor: Any = None,
 ) -> SalesOrder:
     if not customer.active:
-        raise ValidationFailed(f"Customer {customer.code} is inactive.", details={"customer": ["Inactive."]})
+        raise ValidationFailed(
+            gettext("Customer %(code)s is inactive.") % {"code": customer.code},
+            details={"customer": [gettext("Inactive.")]},
+        )
     prepared = prepare_lines(lines, price_field="sale_price", with_discount=True)
     order = SalesOrder(
         number=next_number("SO"),
@@ -96,11 +100,17 @@ def sales_order_update(
     """Change a draft: header fields and/or replace all lines. Confirmed orders are locked (409)."""
     order = SalesOrder.objects.select_for_update().get(pk=order.pk)
     if order.state != S.DRAFT:
-        raise Conflict(f"Order {order} is {order.state}; only drafts can be changed.", code="order_locked")
+        raise Conflict(
+            gettext("Order %(order)s is %(state)s; only drafts can be changed.")
+            % {"order": order, "state": order.state},
+            code="order_locked",
+        )
     allowed = {"customer", "warehouse", "order_date", "customer_reference", "notes"}
     unknown = set(fields) - allowed
     if unknown:
-        raise ValidationFailed("These fields cannot be changed.", details={k: ["Not editable."] for k in unknown})
+        raise ValidationFailed(
+            gettext("These fields cannot be changed."), details={k: ["Not editable."] for k in unknown}
+        )
     for name, value in fields.items():
         setattr(order, name, value)
     if lines is not None:
@@ -142,7 +152,8 @@ def sales_order_confirm(*, order: SalesOrder, actor: Any = None) -> SalesOrder:
         exposure = customer_exposure(customer)
         if exposure + order.total > customer.credit_limit:
             raise Conflict(
-                f"Confirming {order} would exceed {customer.code}'s credit limit.",
+                gettext("Confirming %(order)s would exceed %(code)s's credit limit.")
+                % {"order": order, "code": customer.code},
                 code="credit_limit_exceeded",
                 details={
                     "credit_limit": str(customer.credit_limit),
@@ -183,7 +194,10 @@ def sales_order_deliver(
     if quantities:
         unknown = [k for k in quantities if int(k) not in lines]
         if unknown:
-            raise ValidationFailed("Unknown order lines.", details={"lines": [f"Not on this order: {unknown}"]})
+            raise ValidationFailed(
+                gettext("Unknown order lines."),
+                details={"lines": [gettext("Not on this order: %(unknown)s") % {"unknown": unknown}]},
+            )
         wanted = {int(k): as_decimal(v, field="quantity", places=3, positive=True) for k, v in quantities.items()}
     else:
         wanted = {pk: line.quantity - line.quantity_delivered for pk, line in lines.items()}
@@ -194,9 +208,9 @@ def sales_order_deliver(
         if qty > lines[pk].quantity - lines[pk].quantity_delivered
     }
     if over:
-        raise ValidationFailed("Cannot deliver more than ordered.", code="over_delivery", details=over)
+        raise ValidationFailed(gettext("Cannot deliver more than ordered."), code="over_delivery", details=over)
     if not wanted:
-        raise Conflict(f"Nothing left to deliver on {order}.", code="invalid_transition")
+        raise Conflict(gettext("Nothing left to deliver on %(order)s.") % {"order": order}, code="invalid_transition")
     at = at or timezone.now()
     delivery = Delivery(number=next_number("DN"), order=order, delivered_at=at, created_by=order_actor(actor))
     delivery.save()
@@ -333,7 +347,8 @@ def sales_order_cancel(*, order: SalesOrder, actor: Any = None) -> SalesOrder:
     order = SalesOrder.objects.select_for_update().get(pk=order.pk)
     if order.state == S.PARTIALLY_DELIVERED:
         raise Conflict(
-            f"Cannot cancel {order}: part of it is delivered. Close the remainder instead (close-remaining).",
+            gettext("Cannot cancel %(order)s: part of it is delivered. Close the remainder instead (close-remaining).")
+            % {"order": order},
             code="invalid_transition",
             details={"state": order.state, "action": "cancel", "allowed_from": [S.DRAFT, S.CONFIRMED]},
         )

@@ -4,6 +4,7 @@ from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from apps.core.serializers import BaseModelSerializer, FloatField, IntegerField
@@ -52,7 +53,7 @@ class ShareSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("user")) == bool(attrs.get("group")):
-            raise serializers.ValidationError("Name exactly one of 'user' or 'group'.")
+            raise serializers.ValidationError(gettext("Name exactly one of 'user' or 'group'."))
         return attrs
 
 
@@ -129,7 +130,7 @@ class SearchRequestSerializer(serializers.Serializer):
 
     def validate_k(self, value: int) -> int:
         if value > conf.max_k():
-            raise serializers.ValidationError(f"At most {conf.max_k()}.")
+            raise serializers.ValidationError(gettext("At most %(value)s.") % {"value": conf.max_k()})
         return value
 
 
@@ -173,7 +174,7 @@ class AskRequestSerializer(serializers.Serializer):
 
     def validate_k(self, value: int) -> int:
         if value > conf.max_k():
-            raise serializers.ValidationError(f"At most {conf.max_k()}.")
+            raise serializers.ValidationError(gettext("At most %(value)s.") % {"value": conf.max_k()})
         return value
 
 

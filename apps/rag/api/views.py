@@ -10,19 +10,26 @@ from typing import Any, ClassVar
 
 from django.db.models import Count, QuerySet, Sum
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.core.exceptions import Forbidden
 from apps.core.jobs import JobCreateMixin
 from apps.core.parsers import SafeFormParser, SafeJSONParser, SafeMultiPartParser
 from apps.core.permissions import ActionPermission, RequirePermission
-from apps.core.viewsets import AuditedWritesMixin, BaseModelViewSet, BaseReadOnlyViewSet, cached_json_response
+from apps.core.viewsets import (
+    AuditedWritesMixin,
+    BaseAPIView,
+    BaseModelViewSet,
+    BaseReadOnlyViewSet,
+    UserLanguageMixin,
+    cached_json_response,
+)
 
 from .. import selectors, services
 from ..choices import DocumentSource
@@ -43,10 +50,10 @@ class KnowledgeBaseAccess(BasePermission):
             return True
         if view.action in ("update", "partial_update"):
             if not selectors.knowledge_bases_writable(request.user).filter(pk=obj.pk).exists():
-                raise Forbidden("You may read this knowledge base but not change it.")
+                raise Forbidden(gettext("You may read this knowledge base but not change it."))
             return True
         if not selectors.can_manage(request.user, obj):
-            raise Forbidden("Only the owner may delete or share this knowledge base.")
+            raise Forbidden(gettext("Only the owner may delete or share this knowledge base."))
         return True
 
 
@@ -110,6 +117,7 @@ def _results_response(results: list[services.UploadResult]) -> Response:
 
 class DocumentViewSet(
     JobCreateMixin,
+    UserLanguageMixin,
     AuditedWritesMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -215,7 +223,7 @@ def _filters(data: dict[str, Any] | None) -> Filters:
     return Filters(**data) if data else Filters()
 
 
-class SearchView(APIView):
+class SearchView(BaseAPIView):
     permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
 
     @extend_schema(request=s.SearchRequestSerializer, responses=s.SearchResponseSerializer)
@@ -252,7 +260,7 @@ class SearchView(APIView):
         return Response({"query": data["query"], "mode": data["mode"], "results": [h.as_dict() for h in hits]})
 
 
-class AskView(APIView):
+class AskView(BaseAPIView):
     permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
 
     @extend_schema(request=s.AskRequestSerializer, responses=s.AnswerSerializer)
@@ -271,7 +279,7 @@ class AskView(APIView):
         return Response(s.AnswerSerializer(answer).data)
 
 
-class StatsView(APIView):
+class StatsView(BaseAPIView):
     permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
 
     @extend_schema(responses={200: OpenApiResponse(s.StatsSerializer)})

@@ -16,6 +16,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import NotFound, ValidationFailed
@@ -93,7 +94,8 @@ def documents_upload(
                 raise
             details = exc.details if isinstance(exc.details, dict) else {}
             raise ValidationFailed(
-                f"{filename}: {exc.message} No file of this request was stored.",
+                gettext("%(filename)s: %(message)s No file of this request was stored.")
+                % {"filename": filename, "message": exc.message},
                 code=exc.code,
                 details={**details, "file": filename},
             ) from exc
@@ -199,9 +201,11 @@ def document_create_text(
     enqueue: bool = True,
 ) -> UploadResult:
     if not (title or "").strip():
-        raise ValidationFailed("A title is required.", details={"title": ["This field is required."]})
+        raise ValidationFailed(gettext("A title is required."), details={"title": [gettext("This field is required.")]})
     if not (text or "").strip():
-        raise ValidationFailed("The text is empty.", code="empty_document", details={"text": ["The text is empty."]})
+        raise ValidationFailed(
+            gettext("The text is empty."), code="empty_document", details={"text": [gettext("The text is empty.")]}
+        )
     return document_upload(
         kb=kb,
         filename=f"{safe_name(title)[:60]}.txt",
@@ -276,7 +280,7 @@ def document_delete(*, document: Document, actor: Any = None) -> None:
         base = KnowledgeBase.objects.select_for_update().filter(pk=document.knowledge_base_id).only("pk").first()
         locked = Document.objects.select_for_update().filter(pk=document.pk).first() if base else None
         if locked is None:
-            raise NotFound("The document no longer exists.")
+            raise NotFound(gettext("The document no longer exists."))
         document = locked
         before, pk, name = model_snapshot(document), document.pk, document.file.name
         index.chunks_delete(kb_id=document.knowledge_base_id, document_id=pk)

@@ -9,6 +9,7 @@ import re
 
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils.translation import gettext
 
 from apps.core.exceptions import ValidationFailed
 
@@ -30,7 +31,7 @@ def file_check(*, filename: str, data: bytes) -> str:
     limit = conf.max_upload_bytes()
     if len(data) > limit:
         raise ValidationFailed(
-            f"The file is larger than the limit of {limit // (1024 * 1024)} MB.",
+            gettext("The file is larger than the limit of %(value)s MB.") % {"value": limit // (1024 * 1024)},
             code="file_too_large",
             details={"file": filename, "size": len(data), "limit": limit},
         )

@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import ApplicationError, Conflict
@@ -153,8 +154,10 @@ def _index(kb: KnowledgeBase, prepared: Sequence[Prepared], vectors: np.ndarray)
             current = cursor.fetchone()
             if current != (kb.embedding_backend, kb.embedding_model, kb.embedding_dimension):
                 raise Conflict(
-                    "The knowledge base was deleted or re-indexed with another embedding model while this document "
-                    "was being processed; re-process it.",
+                    gettext(
+                        "The knowledge base was deleted or re-indexed with another embedding model while this document "
+                        "was being processed; re-process it."
+                    ),
                     code="embedding_changed",
                 )
             cursor.execute("SELECT DISTINCT document_id FROM rag_chunk WHERE document_id = ANY(%s)", [ids])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import ValidationFailed
@@ -36,7 +37,7 @@ FIXED_AT_CREATION = ("language", "embedding_backend", "embedding_model", "embedd
 def knowledge_base_create(*, owner: Any, name: str, actor: Any = None, **fields: Any) -> KnowledgeBase:
     unknown = sorted(set(fields) - set(EDITABLE) - set(FIXED_AT_CREATION))
     if unknown:
-        raise ValidationFailed("Unknown fields.", details={name: ["Unknown field."] for name in unknown})
+        raise ValidationFailed(gettext("Unknown fields."), details={name: ["Unknown field."] for name in unknown})
     backend, model, dimension = conf.default_embedding()
     fields.setdefault("embedding_backend", backend)
     fields.setdefault("embedding_model", model)
@@ -58,12 +59,12 @@ def knowledge_base_update(*, kb: KnowledgeBase, actor: Any = None, **fields: Any
     fixed = [name for name in fixed if fields[name] != getattr(kb, name)]
     if fixed:
         raise ValidationFailed(
-            "Language and embedding settings are fixed at creation; re-index to change the embedding model.",
+            gettext("Language and embedding settings are fixed at creation; re-index to change the embedding model."),
             details={name: ["Fixed at creation."] for name in fixed},
         )
     unknown = sorted(set(fields) - set(EDITABLE) - set(FIXED_AT_CREATION))
     if unknown:
-        raise ValidationFailed("Unknown fields.", details={name: ["Unknown field."] for name in unknown})
+        raise ValidationFailed(gettext("Unknown fields."), details={name: ["Unknown field."] for name in unknown})
     kb = KnowledgeBase.objects.select_for_update().get(pk=kb.pk)
     before = model_snapshot(kb)
     for name, value in fields.items():

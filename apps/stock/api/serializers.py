@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from apps.core.serializers import MONEY_MAX, BaseModelSerializer, DecimalField, FloatField, IntegerField
@@ -135,7 +136,7 @@ class BacktestCreateSerializer(RunSettingsSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("symbol")) == ("symbols" in attrs):
-            raise serializers.ValidationError({"symbol": ["Give either `symbol` or `symbols`."]})
+            raise serializers.ValidationError({"symbol": [gettext("Give either `symbol` or `symbols`.")]})
         return attrs
 
 

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, renderers, status, viewsets
@@ -17,14 +18,20 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.views import APIView
 
 from apps.core.csv import CSVRenderer
 from apps.core.exceptions import Forbidden
 from apps.core.idempotency import IDEMPOTENCY_PARAMETER, IdempotentCreateMixin
 from apps.core.jobs import JobCancelMixin, JobCreateMixin
 from apps.core.permissions import ActionPermission, RequirePermission, objects_visible_to
-from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, OwnedCreateListRetrieveViewSet, OwnedModelViewSet
+from apps.core.viewsets import (
+    BaseAPIView,
+    BaseModelViewSet,
+    BaseReadOnlyViewSet,
+    OwnedCreateListRetrieveViewSet,
+    OwnedModelViewSet,
+    UserLanguageMixin,
+)
 
 from .. import conf, selectors
 from ..filtersets import (
@@ -107,7 +114,7 @@ class PriceBarViewSet(BaseReadOnlyViewSet):
         return super().list(request, *args, **kwargs)
 
 
-class IndicatorView(APIView):
+class IndicatorView(BaseAPIView):
     """An indicator over a symbol's bars: `?symbol=ORCL&name=rsi&period=14` (names: sma ema wma rsi macd bollinger
     atr stochastic obv volatility)."""
 
@@ -135,7 +142,7 @@ class IndicatorView(APIView):
         )
 
 
-class StrategyKindView(APIView):
+class StrategyKindView(BaseAPIView):
     """The registered strategy kinds with their parameter schemas."""
 
     permission_classes = [RequirePermission(READ)]
@@ -266,7 +273,7 @@ def tradable_portfolio(request: Request, portfolio_id: int) -> Portfolio:
     portfolio = get_object_or_404(visible_portfolios(request), pk=portfolio_id)
     user = request.user
     if portfolio.owner_id != user.pk and not user.has_perm("stock.change_portfolio", portfolio):
-        raise Forbidden("This portfolio is shared with you read-only.")
+        raise Forbidden(gettext("This portfolio is shared with you read-only."))
     return portfolio
 
 
@@ -298,7 +305,7 @@ class PortfolioViewSet(OwnedModelViewSet):
     def share(self, request: Request, pk: str | None = None) -> Response:
         portfolio = self.get_object()
         if portfolio.owner_id != request.user.pk and not request.user.is_superuser:
-            raise Forbidden("Only the owner shares a portfolio.")
+            raise Forbidden(gettext("Only the owner shares a portfolio."))
         payload = s.PortfolioShareSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         from django.contrib.auth import get_user_model
@@ -319,6 +326,7 @@ class PortfolioChildMixin:
 
 
 class OrderViewSet(
+    UserLanguageMixin,
     PortfolioChildMixin,
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
@@ -406,7 +414,7 @@ class AutoTraderViewSet(OwnedCreateListRetrieveViewSet):
     def _switch(self, request: Request, enabled: bool) -> Response:
         trader = self.get_object()
         if trader.owner_id != request.user.pk:
-            raise Forbidden("Only the portfolio's owner switches its auto-trader.")
+            raise Forbidden(gettext("Only the portfolio's owner switches its auto-trader."))
         trader = autotrade.autotrader_set_enabled(trader=trader, enabled=enabled, actor=request.user)
         return Response(s.AutoTraderSerializer(trader).data)
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext
+
 from apps.core.exceptions import ValidationFailed
 
 # Commission models, registered by name: a factory taking the validated options and returning
@@ -131,5 +133,5 @@ def config_from_input(data: dict[str, Any]) -> BacktestConfig:
             errors[flag] = ["Must be true or false."]
         flags[flag] = bool(value)
     if errors:
-        raise ValidationFailed("Invalid backtest settings.", code="invalid_settings", details=errors)
+        raise ValidationFailed(gettext("Invalid backtest settings."), code="invalid_settings", details=errors)
     return BacktestConfig(initial_cash=cash, commission=commission, slippage_bps=slippage, sizing=sizing, **flags)

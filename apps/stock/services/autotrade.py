@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import ApplicationError, Forbidden, ValidationFailed
@@ -38,16 +39,18 @@ def autotrader_create(
 ) -> AutoTrader:
     """Attach ``strategy`` to ``portfolio`` (the actor's own). Disabled unless ``enabled``."""
     if portfolio.owner_id != actor.pk:
-        raise Forbidden("Auto-trading is attached only to your own portfolios.")
+        raise Forbidden(gettext("Auto-trading is attached only to your own portfolios."))
     get_kind(strategy.kind).validate(strategy.params)
     quantity = _dec(quantity)
     if quantity <= 0:
-        raise ValidationFailed("Invalid auto-trader.", details={"quantity": ["Must be greater than 0."]})
+        raise ValidationFailed(
+            gettext("Invalid auto-trader."), details={"quantity": [gettext("Must be greater than 0.")]}
+        )
     if AutoTrader.objects.filter(
         portfolio=portfolio, strategy=strategy, instrument=instrument, timeframe=timeframe
     ).exists():
         raise ValidationFailed(
-            "This strategy already trades this instrument in this portfolio.", code="duplicate_autotrader"
+            gettext("This strategy already trades this instrument in this portfolio."), code="duplicate_autotrader"
         )
     trader = AutoTrader(
         owner=portfolio.owner,

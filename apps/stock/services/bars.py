@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import NotFound, ValidationFailed
@@ -29,7 +30,9 @@ def instrument_get_or_create(
 ) -> tuple[Instrument, bool]:
     symbol, exchange = symbol.strip().upper(), exchange.strip().upper()
     if not symbol:
-        raise ValidationFailed("A symbol is required.", details={"symbol": ["This field is required."]})
+        raise ValidationFailed(
+            gettext("A symbol is required."), details={"symbol": [gettext("This field is required.")]}
+        )
     instrument = Instrument.objects.filter(symbol=symbol, exchange=exchange).first()
     if instrument is not None:
         return instrument, False
@@ -65,7 +68,7 @@ def _check(frame: pd.DataFrame) -> None:
     errors = bars_validate(frame)
     if errors:
         raise ValidationFailed(
-            f"{len(errors)} invalid bar(s); nothing was written.",
+            gettext("%(errors)s invalid bar(s); nothing was written.") % {"errors": len(errors)},
             code="invalid_bars",
             details={"count": len(errors), "errors": errors[:MAX_REPORTED_ERRORS]},
         )
@@ -225,7 +228,9 @@ def _copy_upsert(chunks: Iterable[bytes], *, rows: int, instrument_ids: list[int
 def _check_timeframe(timeframe: str) -> None:
     if timeframe not in Timeframe.values:
         raise ValidationFailed(
-            f"Unknown timeframe {timeframe!r}.", code="invalid_timeframe", details={"timeframe": Timeframe.values}
+            gettext("Unknown timeframe %(timeframe)s.") % {"timeframe": repr(timeframe)},
+            code="invalid_timeframe",
+            details={"timeframe": Timeframe.values},
         )
 
 
@@ -241,10 +246,12 @@ def bars_load_many(
     _check_timeframe(timeframe)
     for instrument, frame in items:
         if frame.empty:
-            raise ValidationFailed(f"No bars for {instrument.symbol}.", code="no_bars")
+            raise ValidationFailed(gettext("No bars for %(symbol)s.") % {"symbol": instrument.symbol}, code="no_bars")
         missing = [c for c in BAR_COLUMNS if c not in frame.columns]
         if missing:
-            raise ValidationFailed("Bar frame lacks columns.", code="invalid_bars", details={"missing": missing})
+            raise ValidationFailed(
+                gettext("Bar frame lacks columns."), code="invalid_bars", details={"missing": missing}
+            )
         _check(frame)
     with transaction.atomic():
         result = _copy_upsert(
@@ -291,7 +298,7 @@ def bars_import(
     else:
         found = Instrument.objects.filter(symbol=symbol.upper(), exchange=exchange.upper()).first()
         if found is None:
-            raise NotFound(f"Unknown instrument {symbol}.", code="unknown_symbol")
+            raise NotFound(gettext("Unknown instrument %(symbol)s.") % {"symbol": symbol}, code="unknown_symbol")
         instrument = found
     result = bars_load(instrument=instrument, timeframe=timeframe, frame=frame, actor=actor)
     return {"instrument_id": instrument.pk, "symbol": instrument.symbol, **result}
@@ -318,13 +325,17 @@ def bars_resample_store(
     _check_timeframe(to_timeframe)
     if TIMEFRAME_ORDER.index(to_timeframe) <= TIMEFRAME_ORDER.index(from_timeframe):
         raise ValidationFailed(
-            "Bars resample only to a higher timeframe.",
+            gettext("Bars resample only to a higher timeframe."),
             code="invalid_timeframe",
             details={"from": from_timeframe, "to": to_timeframe},
         )
     source = bars_frame(instrument=instrument, timeframe=from_timeframe)
     if source.empty:
-        raise ValidationFailed(f"No {from_timeframe} bars for {instrument.symbol}.", code="no_bars")
+        raise ValidationFailed(
+            gettext("No %(from_timeframe)s bars for %(symbol)s.")
+            % {"from_timeframe": from_timeframe, "symbol": instrument.symbol},
+            code="no_bars",
+        )
     return bars_load(
         instrument=instrument,
         timeframe=to_timeframe,

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Conflict, ValidationFailed
@@ -60,7 +61,9 @@ def portfolio_create(
 ) -> Portfolio:
     cash = _dec(cash)
     if cash < 0:
-        raise ValidationFailed("Cash cannot be negative.", details={"cash": ["Must be zero or more."]})
+        raise ValidationFailed(
+            gettext("Cash cannot be negative."), details={"cash": [gettext("Must be zero or more.")]}
+        )
     portfolio = Portfolio(
         owner=owner,
         name=name,
@@ -125,21 +128,26 @@ def order_place(
     if order_type == OrderType.STOP and (stop_price is None or _dec(stop_price) <= 0):
         errors["stop_price"] = ["A stop order needs a positive stop price."]
     if errors:
-        raise ValidationFailed("Invalid order.", details=errors)
+        raise ValidationFailed(gettext("Invalid order."), details=errors)
     if not instrument.is_active:
-        raise ValidationFailed(f"{instrument.symbol} is not active.", code="inactive_instrument")
+        raise ValidationFailed(
+            gettext("%(symbol)s is not active.") % {"symbol": instrument.symbol}, code="inactive_instrument"
+        )
     now = now or timezone.now()
     if timeframe in INTRADAY and not market_is_open(
         exchange=instrument.exchange, asset_class=instrument.asset_class, now=now
     ):
         raise ValidationFailed(
-            f"The {instrument.exchange} market is closed for intraday orders.",
+            gettext("The %(exchange)s market is closed for intraday orders.") % {"exchange": instrument.exchange},
             code="market_closed",
             details={"exchange": instrument.exchange, "now": now.isoformat()},
         )
     bar = latest_bar(instrument=instrument, timeframe=timeframe)
     if bar is None:
-        raise ValidationFailed(f"No {timeframe} bars for {instrument.symbol}.", code="no_bars")
+        raise ValidationFailed(
+            gettext("No %(timeframe)s bars for %(symbol)s.") % {"timeframe": timeframe, "symbol": instrument.symbol},
+            code="no_bars",
+        )
     last = _dec(bar.close)
     buffer = Decimal(1) + conf.paper_market_buffer_pct() / Decimal(100)
     limit = _dec(limit_price) if limit_price is not None else None
@@ -157,14 +165,16 @@ def order_place(
         locked = Portfolio.objects.select_for_update().get(pk=portfolio.pk)
         if locked.max_order_value is not None and value > locked.max_order_value:
             raise ValidationFailed(
-                f"Order value {value} exceeds the limit {locked.max_order_value}.", code="order_value_limit"
+                gettext("Order value %(value)s exceeds the limit %(max_order_value)s.")
+                % {"value": value, "max_order_value": locked.max_order_value},
+                code="order_value_limit",
             )
         reserved = Decimal("0.00")
         if side == OrderSide.BUY:
             reserved = value + _commission(value)
             if not locked.allow_margin and reserved > locked.available_cash:
                 raise ValidationFailed(
-                    "Not enough cash.",
+                    gettext("Not enough cash."),
                     code="insufficient_cash",
                     details={"required": str(reserved), "available": str(locked.available_cash)},
                 )
@@ -174,8 +184,12 @@ def order_place(
             limit_value = equity * locked.max_position_pct / Decimal(100)
             if after > limit_value:
                 raise ValidationFailed(
-                    f"The position would be {after:.2f}, "
-                    f"over {locked.max_position_pct}% of equity ({limit_value:.2f}).",
+                    gettext("The position would be %(after)s, over %(max_position_pct)s%% of equity (%(limit_value)s).")
+                    % {
+                        "after": format(after, ".2f"),
+                        "max_position_pct": locked.max_position_pct,
+                        "limit_value": format(limit_value, ".2f"),
+                    },
                     code="position_limit",
                 )
         else:
@@ -183,7 +197,7 @@ def order_place(
             free = sum(held, Decimal(0)) - _open_sell_quantity(locked, instrument)
             if quantity > free:
                 raise ValidationFailed(
-                    "Cannot sell more than the free position (no short selling).",
+                    gettext("Cannot sell more than the free position (no short selling)."),
                     code="insufficient_position",
                     details={"available": str(free)},
                 )
@@ -223,7 +237,10 @@ def order_cancel(*, order: Order, actor: Any, reason: str = "Cancelled by the us
         portfolio = Portfolio.objects.select_for_update().get(pk=order.portfolio_id)
         order = Order.objects.select_for_update().get(pk=order.pk)
         if order.status not in OPEN_ORDER_STATUSES:
-            raise Conflict(f"Order is {order.status}; only open orders can be cancelled.", code="order_not_open")
+            raise Conflict(
+                gettext("Order is %(status)s; only open orders can be cancelled.") % {"status": order.status},
+                code="order_not_open",
+            )
         _close_order(order, portfolio, OrderStatus.CANCELLED, reason)
         audit_record(action=AuditAction.ACTION, actor=actor, target=order, message="Paper order cancelled")
     return order

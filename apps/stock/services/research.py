@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import ValidationFailed
@@ -78,7 +79,9 @@ def _selection(
     *, symbol: str | None, instrument: Instrument | None, timeframe: str, start: Any, end: Any
 ) -> tuple[Instrument, int]:
     if timeframe not in Timeframe.values:
-        raise ValidationFailed("Unknown timeframe.", code="invalid_timeframe", details={"timeframe": Timeframe.values})
+        raise ValidationFailed(
+            gettext("Unknown timeframe."), code="invalid_timeframe", details={"timeframe": Timeframe.values}
+        )
     instrument = instrument or instrument_by_symbol(symbol=symbol or "")
     bars = bars_for_run(instrument=instrument, timeframe=timeframe, start=start, end=end)
     return instrument, len(bars)
@@ -100,27 +103,41 @@ def _instruments_selection(
     """The instruments of a backtest (one, or several as a portfolio), each with bars in the range; total bars."""
     if symbols is not None and symbol:
         raise ValidationFailed(
-            "Give either a symbol or a list of symbols.", details={"symbols": ["Not together with symbol."]}
+            gettext("Give either a symbol or a list of symbols."),
+            details={"symbols": [gettext("Not together with symbol.")]},
         )
     if instruments is None and instrument is not None:
         instruments = [instrument]
     if instruments is None and symbols is not None:
         if not isinstance(symbols, list) or not symbols or not all(isinstance(x, str) for x in symbols):
-            raise ValidationFailed("Invalid symbols.", details={"symbols": ["A non-empty list of symbols."]})
+            raise ValidationFailed(
+                gettext("Invalid symbols."), details={"symbols": [gettext("A non-empty list of symbols.")]}
+            )
         if len(symbols) > MAX_BACKTEST_INSTRUMENTS:
             raise ValidationFailed(
-                "Too many instruments.", details={"symbols": [f"At most {MAX_BACKTEST_INSTRUMENTS}."]}
+                gettext("Too many instruments."),
+                details={
+                    "symbols": [
+                        gettext("At most %(MAX_BACKTEST_INSTRUMENTS)s.")
+                        % {"MAX_BACKTEST_INSTRUMENTS": MAX_BACKTEST_INSTRUMENTS}
+                    ]
+                },
             )
         normalized = [x.strip().upper() for x in symbols]
         repeated = sorted({x for x in normalized if normalized.count(x) > 1})
         if repeated:
-            raise ValidationFailed("Repeated symbols.", details={"symbols": [f"Repeated: {', '.join(repeated)}."]})
+            raise ValidationFailed(
+                gettext("Repeated symbols."),
+                details={"symbols": [gettext("Repeated: %(value)s.") % {"value": ", ".join(repeated)}]},
+            )
         instruments = [instrument_by_symbol(symbol=x) for x in normalized]
     if instruments is None:
         selected, bars = _selection(symbol=symbol, instrument=None, timeframe=timeframe, start=start, end=end)
         return [selected], bars
     if not instruments:
-        raise ValidationFailed("Invalid symbols.", details={"symbols": ["A non-empty list of symbols."]})
+        raise ValidationFailed(
+            gettext("Invalid symbols."), details={"symbols": [gettext("A non-empty list of symbols.")]}
+        )
     total = 0
     for item in instruments:
         total += _selection(symbol=None, instrument=item, timeframe=timeframe, start=start, end=end)[1]
@@ -148,7 +165,9 @@ def backtest_create(
     if strategy is not None:
         kind, params = strategy.kind, strategy.params if params is None else params
     if not kind:
-        raise ValidationFailed("Give a strategy or a kind.", details={"kind": ["This field is required."]})
+        raise ValidationFailed(
+            gettext("Give a strategy or a kind."), details={"kind": [gettext("This field is required.")]}
+        )
     validated = get_kind(kind).validate(params)
     config = config_from_input(settings or {})
     selected, bar_count = _instruments_selection(
@@ -265,15 +284,21 @@ def _axis(name: str, spec: Any) -> list[float]:
     if isinstance(spec, dict) and {"start", "stop"} <= set(spec):
         start, stop, step = spec["start"], spec["stop"], spec.get("step", 1)
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop, step)) or step <= 0:
-            raise ValidationFailed("Invalid range.", code="invalid_grid", details={name: ["start/stop/step numbers."]})
+            raise ValidationFailed(
+                gettext("Invalid range."), code="invalid_grid", details={name: [gettext("start/stop/step numbers.")]}
+            )
         count = int((stop - start) / step + 1e-9) + 1
         if count <= 0 or count > 10_000:
-            raise ValidationFailed("Invalid range.", code="invalid_grid", details={name: ["Empty or too long."]})
+            raise ValidationFailed(
+                gettext("Invalid range."), code="invalid_grid", details={name: [gettext("Empty or too long.")]}
+            )
         return [start + i * step for i in range(count)]
     if isinstance(spec, list) and spec:
         return list(spec)
     raise ValidationFailed(
-        "Each grid axis is a list or {start, stop, step}.", code="invalid_grid", details={name: ["Invalid axis."]}
+        gettext("Each grid axis is a list or {start, stop, step}."),
+        code="invalid_grid",
+        details={name: [gettext("Invalid axis.")]},
     )
 
 
@@ -281,11 +306,11 @@ def sweep_combinations(kind_name: str, grid: Any) -> list[dict[str, Any]]:
     """Every valid parameter set of the grid (sets the kind rejects, such as slow <= fast, are skipped)."""
     kind = get_kind(kind_name)
     if not isinstance(grid, dict) or not grid:
-        raise ValidationFailed("The grid must be a non-empty object.", code="invalid_grid")
+        raise ValidationFailed(gettext("The grid must be a non-empty object."), code="invalid_grid")
     known = {p.name for p in kind.params}
     unknown = sorted(set(grid) - known)
     if unknown:
-        raise ValidationFailed("Unknown grid parameters.", code="invalid_grid", details={"grid": unknown})
+        raise ValidationFailed(gettext("Unknown grid parameters."), code="invalid_grid", details={"grid": unknown})
     names = sorted(grid)
     axes = [_axis(name, grid[name]) for name in names]
     combos = []
@@ -295,10 +320,12 @@ def sweep_combinations(kind_name: str, grid: Any) -> list[dict[str, Any]]:
         except ValidationFailed:
             continue
     if not combos:
-        raise ValidationFailed("The grid has no valid parameter set.", code="invalid_grid")
+        raise ValidationFailed(gettext("The grid has no valid parameter set."), code="invalid_grid")
     if len(combos) > conf.sweep_max_combinations():
         raise ValidationFailed(
-            f"The grid has {len(combos)} parameter sets; at most {conf.sweep_max_combinations()}.", code="invalid_grid"
+            gettext("The grid has %(combos)s parameter sets; at most %(value)s.")
+            % {"combos": len(combos), "value": conf.sweep_max_combinations()},
+            code="invalid_grid",
         )
     return combos
 
@@ -318,7 +345,9 @@ def sweep_create(
     enqueue: bool = True,
 ) -> Sweep:
     if rank_by not in RANKABLE:
-        raise ValidationFailed("Unknown ranking metric.", code="invalid", details={"rank_by": sorted(RANKABLE)})
+        raise ValidationFailed(
+            gettext("Unknown ranking metric."), code="invalid", details={"rank_by": sorted(RANKABLE)}
+        )
     combos = sweep_combinations(kind, grid)
     config = config_from_input(settings or {})
     instrument, bar_count = _selection(symbol=symbol, instrument=instrument, timeframe=timeframe, start=start, end=end)

@@ -1,0 +1,52 @@
+"""Messages of the admin theme (django-unfold), which ships no translations: marked here so that makemessages puts
+them in our catalogue (locale/) and the admin's own buttons and filters are translated too. Only the msgids matter;
+Unfold's templates and code look them up. Messages Django's admin already translates are not repeated."""
+
+from django.utils.translation import gettext_noop
+
+UNFOLD_MESSAGES = (
+    gettext_noop("%(class_name)s %(instance)s"),
+    gettext_noop("Add row"),
+    gettext_noop("After you've created a user, you’ll be able to edit more user options."),  # noqa: RUF001  (Unfold's msgid)
+    gettext_noop("All applications"),
+    gettext_noop("Apply Filters"),
+    gettext_noop("Click to cancel"),
+    gettext_noop("Click to download"),
+    gettext_noop("Dark"),
+    gettext_noop("Date"),
+    gettext_noop("Date from"),
+    gettext_noop("Date to"),
+    gettext_noop("Expand row"),
+    gettext_noop("False"),
+    gettext_noop("From"),
+    gettext_noop("General"),
+    gettext_noop("Go back"),
+    gettext_noop("Light"),
+    gettext_noop("Loading more results..."),
+    gettext_noop("More actions"),
+    gettext_noop("Next"),
+    gettext_noop("No data"),
+    gettext_noop("No recent searches"),
+    gettext_noop("No results found"),
+    gettext_noop("No results matching your query"),
+    gettext_noop("Previous"),
+    gettext_noop("Recent searches"),
+    gettext_noop("Record picture"),
+    gettext_noop("Reset filters"),
+    gettext_noop("Run"),
+    gettext_noop("Select action"),
+    gettext_noop("Select action to run"),
+    gettext_noop("Select all rows"),
+    gettext_noop("Select currency"),
+    gettext_noop("Select format"),
+    gettext_noop("Select record"),
+    gettext_noop("Submit"),
+    gettext_noop("This item will be deleted."),
+    gettext_noop("This page yielded into no results. Create a new item or reset your filters."),
+    gettext_noop("To"),
+    gettext_noop("Toggle password visibility"),
+    gettext_noop("True"),
+    gettext_noop("Type to search"),
+    gettext_noop("Value"),
+    gettext_noop("You have been successfully logged out from the administration"),
+)
