@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from functools import cache as cache_once
 from typing import Any, TypeVar
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models, transaction
@@ -163,10 +164,9 @@ def _auth_models() -> tuple[set[type[models.Model]], set[type[models.Model]]]:
     from django.contrib.auth.models import Group, Permission
     from guardian.models import GroupObjectPermission, UserObjectPermission
 
-    from .models import ApiKey
-
     user = get_user_model()
-    saved: set[type[models.Model]] = {user, Group, Permission, ApiKey, UserObjectPermission, GroupObjectPermission}
+    api_key = django_apps.get_model("core", "ApiKey")  # by name: core's models are built on this module
+    saved: set[type[models.Model]] = {user, Group, Permission, api_key, UserObjectPermission, GroupObjectPermission}
     through: set[type[models.Model]] = {user.groups.through, user.user_permissions.through, Group.permissions.through}
     return saved, through
 
