@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from apps.core.exceptions import Forbidden
 from apps.core.permissions import ActionPermission, RequirePermission, objects_visible_to
+from apps.core.schema import ErrorSerializer
 from apps.core.viewsets import BaseModelViewSet, BaseReadOnlyViewSet, OwnedCreateListRetrieveViewSet, OwnedModelViewSet
 
 from .. import conf, selectors
@@ -133,7 +134,10 @@ class IndicatorView(APIView):
 
     permission_classes = [RequirePermission(READ)]
 
-    @extend_schema(parameters=[s.IndicatorQuerySerializer], responses=s.IndicatorResponseSerializer)
+    @extend_schema(
+        parameters=[s.IndicatorQuerySerializer],
+        responses={200: s.IndicatorResponseSerializer, 404: OpenApiResponse(ErrorSerializer, "Unknown symbol.")},
+    )
     def get(self, request: Request) -> Response:
         query = s.IndicatorQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
