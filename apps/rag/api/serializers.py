@@ -57,7 +57,7 @@ class ShareSerializer(serializers.Serializer):  # type: ignore[type-arg]
 class DocumentSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     knowledge_base_id = serializers.IntegerField(read_only=True)
     progress = serializers.FloatField(read_only=True)
-    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None)
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Document

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from ..choices import OrderSide, OrderType, Timeframe, TimeInForce
 from ..models import (
+    AutoTradeOutcome,
     AutoTrader,
     BacktestRun,
     BacktestTrade,
@@ -367,6 +368,8 @@ class JobAcceptedSerializer(serializers.Serializer):
 
 class AutoTraderSerializer(serializers.ModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    # empty until the first run (read-only model fields lose allow_blank, and with it "" in the schema's enum)
+    last_outcome = serializers.ChoiceField(choices=AutoTradeOutcome.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = AutoTrader
