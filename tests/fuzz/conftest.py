@@ -28,6 +28,17 @@ PATH_PARAMETER_FIELDS = {"name": "name"}
 IDS_PER_CALLER = 5  # object ids tried per path: the first ones each caller's list shows, and a few it does not
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fuzzing runs only when asked for by marker (``-m fuzz``, as `make fuzz` does): pyproject's addopts
+    deselect it, and so does this when another ``-m`` replaces those (``make test PYTEST_ARGS='-m "not redis"'``)."""
+    if "fuzz" in (config.getoption("markexpr") or "").replace("not fuzz", ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("fuzz") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("fuzz") is not None])
+        items[:] = kept
+
+
 @dataclass
 class Fuzz:
     app: WSGIHandler
