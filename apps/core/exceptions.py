@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
@@ -134,6 +135,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(
             error_body("conflict", "A record with these values already exists.", {"constraint": constraint}),
             status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
+        # a form body with more parts than DATA_UPLOAD_MAX_NUMBER_FILES / DATA_UPLOAD_MAX_NUMBER_FIELDS allow
+        return Response(
+            error_body("too_many_parts", "The request has too many files or form fields."),
+            status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(as_serializer_error(exc))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 
 from apps.core.models import AuditLog
@@ -104,3 +105,16 @@ def test_an_unknown_symbol_for_an_indicator_is_a_documented_404(role_client, sch
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_symbol"
     assert "404" in _responses(schema, "get", "/api/v1/stock/indicators/")
+
+
+def test_an_upload_with_too_many_files_is_refused_not_a_server_error(role_users, role_client) -> None:
+    """A multipart body with more files than DATA_UPLOAD_MAX_NUMBER_FILES was a 500; now a 400 with the error body,
+    and nothing is stored."""
+    kb = knowledge_base_create(owner=role_users["user"], name="Many files")
+    files = [SimpleUploadedFile(f"note-{n}.txt", b"text", content_type="text/plain") for n in range(101)]
+    response = role_client("user").post(
+        "/api/v1/rag/documents/", {"knowledge_base_id": kb.pk, "file": files}, format="multipart"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "too_many_parts"
+    assert not kb.documents.exists()
