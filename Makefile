@@ -70,8 +70,8 @@ security: install
 # API fuzzing (tests/fuzz/, not part of `make test`): schemathesis runs every operation of the OpenAPI schema as each
 # role and as a scoped API key, in-process against the PostgreSQL test database; no 5xx, responses as the schema says,
 # no write accepted without the permission. FUZZ_EXAMPLES examples per operation and caller, FUZZ_SEED fixes the run.
-# CI runs `make fuzz FUZZ_EXAMPLES=4`: 1,080 cases, 268 CPU-seconds (14:00 on the shared machine at load 9, about 3
-# minutes on 2 idle cores; benchmarks/RESULTS.md, "API fuzzing"). FUZZ_ARGS: more pytest options (-x, -k ...).
+# CI runs `make fuzz FUZZ_EXAMPLES=4`: 1,080 cases, 260 CPU-seconds, 5:27 on 2 cores shared at load 2-5 (about 3
+# minutes idle; benchmarks/RESULTS.md, "API fuzzing"). FUZZ_ARGS: more pytest options (-x, -k ...).
 .PHONY: fuzz
 FUZZ_EXAMPLES ?= 4
 FUZZ_SEED ?= 0
