@@ -189,8 +189,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             error_body("payload_too_large", payload_too_large_message(limit), too_large_details(limit=limit)),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
-    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
-        return Response(error_body("too_many_fields", str(exc)), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
+        # a form body with more parts than DATA_UPLOAD_MAX_NUMBER_FILES / DATA_UPLOAD_MAX_NUMBER_FIELDS allow
+        return Response(
+            error_body("too_many_parts", "The request has too many files or form fields."),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):

@@ -156,9 +156,13 @@ class UserViewSet(BaseModelViewSet):
 
     def create_object(self, serializer: Any, **extra: Any) -> Any:
         data = dict(serializer.validated_data)
-        return services.user_create(
+        is_active = data.pop("is_active", True)  # user_create makes active users; an inactive one is then deactivated
+        user = services.user_create(
             actor=self.request.user, roles=data.pop("roles", []), password=data.pop("password", None), **data
         )
+        if not is_active:
+            user = services.user_update(user=user, actor=self.request.user, is_active=False)
+        return user
 
     def update_object(self, serializer: Any) -> Any:
         data = dict(serializer.validated_data)

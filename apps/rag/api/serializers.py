@@ -60,7 +60,7 @@ class ShareSerializer(serializers.Serializer):
 class DocumentSerializer(BaseModelSerializer):
     knowledge_base_id = IntegerField(read_only=True)
     progress = FloatField(read_only=True)
-    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None)
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Document

@@ -12,6 +12,7 @@ from apps.core.serializers import MONEY_MAX, BaseModelSerializer, DecimalField, 
 
 from ..choices import OrderSide, OrderType, Timeframe, TimeInForce
 from ..models import (
+    AutoTradeOutcome,
     AutoTrader,
     BacktestRun,
     BacktestTrade,
@@ -383,6 +384,8 @@ class JobAcceptedSerializer(serializers.Serializer):
 
 class AutoTraderSerializer(BaseModelSerializer):
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    # empty until the first run (read-only model fields lose allow_blank, and with it "" in the schema's enum)
+    last_outcome = serializers.ChoiceField(choices=AutoTradeOutcome.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = AutoTrader

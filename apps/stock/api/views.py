@@ -24,6 +24,7 @@ from apps.core.exceptions import Forbidden
 from apps.core.idempotency import IDEMPOTENCY_PARAMETER, IdempotentCreateMixin
 from apps.core.jobs import JobCancelMixin, JobCreateMixin
 from apps.core.permissions import ActionPermission, RequirePermission, objects_visible_to
+from apps.core.schema import ErrorSerializer
 from apps.core.viewsets import (
     BaseAPIView,
     BaseModelViewSet,
@@ -120,7 +121,10 @@ class IndicatorView(BaseAPIView):
 
     permission_classes = [RequirePermission(READ)]
 
-    @extend_schema(parameters=[s.IndicatorQuerySerializer], responses=s.IndicatorResponseSerializer)
+    @extend_schema(
+        parameters=[s.IndicatorQuerySerializer],
+        responses={200: s.IndicatorResponseSerializer, 404: OpenApiResponse(ErrorSerializer, "Unknown symbol.")},
+    )
     def get(self, request: Request) -> Response:
         query = s.IndicatorQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
