@@ -58,7 +58,7 @@ class AuditedWritesMixin:
         audit_model_change(request=self.request, action=AuditAction.UPDATE, instance=instance, before=before)
         return instance
 
-    def destroy_object(self, instance: models.Model) -> None:
+    def destroy_object(self, instance: Any) -> None:
         before, pk = model_snapshot(instance), instance.pk
         instance.delete()
         instance.pk = pk  # keep the id on the audit entry
@@ -72,7 +72,7 @@ class AuditedWritesMixin:
         with transaction.atomic():
             serializer.instance = self.update_object(serializer)
 
-    def perform_destroy(self, instance: models.Model) -> None:
+    def perform_destroy(self, instance: Any) -> None:
         with transaction.atomic():
             self.destroy_object(instance)
 

@@ -61,7 +61,7 @@ class KnowledgeBaseViewSet(BaseModelViewSet):
     queryset = KnowledgeBase.objects.select_related("owner").order_by("name")
     serializer_class = s.KnowledgeBaseSerializer
     filterset_class = KnowledgeBaseFilterSet
-    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission, KnowledgeBaseAccess]
+    permission_classes = [ActionPermission, KnowledgeBaseAccess]
     required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": READ, "write": WRITE}
     ordering_fields: ClassVar[list[str]] = ["name", "created_at", "chunk_count", "document_count"]
     search_fields: ClassVar[list[str]] = ["name", "description"]
@@ -122,7 +122,7 @@ class DocumentViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,  # type: ignore[type-arg]
+    viewsets.GenericViewSet,
 ):
     """Documents of the bases the caller may read. Upload is multipart (``files`` repeated, ``knowledge_base``,
     optional ``tags``); ``text/`` takes pasted text and ``url/`` a page or file to fetch. Ingestion runs in the
@@ -131,9 +131,9 @@ class DocumentViewSet(
     queryset = Document.objects.select_related("uploaded_by").order_by("-created_at", "-id")
     serializer_class = s.DocumentSerializer
     filterset_class = DocumentFilterSet
-    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission]
+    permission_classes = [ActionPermission]
     required_permissions: ClassVar[dict[str, str | tuple[str, ...]]] = {"read": READ, "write": WRITE}
-    parser_classes: ClassVar[list[Any]] = [SafeMultiPartParser, SafeFormParser, SafeJSONParser]
+    parser_classes = [SafeMultiPartParser, SafeFormParser, SafeJSONParser]
     ordering_fields: ClassVar[list[str]] = ["created_at", "title", "status", "size"]
 
     def get_queryset(self) -> QuerySet[Document]:
@@ -224,7 +224,7 @@ def _filters(data: dict[str, Any] | None) -> Filters:
 
 
 class SearchView(BaseAPIView):
-    permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
+    permission_classes = [RequirePermission(READ)]
 
     @extend_schema(request=s.SearchRequestSerializer, responses=s.SearchResponseSerializer)
     def post(self, request: Request) -> HttpResponseBase:
@@ -261,7 +261,7 @@ class SearchView(BaseAPIView):
 
 
 class AskView(BaseAPIView):
-    permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
+    permission_classes = [RequirePermission(READ)]
 
     @extend_schema(request=s.AskRequestSerializer, responses=s.AnswerSerializer)
     def post(self, request: Request) -> Response:
@@ -280,7 +280,7 @@ class AskView(BaseAPIView):
 
 
 class StatsView(BaseAPIView):
-    permission_classes: ClassVar[list[type[BasePermission]]] = [RequirePermission(READ)]
+    permission_classes = [RequirePermission(READ)]
 
     @extend_schema(responses={200: OpenApiResponse(s.StatsSerializer)})
     def get(self, request: Request) -> Response:
@@ -296,6 +296,6 @@ class StatsView(BaseAPIView):
                 "knowledge_bases": kbs.count(),
                 "documents": {row["status"]: row["n"] for row in documents},
                 "chunks": kbs.aggregate(n=Sum("chunk_count"))["n"] or 0,
-                "answers": Answer.objects.filter(asked_by=request.user).count(),
+                "answers": Answer.objects.filter(asked_by_id=request.user.pk).count(),
             }
         )

@@ -14,7 +14,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, renderers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -89,7 +88,7 @@ class PriceBarViewSet(BaseReadOnlyViewSet):
     filterset_class = PriceBarFilterSet
     required_permissions: ClassVar = {"read": READ}
     ordering_fields = ["ts"]
-    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]  # resolved classes
     csv_fields = ("symbol", "timeframe", "ts", "open", "high", "low", "close", "adj_close", "volume")
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -323,9 +322,7 @@ class PortfolioViewSet(OwnedModelViewSet):
 class PortfolioChildMixin:
     """Rows of portfolios the caller may see (narrowed in SQL)."""
 
-    request: Request
-
-    def get_queryset(self) -> Any:
+    def get_queryset(self: Any) -> Any:
         return super().get_queryset().filter(portfolio__in=visible_portfolios(self.request))  # type: ignore[misc]
 
 
@@ -343,7 +340,7 @@ class OrderViewSet(
     queryset = Order.objects.select_related("instrument").order_by("-created_at", "-id")
     serializer_class = s.OrderSerializer
     filterset_class = OrderFilterSet
-    permission_classes: ClassVar[list[type[BasePermission]]] = [ActionPermission]
+    permission_classes = [ActionPermission]
     required_permissions: ClassVar = {"read": READ, "create": TRADE, "cancel": TRADE, "match": TRADE}
     ordering_fields = ["created_at", "status"]
 
