@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models, transaction
+from django.utils.translation import gettext
 from guardian.shortcuts import assign_perm, remove_perm
 
 from ..choices import AuditAction
@@ -21,7 +22,10 @@ def object_share(*, obj: models.Model, to: Any, level: str = "view", actor: Any 
     does it, never an API key."""
     refuse_api_key_context(what="Sharing")
     if level not in _LEVELS:
-        raise ValidationFailed("Unknown access level.", details={"level": [f"Use one of {sorted(_LEVELS)}."]})
+        raise ValidationFailed(
+            gettext("Unknown access level."),
+            details={"level": [gettext("Use one of %(levels)s.") % {"levels": sorted(_LEVELS)}]},
+        )
     for verb in _LEVELS["manage"]:
         remove_perm(f"{verb}_{obj._meta.model_name}", to, obj)
     for verb in _LEVELS[level]:

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from ..choices import AuditAction
 from ..exceptions import ValidationFailed
@@ -43,7 +44,7 @@ def roles_sync() -> dict[str, dict[str, list[str]]]:
     missing = sorted(set(PERMISSIONS) - set(available))
     if missing:
         raise ValidationFailed(
-            "Role permissions are missing from the database; run migrate first.", details={"missing": missing}
+            gettext("Role permissions are missing from the database; run migrate first."), details={"missing": missing}
         )
     report: dict[str, dict[str, list[str]]] = {}
     for role, perms in ROLES.items():
@@ -81,7 +82,7 @@ def user_set_roles(*, user: User, roles: Iterable[str], actor: Any = None) -> No
     roles = sorted(set(roles))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
-        raise ValidationFailed("Unknown roles.", code="invalid_role", details={"roles": unknown})
+        raise ValidationFailed(gettext("Unknown roles."), code="invalid_role", details={"roles": unknown})
     before = sorted(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
     user.groups.remove(*Group.objects.filter(name__in=set(ROLES) - set(roles)))
     user.groups.add(*Group.objects.filter(name__in=roles))
@@ -140,7 +141,8 @@ def user_update(
     unknown = sorted(set(fields) - set(USER_EDITABLE_FIELDS))
     if unknown:
         raise ValidationFailed(
-            "These fields cannot be changed here.", details={name: ["Not editable."] for name in unknown}
+            gettext("These fields cannot be changed here."),
+            details={name: [gettext("Not editable.")] for name in unknown},
         )
     before = model_snapshot(user)
     for name, value in fields.items():
