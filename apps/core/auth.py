@@ -72,9 +72,9 @@ class CachedJWTAuthentication(JWTAuthentication):
             lambda: with_permissions(self.user_model.objects.filter(**{field: user_id}).first()),
         )
         if user is None:
-            raise exceptions.AuthenticationFailed("User not found", code="user_not_found")
+            raise exceptions.AuthenticationFailed(gettext("User not found"), code="user_not_found")
         if jwt_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
-            raise exceptions.AuthenticationFailed("User is inactive", code="user_inactive")
+            raise exceptions.AuthenticationFailed(gettext("User is inactive"), code="user_inactive")
         if jwt_settings.CHECK_REVOKE_TOKEN:  # pragma: no cover - not enabled in our settings
             return super().get_user(validated_token)
         return user

@@ -31,7 +31,9 @@ def refuse_api_key_context(*, what: str) -> None:
     """Raise InteractiveLoginRequired (403) when the current request was authenticated with an API key: ``what``
     (managing keys, users, roles or grants) needs an interactive login."""
     if context.current_api_key_id() is not None:
-        raise InteractiveLoginRequired(f"{what} needs an interactive login (JWT or session), not an API key.")
+        raise InteractiveLoginRequired(
+            gettext("%(what)s needs an interactive login (JWT or session), not an API key.") % {"what": what}
+        )
 
 
 def _check_parent(*, owner: User, parent: ApiKey, expires_at: dt.datetime | None) -> None:
@@ -121,7 +123,7 @@ def api_key_create(
 
     ``credential`` says how ``created_by`` signed in (``jwt``, ``session``, ``api_key:<prefix>``); it is audited."""
     if parent is None or parent.pk != context.current_api_key_id():
-        refuse_api_key_context(what="Creating an API key")
+        refuse_api_key_context(what=gettext("Creating an API key"))
     if not name or not name.strip():
         raise ValidationFailed(
             gettext("An API key needs a name."), details={"name": [gettext("This field is required.")]}
@@ -198,7 +200,7 @@ def _api_key_with_owner_permissions(prefix: str) -> ApiKey | None:
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, actor: Any, credential: str = "") -> ApiKey:
     """Revoke ``key`` (idempotent). ``credential`` says how ``actor`` signed in; it is audited."""
-    refuse_api_key_context(what="Revoking an API key")
+    refuse_api_key_context(what=gettext("Revoking an API key"))
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at", "updated_at"])

@@ -20,7 +20,7 @@ _LEVELS = {"view": ("view",), "change": ("view", "change"), "manage": ("view", "
 def object_share(*, obj: models.Model, to: Any, level: str = "view", actor: Any = None) -> None:
     """Grant a user or group access to one owned object. The one place object permissions are written; a person
     does it, never an API key."""
-    refuse_api_key_context(what="Sharing")
+    refuse_api_key_context(what=gettext("Sharing"))
     if level not in _LEVELS:
         raise ValidationFailed(
             gettext("Unknown access level."),
@@ -35,7 +35,7 @@ def object_share(*, obj: models.Model, to: Any, level: str = "view", actor: Any 
 
 @transaction.atomic
 def object_unshare(*, obj: models.Model, to: Any, actor: Any = None) -> None:
-    refuse_api_key_context(what="Removing access")
+    refuse_api_key_context(what=gettext("Removing access"))
     for verb in _LEVELS["manage"]:
         remove_perm(f"{verb}_{obj._meta.model_name}", to, obj)
     audit_record(action=AuditAction.ACTION, actor=actor, target=obj, message=f"Access removed for {to}")

@@ -78,7 +78,7 @@ def roles_sync_after_migrate(sender: Any, **kwargs: Any) -> None:
 
 @transaction.atomic
 def user_set_roles(*, user: User, roles: Iterable[str], actor: Any = None) -> None:
-    refuse_api_key_context(what="Changing roles")
+    refuse_api_key_context(what=gettext("Changing roles"))
     roles = sorted(set(roles))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
@@ -103,7 +103,7 @@ def user_create(
     is_superuser: bool = False,
     actor: Any = None,
 ) -> User:
-    refuse_api_key_context(what="Creating a user")
+    refuse_api_key_context(what=gettext("Creating a user"))
     User = get_user_model()
     user = User(
         username=username,
@@ -137,7 +137,7 @@ def user_update(
     **fields: Any,
 ) -> User:
     """Change profile fields, roles and/or password; one audit entry for the profile, one for the roles."""
-    refuse_api_key_context(what="Changing a user")
+    refuse_api_key_context(what=gettext("Changing a user"))
     unknown = sorted(set(fields) - set(USER_EDITABLE_FIELDS))
     if unknown:
         raise ValidationFailed(
