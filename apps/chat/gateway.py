@@ -457,7 +457,9 @@ def embed(
             data = sorted(body["data"], key=lambda item: item.get("index", 0))
             result.vectors = [[float(x) for x in item["embedding"]] for item in data]
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise UpstreamError(f"{target.label or target.base_url} answered without usable embeddings.") from exc
+            raise UpstreamError(
+                gettext("%(label)s answered without usable embeddings.") % {"label": target.label or target.base_url}
+            ) from exc
         raw_usage = body.get("usage")
         usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         if usage.get("prompt_tokens") is not None:

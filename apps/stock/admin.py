@@ -103,7 +103,11 @@ class InstrumentAdmin(BaseModelAdmin):
                 )
             except ApplicationError as exc:
                 errors = (exc.details or {}).get("errors", []) if isinstance(exc.details, dict) else []
-                detail = "; ".join(f"row {e['row']}: {e['field']} {e['message']}" for e in errors[:20])
+                detail = "; ".join(
+                    gettext("row %(row)s: %(field)s %(message)s")
+                    % {"row": e["row"], "field": e["field"], "message": e["message"]}
+                    for e in errors[:20]
+                )
                 form.add_error(None, f"{exc.message} {detail}")
             else:
                 self.message_user(

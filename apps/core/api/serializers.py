@@ -97,7 +97,7 @@ class MeSerializer(BaseModelSerializer):  # type: ignore[type-arg]
 
     roles = serializers.SerializerMethodField()
     permissions = serializers.SerializerMethodField()
-    auth = serializers.SerializerMethodField(help_text="jwt, api_key or session")
+    auth = serializers.SerializerMethodField(help_text=_("jwt, api_key or session"))
     api_key = serializers.SerializerMethodField()
 
     class Meta:
