@@ -38,11 +38,16 @@ class ProviderAdminForm(forms.ModelForm):
         required=False,
         max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        label=_("API key"),
         help_text=_("Leave blank to keep the stored key."),
     )
     clear_api_key = forms.BooleanField(required=False, label=_("Remove the stored API key"))
     base_url = forms.URLField(
-        required=False, max_length=500, assume_scheme="https", help_text=_("e.g. https://api.openai.com/v1")
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label=_("base URL"),
+        help_text=_("e.g. https://api.openai.com/v1"),
     )
 
     class Meta:
@@ -130,6 +135,7 @@ class ChatModelAdminForm(forms.ModelForm):
     tools = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
+        label=_("tools"),
         help_text=_("Each tool runs with the calling user's permissions; a user lacking one is not offered the tool."),
     )
 
