@@ -1,3 +1,5 @@
+from django.utils.translation import gettext_lazy as _
+
 from apps.core.models import PermissionHolder
 from apps.core.roles import app_permissions
 
@@ -7,3 +9,5 @@ class AgentsPermission(PermissionHolder):
 
     class Meta(PermissionHolder.Meta):
         permissions = app_permissions("agents")
+        verbose_name = _("agents permission")
+        verbose_name_plural = _("agents permissions")

@@ -12,6 +12,8 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdminMixin
 
 from apps.core.admin_base import BaseModelAdmin, OwnedObjectsAdminMixin, ReadOnlyModelAdmin, ReadOnlyTabularInline
@@ -36,11 +38,16 @@ class ProviderAdminForm(forms.ModelForm):
         required=False,
         max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Leave blank to keep the stored key.",
+        label=_("API key"),
+        help_text=_("Leave blank to keep the stored key."),
     )
-    clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
+    clear_api_key = forms.BooleanField(required=False, label=_("Remove the stored API key"))
     base_url = forms.URLField(
-        required=False, max_length=500, assume_scheme="https", help_text="e.g. https://api.openai.com/v1"
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label=_("base URL"),
+        help_text=_("e.g. https://api.openai.com/v1"),
     )
 
     class Meta:
@@ -52,7 +59,7 @@ class ProviderAdminForm(forms.ModelForm):
         self._stored_key = self.instance.api_key if self.instance.pk else ""
         self.actor: Any = None  # set by ProviderAdmin.get_form
         if self._stored_key:
-            self.fields["api_key"].help_text = "A key is stored. Leave blank to keep it."
+            self.fields["api_key"].help_text = gettext("A key is stored. Leave blank to keep it.")
 
     def clean_api_key(self) -> str:
         return str(self.cleaned_data.get("api_key") or "") or self._stored_key
@@ -103,12 +110,16 @@ class ProviderAdmin(BaseModelAdmin):
             fields += ("allow_private_network",)
         return fields
 
-    @admin.action(description="Test connection (list the upstream's models)")
+    @admin.action(description=_("Test connection (list the upstream's models)"))
     def test_connection(self, request: HttpRequest, queryset: Any) -> None:
         for provider in queryset:
             result = provider_test_connection(provider=provider)
             if result.ok:
-                self.message_user(request, f"{provider}: reachable; models: {', '.join(result.models) or 'none'}")
+                self.message_user(
+                    request,
+                    gettext("%(provider)s: reachable; models: %(models)s")
+                    % {"provider": provider, "models": ", ".join(result.models) or gettext("none")},
+                )
                 outcome = "ok"
             else:
                 self.message_user(request, f"{provider}: {result.error}", level=messages.ERROR)
@@ -124,7 +135,8 @@ class ChatModelAdminForm(forms.ModelForm):
     tools = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Each tool runs with the calling user's permissions; a user lacking one is not offered the tool.",
+        label=_("tools"),
+        help_text=_("Each tool runs with the calling user's permissions; a user lacking one is not offered the tool."),
     )
 
     class Meta:
@@ -151,7 +163,11 @@ class ChatModelAdminForm(forms.ModelForm):
         choices = []
         for name in registered_names():
             tool = get_tool(name)
-            needs = f" (needs {', '.join(tool.permissions)})" if tool and tool.permissions else ""
+            needs = (
+                gettext(" (needs %(permissions)s)") % {"permissions": ", ".join(tool.permissions)}
+                if tool and tool.permissions
+                else ""
+            )
             choices.append((name, f"{name}{needs}"))
         self.fields["tools"].choices = choices
 
@@ -244,7 +260,7 @@ class UsageAdmin(ReadOnlyModelAdmin):
             row["bar"] = round(100 * row["total_tokens"] / peak)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Chat usage",
+            "title": gettext("Chat usage"),
             "opts": self.model._meta,
             "days": days,
             "date_from": date_from,

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ChatConfig(AppConfig):
     name = "apps.chat"
     label = "chat"
-    verbose_name = "Chat centre"
+    verbose_name = _("Chat centre")
 
     def ready(self) -> None:
         from apps.core.exceptions import register_error_shape

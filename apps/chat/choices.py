@@ -1,35 +1,36 @@
 """Choices of the chat centre."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ProviderKind(models.TextChoices):
-    OPENAI_COMPATIBLE = "openai-compatible", "OpenAI-compatible server"
-    BUILTIN = "builtin", "Built-in (no upstream)"
+    OPENAI_COMPATIBLE = "openai-compatible", _("OpenAI-compatible server")
+    BUILTIN = "builtin", _("Built-in (no upstream)")
 
 
 class MessageRole(models.TextChoices):
-    SYSTEM = "system", "System"
-    USER = "user", "User"
-    ASSISTANT = "assistant", "Assistant"
-    TOOL = "tool", "Tool"
+    SYSTEM = "system", _("System")
+    USER = "user", _("User")
+    ASSISTANT = "assistant", _("Assistant")
+    TOOL = "tool", _("Tool")
 
 
 class ConversationOrigin(models.TextChoices):
-    CHAT = "chat", "Back-office chat"
-    API = "api", "OpenAI-compatible API"
+    CHAT = "chat", _("Back-office chat")
+    API = "api", _("OpenAI-compatible API")
 
 
 class Rating(models.TextChoices):
-    UP = "up", "Thumbs up"
-    DOWN = "down", "Thumbs down"
+    UP = "up", _("Thumbs up")
+    DOWN = "down", _("Thumbs down")
 
 
 class UsageKind(models.TextChoices):
-    COMPLETION = "completion", "Completion"
-    STREAM = "stream", "Streamed completion"
-    EMBEDDING = "embedding", "Embeddings"
-    BUILTIN = "builtin", "Built-in engine"
+    COMPLETION = "completion", _("Completion")
+    STREAM = "stream", _("Streamed completion")
+    EMBEDDING = "embedding", _("Embeddings")
+    BUILTIN = "builtin", _("Built-in engine")
 
 
 BUILTIN_EXTRACTIVE = "aistack-extractive"

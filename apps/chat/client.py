@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.utils.translation import gettext
 
 from apps.core import http, net
 from apps.core.exceptions import ApplicationError
@@ -127,21 +128,30 @@ class OpenAIClient:
             )
         except UnicodeEncodeError as exc:  # a header (API key, extra header) that HTTP cannot carry
             raise UpstreamError(
-                f"{self.label} has a header that cannot be sent (non-ASCII API key or extra header).",
+                gettext("%(label)s has a header that cannot be sent (non-ASCII API key or extra header).")
+                % {"label": self.label},
                 code="provider_misconfigured",
             ) from exc
         except net.URLRefused as exc:
             if exc.code == "url_unreachable":
-                raise UpstreamError(f"{self.label} is unreachable: {exc.message}", code="upstream_down") from exc
-            raise UpstreamRefused(f"{self.label}: {exc.message}") from exc
+                raise UpstreamError(
+                    gettext("%(label)s is unreachable: %(error)s") % {"label": self.label, "error": exc.message},
+                    code="upstream_down",
+                ) from exc
+            raise UpstreamRefused(
+                gettext("%(label)s: %(error)s") % {"label": self.label, "error": exc.message}
+            ) from exc
         except http.RequestFailed as exc:
             if exc.timed_out:
                 raise UpstreamTimeout(
-                    f"{self.label} did not answer within {self.timeout:g} s ({exc.attempts} attempts)."
+                    gettext("%(label)s did not answer within %(timeout)s s (%(attempts)s attempts).")
+                    % {"label": self.label, "timeout": f"{self.timeout:g}", "attempts": exc.attempts}
                 ) from exc
-            reason = exc.cause.__class__.__name__ if exc.cause is not None else "no connection"
+            reason = exc.cause.__class__.__name__ if exc.cause is not None else gettext("no connection")
             raise UpstreamError(
-                f"{self.label} is unreachable: {reason} after {exc.attempts} attempts.", code="upstream_down"
+                gettext("%(label)s is unreachable: %(reason)s after %(attempts)s attempts.")
+                % {"label": self.label, "reason": reason, "attempts": exc.attempts},
+                code="upstream_down",
             ) from exc
         if response.status_code < 400:
             return response
@@ -151,13 +161,19 @@ class OpenAIClient:
             response.close()
         message = _error_message(response)
         if response.status_code == 429:
-            raise UpstreamRateLimited(f"{self.label} is rate limiting: {message}", upstream_status=429)
+            raise UpstreamRateLimited(
+                gettext("%(label)s is rate limiting: %(error)s") % {"label": self.label, "error": message},
+                upstream_status=429,
+            )
         if response.status_code >= 500:
             raise UpstreamError(
-                f"{self.label} failed with {response.status_code}: {message}", upstream_status=response.status_code
+                gettext("%(label)s failed with %(status)s: %(error)s")
+                % {"label": self.label, "status": response.status_code, "error": message},
+                upstream_status=response.status_code,
             )
         raise UpstreamRejected(
-            f"{self.label} refused the request ({response.status_code}): {message}",
+            gettext("%(label)s refused the request (%(status)s): %(error)s")
+            % {"label": self.label, "status": response.status_code, "error": message},
             upstream_status=response.status_code,
         )
 
@@ -168,17 +184,21 @@ class OpenAIClient:
                 try:
                     response.read()
                 except httpx.TimeoutException as exc:
-                    raise UpstreamTimeout(f"{self.label} stopped answering mid-response.") from exc
+                    raise UpstreamTimeout(
+                        gettext("%(label)s stopped answering mid-response.") % {"label": self.label}
+                    ) from exc
                 except httpx.HTTPError as exc:
-                    raise UpstreamError(f"{self.label} broke off the response.") from exc
+                    raise UpstreamError(gettext("%(label)s broke off the response.") % {"label": self.label}) from exc
             finally:
                 response.close()
         try:
             body = response.json()
         except ValueError as exc:
-            raise UpstreamError(f"{self.label} answered with something that is not JSON.") from exc
+            raise UpstreamError(
+                gettext("%(label)s answered with something that is not JSON.") % {"label": self.label}
+            ) from exc
         if not isinstance(body, dict):
-            raise UpstreamError(f"{self.label} answered with unexpected JSON.")
+            raise UpstreamError(gettext("%(label)s answered with unexpected JSON.") % {"label": self.label})
         return body
 
     # --- API --------------------------------------------------------------------------------------------------------
@@ -190,13 +210,15 @@ class OpenAIClient:
     def chat(self, payload: dict[str, Any]) -> dict[str, Any]:
         body = self._json("POST", "chat/completions", {**payload, "stream": False})
         if not isinstance(body.get("choices"), list) or not body["choices"]:
-            raise UpstreamError(f"{self.label} answered without choices.")
+            raise UpstreamError(gettext("%(label)s answered without choices.") % {"label": self.label})
         return body
 
     def embeddings(self, payload: dict[str, Any]) -> dict[str, Any]:
         body = self._json("POST", "embeddings", payload)
         if not isinstance(body.get("data"), list):
-            raise UpstreamError(f"{self.label} answered without a 'data' list of embeddings.")
+            raise UpstreamError(
+                gettext("%(label)s answered without a 'data' list of embeddings.") % {"label": self.label}
+            )
         return body
 
     def chat_stream(self, payload: dict[str, Any], result: StreamResult) -> Iterator[str]:
@@ -218,9 +240,14 @@ class OpenAIClient:
                     try:
                         chunk = json.loads(data)
                     except ValueError as exc:
-                        raise UpstreamError(f"{self.label} sent a malformed stream event.") from exc
+                        raise UpstreamError(
+                            gettext("%(label)s sent a malformed stream event.") % {"label": self.label}
+                        ) from exc
                     if isinstance(chunk.get("error"), dict):
-                        raise UpstreamError(f"{self.label}: {chunk['error'].get('message', 'stream error')}")
+                        raise UpstreamError(
+                            gettext("%(label)s: %(error)s")
+                            % {"label": self.label, "error": chunk["error"].get("message", gettext("stream error"))}
+                        )
                     if chunk.get("usage"):
                         result.usage = _usage(chunk["usage"])
                     for choice in chunk.get("choices") or []:
@@ -234,14 +261,19 @@ class OpenAIClient:
                         if choice.get("finish_reason"):
                             result.finish_reason = choice["finish_reason"]
             except httpx.TimeoutException as exc:
-                raise UpstreamTimeout(f"{self.label} stopped streaming.") from exc
+                raise UpstreamTimeout(gettext("%(label)s stopped streaming.") % {"label": self.label}) from exc
             except httpx.HTTPError as exc:
-                raise UpstreamError(f"{self.label} broke off the stream.", code="stream_broken") from exc
+                raise UpstreamError(
+                    gettext("%(label)s broke off the stream.") % {"label": self.label}, code="stream_broken"
+                ) from exc
             finally:
                 response.close()
         result.tool_calls = [calls[i] for i in sorted(calls)]
         if not result.complete and result.finish_reason is None:
-            raise UpstreamError(f"{self.label} ended the stream before it was finished.", code="stream_broken")
+            raise UpstreamError(
+                gettext("%(label)s ended the stream before it was finished.") % {"label": self.label},
+                code="stream_broken",
+            )
         result.complete = True
 
 

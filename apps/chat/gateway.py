@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from apps.core.exceptions import ApplicationError, QuotaExceeded, ValidationFailed
 
@@ -83,7 +84,8 @@ def daily_token_quota(*, user: Any, purpose: str, model: ChatModel | None) -> No
     used = tokens_used_today(user=user)
     if used >= quota:
         raise QuotaExceeded(
-            f"You have used your daily quota of {quota} tokens ({used} used); it resets at midnight UTC.",
+            gettext("You have used your daily quota of %(quota)s tokens (%(used)s used); it resets at midnight UTC.")
+            % {"quota": quota, "used": used},
             code="quota_exceeded",
             details={"quota": quota, "used": used},
         )
@@ -118,7 +120,9 @@ class Upstream:
     @classmethod
     def of_provider(cls, provider: Provider) -> Upstream:
         if provider.kind == ProviderKind.BUILTIN or not provider.base_url:
-            raise ValidationFailed(f"The provider '{provider.name}' has no upstream.", code="no_upstream")
+            raise ValidationFailed(
+                gettext("The provider '%(name)s' has no upstream.") % {"name": provider.name}, code="no_upstream"
+            )
         return cls(
             base_url=provider.base_url,
             api_key=provider.api_key or "",
@@ -148,7 +152,7 @@ def _target(model: ChatModel | None, upstream: Upstream | None, upstream_model: 
             model.slug,
         )
     if upstream is None or not upstream_model:
-        raise ValidationFailed("A gateway call needs a chat model, or an upstream and its model name.")
+        raise ValidationFailed(gettext("A gateway call needs a chat model, or an upstream and its model name."))
     return upstream, upstream_model, upstream_model
 
 
@@ -453,7 +457,9 @@ def embed(
             data = sorted(body["data"], key=lambda item: item.get("index", 0))
             result.vectors = [[float(x) for x in item["embedding"]] for item in data]
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise UpstreamError(f"{target.label or target.base_url} answered without usable embeddings.") from exc
+            raise UpstreamError(
+                gettext("%(label)s answered without usable embeddings.") % {"label": target.label or target.base_url}
+            ) from exc
         raw_usage = body.get("usage")
         usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         if usage.get("prompt_tokens") is not None:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+
 from apps.core.exceptions import Unavailable
 
 from . import conf
@@ -49,7 +51,7 @@ def knowledge_provider() -> KnowledgeProvider | None:
 def _required() -> KnowledgeProvider:
     provider = knowledge_provider()
     if provider is None:
-        raise Unavailable("No knowledge base is installed.", code="knowledge_unavailable")
+        raise Unavailable(gettext("No knowledge base is installed."), code="knowledge_unavailable")
     return provider
 
 

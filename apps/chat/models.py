@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django_cryptography.fields import encrypt
 
 from apps.core.models import OwnedModel, PermissionHolder, TimeStampedModel
@@ -24,6 +25,8 @@ class ChatPermission(PermissionHolder):
 
     class Meta(PermissionHolder.Meta):
         permissions = app_permissions("chat")
+        verbose_name = _("chat permission")
+        verbose_name_plural = _("chat permissions")
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -36,21 +39,33 @@ def _header_value_ok(value: str) -> bool:
 class Provider(TimeStampedModel):
     """An upstream speaking the OpenAI API (OpenAI, Ollama, vLLM, LM Studio, ...) or the built-in engine."""
 
-    name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=32, choices=ProviderKind.choices, default=ProviderKind.OPENAI_COMPATIBLE)
-    base_url = models.URLField(max_length=500, blank=True, help_text="e.g. https://api.openai.com/v1")
-    api_key = encrypt(models.CharField(max_length=500, blank=True, default=""))
-    extra_headers = models.JSONField(default=dict, blank=True, help_text="Sent with every upstream request.")
-    timeout = models.FloatField(
-        default=60.0, validators=[MinValueValidator(0.05), MaxValueValidator(600.0)], help_text="Seconds per attempt."
+    name = models.CharField(max_length=100, unique=True, verbose_name=_("name"))
+    kind = models.CharField(
+        max_length=32, choices=ProviderKind.choices, default=ProviderKind.OPENAI_COMPATIBLE, verbose_name=_("kind")
     )
-    enabled = models.BooleanField(default=True)
+    base_url = models.URLField(
+        max_length=500, blank=True, help_text=_("e.g. https://api.openai.com/v1"), verbose_name=_("base URL")
+    )
+    api_key = encrypt(models.CharField(max_length=500, blank=True, default="", verbose_name=_("API key")))
+    extra_headers = models.JSONField(
+        default=dict, blank=True, help_text=_("Sent with every upstream request."), verbose_name=_("extra headers")
+    )
+    timeout = models.FloatField(
+        default=60.0,
+        validators=[MinValueValidator(0.05), MaxValueValidator(600.0)],
+        help_text=_("Seconds per attempt."),
+        verbose_name=_("timeout"),
+    )
+    enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
     allow_private_network = models.BooleanField(
         default=False,
         help_text=(
-            "Allow a base URL at a loopback, private or link-local address (a model server on this host or the "
-            "internal network). Only administrators may set it."
+            _(
+                "Allow a base URL at a loopback, private or link-local address (a model server on this host or the "
+                "internal network). Only administrators may set it."
+            )
         ),
+        verbose_name=_("allow private network"),
     )
 
     class Meta:
@@ -61,6 +76,8 @@ class Provider(TimeStampedModel):
                 name="chat_provider_url_required",
             )
         ]
+        verbose_name = _("provider")
+        verbose_name_plural = _("providers")
 
     def __str__(self) -> str:
         return self.name
@@ -85,32 +102,55 @@ class Provider(TimeStampedModel):
 class ChatModel(TimeStampedModel):
     """What clients see in /v1/models: an upstream model with a system prompt, knowledge, tools and prices."""
 
-    slug = models.SlugField(max_length=100, unique=True, help_text="The model id clients send.")
-    display_name = models.CharField(max_length=200)
-    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
-    upstream_model = models.CharField(max_length=200, blank=True, help_text="The model name at the provider.")
-    system_prompt = models.TextField(blank=True)
-    temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
-    max_tokens = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
-    context_window = models.PositiveIntegerField(default=8192, validators=[MinValueValidator(256)])
-    knowledge_bases = models.ManyToManyField("rag.KnowledgeBase", blank=True, related_name="chat_models")
-    tools = models.JSONField(default=list, blank=True, help_text="Names of registered tools the model may call.")
-    price_input_per_1k = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
-    price_output_per_1k = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
-    visible_to_groups = models.ManyToManyField(
-        Group, blank=True, related_name="chat_models", help_text="Empty: every holder of chat.use."
+    slug = models.SlugField(
+        max_length=100, unique=True, help_text=_("The model id clients send."), verbose_name=_("slug")
     )
-    enabled = models.BooleanField(default=True)
+    display_name = models.CharField(max_length=200, verbose_name=_("display name"))
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models", verbose_name=_("provider"))
+    upstream_model = models.CharField(
+        max_length=200, blank=True, help_text=_("The model name at the provider."), verbose_name=_("upstream model")
+    )
+    system_prompt = models.TextField(blank=True, verbose_name=_("system prompt"))
+    temperature = models.FloatField(
+        default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)], verbose_name=_("temperature")
+    )
+    max_tokens = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], verbose_name=_("max tokens")
+    )
+    context_window = models.PositiveIntegerField(
+        default=8192, validators=[MinValueValidator(256)], verbose_name=_("context window")
+    )
+    knowledge_bases = models.ManyToManyField(
+        "rag.KnowledgeBase", blank=True, related_name="chat_models", verbose_name=_("knowledge bases")
+    )
+    tools = models.JSONField(
+        default=list, blank=True, help_text=_("Names of registered tools the model may call."), verbose_name=_("tools")
+    )
+    price_input_per_1k = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal("0"), verbose_name=_("input price per 1K tokens")
+    )
+    price_output_per_1k = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal("0"), verbose_name=_("output price per 1K tokens")
+    )
+    visible_to_groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="chat_models",
+        help_text=_("Empty: every holder of chat.use."),
+        verbose_name=_("visible to groups"),
+    )
+    enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
 
     class Meta:
         ordering = ["slug"]
-        verbose_name = "chat model"
+        verbose_name = _("chat model")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(price_input_per_1k__gte=0, price_output_per_1k__gte=0),
                 name="chat_model_prices_not_negative",
             )
         ]
+        verbose_name_plural = _("chat models")
 
     def __str__(self) -> str:
         return self.slug
@@ -134,36 +174,58 @@ class ChatModel(TimeStampedModel):
 
 
 class Conversation(OwnedModel):
-    title = models.CharField(max_length=200, blank=True)
-    model = models.ForeignKey(ChatModel, on_delete=models.PROTECT, related_name="conversations")
-    origin = models.CharField(max_length=8, choices=ConversationOrigin.choices, default=ConversationOrigin.CHAT)
-    thread_key = models.CharField(max_length=64, blank=True, db_index=True, help_text="Groups API calls of one chat.")
-    archived = models.BooleanField(default=False)
+    title = models.CharField(max_length=200, blank=True, verbose_name=_("title"))
+    model = models.ForeignKey(
+        ChatModel, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("model")
+    )
+    origin = models.CharField(
+        max_length=8, choices=ConversationOrigin.choices, default=ConversationOrigin.CHAT, verbose_name=_("origin")
+    )
+    thread_key = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text=_("Groups API calls of one chat."),
+        verbose_name=_("thread key"),
+    )
+    archived = models.BooleanField(default=False, verbose_name=_("archived"))
 
     class Meta(OwnedModel.Meta):
         ordering = ["-updated_at", "-id"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
 
 
 class Message(TimeStampedModel):
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    role = models.CharField(max_length=16, choices=MessageRole.choices)
-    content = models.TextField(blank=True)
-    model = models.ForeignKey(ChatModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    latency_ms = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
-    citations = models.JSONField(default=list, blank=True)
-    tool_calls = models.JSONField(default=list, blank=True, help_text="Every tool call and its result.")
-    error = models.TextField(blank=True)
-    incomplete = models.BooleanField(default=False, help_text="The answer broke off; the content is partial.")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversation")
+    )
+    role = models.CharField(max_length=16, choices=MessageRole.choices, verbose_name=_("role"))
+    content = models.TextField(blank=True, verbose_name=_("content"))
+    model = models.ForeignKey(
+        ChatModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("model")
+    )
+    prompt_tokens = models.PositiveIntegerField(default=0, verbose_name=_("prompt tokens"))
+    completion_tokens = models.PositiveIntegerField(default=0, verbose_name=_("completion tokens"))
+    latency_ms = models.PositiveIntegerField(default=0, verbose_name=_("latency (ms)"))
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"), verbose_name=_("cost"))
+    citations = models.JSONField(default=list, blank=True, verbose_name=_("citations"))
+    tool_calls = models.JSONField(
+        default=list, blank=True, help_text=_("Every tool call and its result."), verbose_name=_("tool calls")
+    )
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    incomplete = models.BooleanField(
+        default=False, help_text=_("The answer broke off; the content is partial."), verbose_name=_("incomplete")
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["model", "created_at"])]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:60]}"
@@ -174,15 +236,18 @@ class Message(TimeStampedModel):
 
 
 class Feedback(TimeStampedModel):
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    rating = models.CharField(max_length=4, choices=Rating.choices)
-    comment = models.TextField(blank=True)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback", verbose_name=_("message"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    rating = models.CharField(max_length=4, choices=Rating.choices, verbose_name=_("rating"))
+    comment = models.TextField(blank=True, verbose_name=_("comment"))
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "feedback"
+        verbose_name_plural = _("feedback")
         constraints = [models.UniqueConstraint(fields=["message", "user"], name="chat_feedback_one_per_user")]
+        verbose_name = _("feedback")
 
     def __str__(self) -> str:
         return f"{self.rating} on message {self.message_id}"
@@ -193,8 +258,8 @@ class Usage(Message):
 
     class Meta:
         proxy = True
-        verbose_name = "usage"
-        verbose_name_plural = "usage"
+        verbose_name = _("usage")
+        verbose_name_plural = _("usage")
         default_permissions = ("view",)
 
 
@@ -202,30 +267,54 @@ class UsageRecord(models.Model):
     """The AI gateway's ledger: one row per upstream call (a completion round, a stream, an embedding request) or
     per answer of the built-in engine, whoever made it and whether it worked. Quotas, metrics and metering read it."""
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
     )
-    api_key = models.ForeignKey("core.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    model = models.ForeignKey(ChatModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    model_name = models.CharField(max_length=200, help_text="The chat model's slug, or the upstream model's name.")
-    purpose = models.CharField(max_length=64, help_text='What the call was for: "chat", "rag.ask", "rag.embed", ...')
-    kind = models.CharField(max_length=16, choices=UsageKind.choices, default=UsageKind.COMPLETION)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    tokens_estimated = models.BooleanField(default=False, help_text="The upstream reported no usage.")
-    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"))
-    latency_ms = models.PositiveIntegerField(default=0)
-    outcome = models.CharField(max_length=64, default="ok", help_text='"ok", or the error code of the failure.')
+    api_key = models.ForeignKey(
+        "core.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("API key")
+    )
+    model = models.ForeignKey(
+        ChatModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("model")
+    )
+    model_name = models.CharField(
+        max_length=200,
+        help_text=_("The chat model's slug, or the upstream model's name."),
+        verbose_name=_("model name"),
+    )
+    purpose = models.CharField(
+        max_length=64,
+        help_text=_('What the call was for: "chat", "rag.ask", "rag.embed", ...'),
+        verbose_name=_("purpose"),
+    )
+    kind = models.CharField(
+        max_length=16, choices=UsageKind.choices, default=UsageKind.COMPLETION, verbose_name=_("kind")
+    )
+    prompt_tokens = models.PositiveIntegerField(default=0, verbose_name=_("prompt tokens"))
+    completion_tokens = models.PositiveIntegerField(default=0, verbose_name=_("completion tokens"))
+    tokens_estimated = models.BooleanField(
+        default=False, help_text=_("The upstream reported no usage."), verbose_name=_("tokens estimated")
+    )
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal("0"), verbose_name=_("cost"))
+    latency_ms = models.PositiveIntegerField(default=0, verbose_name=_("latency (ms)"))
+    outcome = models.CharField(
+        max_length=64, default="ok", help_text=_('"ok", or the error code of the failure.'), verbose_name=_("outcome")
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "usage record"
+        verbose_name = _("usage record")
         indexes = [
             models.Index(fields=["user", "created_at"], name="chat_usage_user_day"),
             models.Index(fields=["purpose", "created_at"], name="chat_usage_purpose_day"),
         ]
         constraints = [models.CheckConstraint(condition=models.Q(cost__gte=0), name="chat_usage_cost_not_negative")]
+        verbose_name_plural = _("usage records")
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.model_name}: {self.total_tokens} tokens ({self.outcome})"

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
+from django.utils.translation import gettext
 
 from apps.core.exceptions import NotFound
 
@@ -33,7 +34,10 @@ def models_usable_by(user: Any) -> QuerySet[ChatModel]:
 def chat_model_for(*, user: Any, slug: str) -> ChatModel:
     model = models_usable_by(user).filter(slug=str(slug or "")).first()
     if model is None:
-        raise NotFound(f"The model '{slug}' does not exist or you do not have access to it.", code="model_not_found")
+        raise NotFound(
+            gettext("The model '%(slug)s' does not exist or you do not have access to it.") % {"slug": slug},
+            code="model_not_found",
+        )
     return model
 
 

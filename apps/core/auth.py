@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
@@ -45,7 +46,9 @@ class ApiKeyAuthentication(BaseAuthentication):
             return None
         key = api_key_authenticate(raw_key=raw)
         if key is None:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.", code="invalid_api_key")
+            raise exceptions.AuthenticationFailed(
+                gettext("Invalid, expired or revoked API key."), code="invalid_api_key"
+            )
         context.set_api_key_id(key.pk)
         return key.owner, key
 
@@ -69,9 +72,9 @@ class CachedJWTAuthentication(JWTAuthentication):
             lambda: with_permissions(self.user_model.objects.filter(**{field: user_id}).first()),
         )
         if user is None:
-            raise exceptions.AuthenticationFailed("User not found", code="user_not_found")
+            raise exceptions.AuthenticationFailed(gettext("User not found"), code="user_not_found")
         if jwt_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
-            raise exceptions.AuthenticationFailed("User is inactive", code="user_inactive")
+            raise exceptions.AuthenticationFailed(gettext("User is inactive"), code="user_inactive")
         if jwt_settings.CHECK_REVOKE_TOKEN:  # pragma: no cover - not enabled in our settings
             return super().get_user(validated_token)
         return user
@@ -97,6 +100,7 @@ def lockout_response(
     return error_response(
         429,
         "locked_out",
-        f"Too many failed logins for this account from this address; try again in {minutes} minutes.",
+        gettext("Too many failed logins for this account from this address; try again in %(minutes)s minutes.")
+        % {"minutes": minutes},
         {"retry_after_seconds": minutes * 60},
     )

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.renderers import JSONRenderer
@@ -105,7 +106,7 @@ def too_large_details(*, limit: int, size: int | None = None) -> dict[str, Any]:
 
 
 def payload_too_large_message(limit: int) -> str:
-    return f"The request body exceeds the limit of {limit} bytes."
+    return gettext("The request body exceeds the limit of %(limit)s bytes.") % {"limit": limit}
 
 
 def _first_code(codes: Any, fallback: str) -> str:
@@ -172,14 +173,18 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         objects = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
         blockers = sorted({f"{obj._meta.label_lower}:{obj.pk}" for obj in list(objects)[:50]})
         return Response(
-            error_body("in_use", "The record is still referenced and cannot be deleted.", {"referenced_by": blockers}),
+            error_body(
+                "in_use",
+                gettext("The record is still referenced and cannot be deleted."),
+                {"referenced_by": blockers},
+            ),
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, IntegrityError) and getattr(exc.__cause__, "sqlstate", None) == _UNIQUE_VIOLATION:
         # two requests saving the same unique value at once: both pass the serializer's check, one loses here
         constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
         return Response(
-            error_body("conflict", "A record with these values already exists.", {"constraint": constraint}),
+            error_body("conflict", gettext("A record with these values already exists."), {"constraint": constraint}),
             status=status.HTTP_409_CONFLICT,
         )
     if isinstance(exc, RequestDataTooBig):
@@ -206,7 +211,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if response is None:
         logger.exception("Unhandled error in API view", exc_info=exc)
         return Response(
-            error_body("server_error", "An unexpected error occurred; it has been logged."),
+            error_body("server_error", gettext("An unexpected error occurred; it has been logged.")),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
 
@@ -215,7 +220,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         _audit_denial(exc, context)
     if isinstance(exc, drf_exceptions.ValidationError):
         code = "invalid"
-        message = "Invalid input."
+        message = gettext("Invalid input.")
         details: Any = exc.detail
     else:
         code = _first_code(exc.get_codes(), exc.default_code)

@@ -9,6 +9,7 @@ import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 from django_filters.fields import IsoDateTimeField
 
 from .models import AuditLog
@@ -36,7 +37,7 @@ class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[mi
 
 
 class BaseFilterSet(django_filters.FilterSet):  # type: ignore[misc]
-    q = django_filters.CharFilter(method="filter_q", label="Search")
+    q = django_filters.CharFilter(method="filter_q", label=_("Search"))
 
     q_fields: tuple[str, ...] = ()
 
@@ -64,7 +65,7 @@ class AuditLogFilterSet(BaseFilterSet):
 
 
 class UserFilterSet(BaseFilterSet):
-    role = django_filters.CharFilter(field_name="groups__name", label="Role")
+    role = django_filters.CharFilter(field_name="groups__name", label=_("Role"))
 
     q_fields = ("username", "email", "first_name", "last_name")
 

@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
@@ -61,9 +62,13 @@ def request_fingerprint(data: Any) -> str:
 
 def _replay(record: IdempotencyKey, digest: str) -> Response:
     if record.request_hash != digest:
-        raise Conflict("This Idempotency-Key was used with a different request body.", code="idempotency_key_reused")
+        raise Conflict(
+            gettext("This Idempotency-Key was used with a different request body."), code="idempotency_key_reused"
+        )
     if record.response_status is None:
-        raise Conflict("A request with this Idempotency-Key is still in progress.", code="idempotency_in_progress")
+        raise Conflict(
+            gettext("A request with this Idempotency-Key is still in progress."), code="idempotency_in_progress"
+        )
     response = Response(record.response_body, status=record.response_status)
     response[REPLAY_HEADER] = "true"
     return response
@@ -84,7 +89,8 @@ def idempotent_call(*, request: Any, scope: str, handler: Callable[[], Response]
         return handler()
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationFailed(
-            f"Idempotency-Key is at most {MAX_KEY_LENGTH} characters.", code="invalid_idempotency_key"
+            gettext("Idempotency-Key is at most %(length)s characters.") % {"length": MAX_KEY_LENGTH},
+            code="invalid_idempotency_key",
         )
     digest = request_fingerprint(request.data)
     existing = IdempotencyKey.objects.filter(user=user, scope=scope, key=key).first()

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -80,7 +81,10 @@ def job_transition(*, job: JobModel, to: str, save: bool = True, **fields: Any) 
     ``InvalidTransition`` (a 409). With ``save`` the changed fields are written."""
     source = job.status
     if not can_transition(source, to):
-        raise InvalidTransition(f"A {source} job cannot become {to}.", details={"status": source, "requested": str(to)})
+        raise InvalidTransition(
+            gettext("A %(source)s job cannot become %(to)s.") % {"source": source, "to": to},
+            details={"status": source, "requested": str(to)},
+        )
     values = _fields_for(to, timezone.now(), **fields)
     for name, value in values.items():
         setattr(job, name, value)
@@ -151,7 +155,7 @@ def job_cancel(*, job: JobModel, actor: Any = None) -> JobModel:
     """Cancel a pending or running job (a running worker notices at its next ``job_progress``/``job_finish``);
     409 when the job kind cannot be cancelled or the job has finished."""
     if not type(job).job_cancellable:
-        raise Conflict("Jobs of this kind cannot be cancelled.", code="not_cancellable")
+        raise Conflict(gettext("Jobs of this kind cannot be cancelled."), code="not_cancellable")
     with transaction.atomic():
         locked = type(job).objects.select_for_update(of=("self",)).get(pk=job.pk)  # type: ignore[attr-defined]
         job_transition(job=locked, to=JobStatus.CANCELLED, error="Cancelled.")

@@ -2,6 +2,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
 
 from . import context
 from .exceptions import error_response, payload_too_large_message, too_large_details
@@ -45,7 +46,7 @@ class BodySizeLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         raw = request.META.get("CONTENT_LENGTH") or "0"
         if not raw.isascii() or not raw.isdigit():
-            return error_response(400, "bad_request", "Content-Length is not a number.", path=request.path)
+            return error_response(400, "bad_request", gettext("Content-Length is not a number."), path=request.path)
         length = int(raw)
         limit = body_limit(request.META.get("CONTENT_TYPE", ""))
         if length > limit:

@@ -62,17 +62,28 @@ class JobModel(OwnedModel):
       JOB_PENDING_MINUTES).
     """
 
-    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True)
-    config = models.JSONField(default=dict, blank=True, help_text="What the job was asked to do.")
-    result = models.JSONField(default=dict, blank=True, help_text="What the job produced (a summary).")
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last sign of life of the worker (progress or heartbeat)."
+    status = models.CharField(
+        max_length=12, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True, verbose_name=_("status")
     )
-    progress_percent = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
-    progress_message = models.CharField(max_length=200, blank=True)
+    config = models.JSONField(
+        default=dict, blank=True, help_text=_("What the job was asked to do."), verbose_name=_("config")
+    )
+    result = models.JSONField(
+        default=dict, blank=True, help_text=_("What the job produced (a summary)."), verbose_name=_("result")
+    )
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_("Last sign of life of the worker (progress or heartbeat)."),
+        verbose_name=_("heartbeat at"),
+    )
+    progress_percent = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(100)], verbose_name=_("progress percent")
+    )
+    progress_message = models.CharField(max_length=200, blank=True, verbose_name=_("progress message"))
 
     job_cancellable: ClassVar[bool] = True
     job_stuck_minutes: ClassVar[int | None] = None
@@ -96,6 +107,8 @@ class CorePermission(PermissionHolder):
 
     class Meta(PermissionHolder.Meta):
         permissions = app_permissions("core")
+        verbose_name = _("core permission")
+        verbose_name_plural = _("core permissions")
 
 
 class ApiKey(TimeStampedModel):
@@ -204,18 +217,21 @@ class IdempotencyKey(models.Model):
     whose request it was, ``request_hash`` the fingerprint of the body: the same key with another body is refused.
     A row without ``response_status`` is a request still in progress. Written only through apps.core.idempotency."""
 
-    scope = models.CharField(max_length=200)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=128)
-    request_hash = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    scope = models.CharField(max_length=200, verbose_name=_("scope"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    key = models.CharField(max_length=128, verbose_name=_("key"))
+    request_hash = models.CharField(max_length=64, verbose_name=_("request hash"))
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("response status"))
+    response_body = models.JSONField(null=True, blank=True, verbose_name=_("response body"))
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "idempotency key"
+        verbose_name = _("idempotency key")
         constraints = [models.UniqueConstraint(fields=["user", "scope", "key"], name="core_idempotency_unique")]
+        verbose_name_plural = _("idempotency keys")
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"

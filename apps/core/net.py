@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from django.utils.translation import gettext
 
 from .exceptions import ApplicationError, ValidationFailed
 
@@ -42,13 +43,15 @@ def check_url(url: str, *, error: type[ApplicationError] = URLRefused) -> httpx.
     try:
         parsed = httpx.URL(str(url).strip())
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise error("This is not a valid URL.", code="invalid_url", details={"url": url}) from exc
+        raise error(gettext("This is not a valid URL."), code="invalid_url", details={"url": url}) from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise error(
-            "Only http:// and https:// URLs with a host name can be used.", code="invalid_url", details={"url": url}
+            gettext("Only http:// and https:// URLs with a host name can be used."),
+            code="invalid_url",
+            details={"url": url},
         )
     if parsed.userinfo:
-        raise error("URLs with a user name or password are not accepted.", code="invalid_url")
+        raise error(gettext("URLs with a user name or password are not accepted."), code="invalid_url")
     return parsed
 
 
@@ -67,15 +70,20 @@ def resolve(url: httpx.URL, *, allow_private: bool = False, error: type[Applicat
         infos = socket.getaddrinfo(url.raw_host.decode("ascii"), port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise error(
-            f"The host '{url.host}' could not be resolved.", code="url_unreachable", details={"host": url.host}
+            gettext("The host '%(host)s' could not be resolved.") % {"host": url.host},
+            code="url_unreachable",
+            details={"host": url.host},
         ) from exc
     addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
     if not allow_private:
         refused = [address for address in addresses if not is_public(address)]
         if refused:
             raise error(
-                f"The host '{url.host}' resolves to a private, loopback or link-local address ({refused[0]}); "
-                "connecting to it is not allowed.",
+                gettext(
+                    "The host '%(host)s' resolves to a private, loopback or link-local address (%(address)s); "
+                    "connecting to it is not allowed."
+                )
+                % {"host": url.host, "address": refused[0]},
                 code="url_refused",
                 details={"host": url.host, "address": str(refused[0])},
             )
@@ -138,5 +146,7 @@ def stream_following_redirects(
             yield response, current, redirects
             return
     raise guard.error(
-        f"More than {max_redirects} redirects.", code="too_many_redirects", details={"redirects": redirects}
+        gettext("More than %(count)s redirects.") % {"count": max_redirects},
+        code="too_many_redirects",
+        details={"redirects": redirects},
     )

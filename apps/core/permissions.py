@@ -158,7 +158,7 @@ class InteractiveLogin(BasePermission):
     """Refuses requests authenticated with an API key: managing credentials and access (API keys, users, roles,
     object grants) needs a person signed in with a JWT or a session. A key can never mint, list or revoke keys."""
 
-    message = "This needs an interactive login (JWT or session); an API key cannot manage credentials or access."
+    message = _("This needs an interactive login (JWT or session); an API key cannot manage credentials or access.")
     code = InteractiveLoginRequired.default_code
 
     def has_permission(self, request: Request, view: APIView) -> bool:

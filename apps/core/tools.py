@@ -28,6 +28,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
+from django.utils.translation import gettext
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -176,10 +177,14 @@ def tool_run(*, name: str, arguments: str | dict[str, Any] | None, user: Any, ap
     tool = _REGISTRY.get(name)
     if tool is None:
         _audit(ctx, name, arguments, AuditOutcome.FAILURE, "unknown tool")
-        raise NotFound(f"Unknown tool '{name}'.", code="unknown_tool")
+        raise NotFound(gettext("Unknown tool '%(name)s'.") % {"name": name}, code="unknown_tool")
     if not tool.allowed(ctx):
         _audit(ctx, name, arguments, AuditOutcome.DENIED, f"refused: needs {tool.permission}")
-        raise Forbidden(f"Permission denied: the tool '{name}' needs {tool.permission}.", code="permission_denied")
+        raise Forbidden(
+            gettext("Permission denied: the tool '%(name)s' needs %(permission)s.")
+            % {"name": name, "permission": tool.permission},
+            code="permission_denied",
+        )
     try:
         parsed = parse_arguments(tool, arguments)
     except ValidationFailed:
@@ -210,21 +215,24 @@ def parse_arguments(tool: Tool, arguments: str | dict[str, Any] | None) -> dict[
             parsed = json.loads(arguments)
         except ValueError as exc:
             raise ValidationFailed(
-                "The arguments are not valid JSON.",
+                gettext("The arguments are not valid JSON."),
                 code="invalid_arguments",
                 details=[{"path": "", "message": str(exc)}],
             ) from exc
     if not isinstance(parsed, dict):
         raise ValidationFailed(
-            "The arguments must be a JSON object.",
+            gettext("The arguments must be a JSON object."),
             code="invalid_arguments",
-            details=[{"path": "", "message": f"Expected an object, got {type(parsed).__name__}."}],
+            details=[
+                {"path": "", "message": gettext("Expected an object, got %(type)s.") % {"type": type(parsed).__name__}}
+            ],
         )
     errors = sorted(tool.validator.iter_errors(parsed), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if errors:
         details = [{"path": "/".join(str(p) for p in e.absolute_path), "message": e.message} for e in errors]
         raise ValidationFailed(
-            f"The arguments do not match the schema of '{tool.name}': {details[0]['message']}",
+            gettext("The arguments do not match the schema of '%(name)s': %(error)s")
+            % {"name": tool.name, "error": details[0]["message"]},
             code="invalid_arguments",
             details=details,
         )

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -41,7 +42,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not metrics_client_allowed(
         authorization=request.META.get("HTTP_AUTHORIZATION", ""), ip=context.client_ip(request)
     ):
-        return error_response(403, "permission_denied", "Metrics are not available to this client.")
+        return error_response(403, "permission_denied", gettext("Metrics are not available to this client."))
     body = prometheus_client.generate_latest(export_registry())
     return HttpResponse(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)
 
@@ -57,7 +58,7 @@ def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
                 too_large_details(limit=limit),
                 path=request.path,
             )
-        return error_response(400, "bad_request", "Bad request.", path=request.path)
+        return error_response(400, "bad_request", gettext("Bad request."), path=request.path)
     return bad_request(request, exception)
 
 
@@ -66,14 +67,16 @@ def handler403(request: HttpRequest, exception: Exception) -> HttpResponse:
     audit_permission_denied(request=request, reason=str(exception) or "Permission denied")
     if context.is_api_path(request.path):
         return error_response(
-            403, "permission_denied", "You do not have permission to perform this action.", path=request.path
+            403, "permission_denied", gettext("You do not have permission to perform this action."), path=request.path
         )
     return permission_denied(request, exception)
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
     if context.is_api_path(request.path):
-        return error_response(404, "not_found", f"No endpoint at {request.path}.", path=request.path)
+        return error_response(
+            404, "not_found", gettext("No endpoint at %(path)s.") % {"path": request.path}, path=request.path
+        )
     return page_not_found(request, exception)
 
 
@@ -96,14 +99,18 @@ def api_not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
             query = request.META.get("QUERY_STRING", "")
             return HttpResponsePermanentRedirect(f"{path}/" + (f"?{query}" if query else ""))
         return error_response(
-            404, "not_found", f"No endpoint at {path}; did you mean {path}/?", {"did_you_mean": f"{path}/"}, path=path
+            404,
+            "not_found",
+            gettext("No endpoint at %(path)s; did you mean %(path)s/?") % {"path": path},
+            {"did_you_mean": f"{path}/"},
+            path=path,
         )
-    return error_response(404, "not_found", f"No endpoint at {path}.", path=path)
+    return error_response(404, "not_found", gettext("No endpoint at %(path)s.") % {"path": path}, path=path)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if context.is_api_path(request.path):
         return error_response(
-            500, "server_error", "An unexpected error occurred; it has been logged.", path=request.path
+            500, "server_error", gettext("An unexpected error occurred; it has been logged."), path=request.path
         )
     return server_error(request)

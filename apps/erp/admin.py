@@ -91,8 +91,10 @@ class _ErpAdmin(BaseModelAdmin):
 
 
 class CsvImportForm(forms.Form):
-    file = forms.FileField(help_text=_("CSV (UTF-8) or XLSX (first sheet), with a header row."))
-    skip_errors = forms.BooleanField(required=False, help_text=_("Import the good rows and report the bad ones."))
+    file = forms.FileField(label=_("File"), help_text=_("CSV (UTF-8) or XLSX (first sheet), with a header row."))
+    skip_errors = forms.BooleanField(
+        required=False, label=_("Skip errors"), help_text=_("Import the good rows and report the bad ones.")
+    )
 
 
 class MasterDataTransferMixin(ExportActionMixin):

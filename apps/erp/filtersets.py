@@ -2,6 +2,7 @@
 
 import django_filters
 from django.db.models import Exists, F, OuterRef
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.filtersets import BaseFilterSet, UTCIsoDateTimeFilter
 
@@ -137,7 +138,7 @@ class SalesOrderFilterSet(_OrderFilterSet):
     customer_id = django_filters.NumberFilter(field_name="customer_id")
     to_invoice = django_filters.BooleanFilter(
         method=_lines_waiting(SalesOrderLine, "quantity_delivered", "quantity_invoiced"),
-        label="Has delivered quantities not yet invoiced",
+        label=_("Has delivered quantities not yet invoiced"),
     )
     q_fields = ("number", "customer__name", "customer__code", "customer_reference")
 
@@ -150,7 +151,7 @@ class PurchaseOrderFilterSet(_OrderFilterSet):
     supplier_id = django_filters.NumberFilter(field_name="supplier_id")
     to_bill = django_filters.BooleanFilter(
         method=_lines_waiting(PurchaseOrderLine, "quantity_received", "quantity_billed"),
-        label="Has received quantities not yet billed",
+        label=_("Has received quantities not yet billed"),
     )
     q_fields = ("number", "supplier__name", "supplier__code", "supplier_reference")
 

@@ -55,10 +55,12 @@ class MultipleFileField(forms.FileField):
 class DocumentAddForm(forms.Form):
     """One way in per submission: files, a URL, or pasted text."""
 
-    knowledge_base = forms.ModelChoiceField(queryset=KnowledgeBase.objects.none(), widget=UnfoldAdminSelectWidget)
+    knowledge_base = forms.ModelChoiceField(
+        queryset=KnowledgeBase.objects.none(), label=_("Knowledge base"), widget=UnfoldAdminSelectWidget
+    )
     # A declared field named like BaseForm.files: Django's form metaclass moves declared fields off the class.
     files = MultipleFileField(  # type: ignore[assignment]
-        required=False, help_text=_("One or more files (txt, md, html, pdf, docx, csv, json).")
+        required=False, label=_("Files"), help_text=_("One or more files (txt, md, html, pdf, docx, csv, json).")
     )
     url = forms.URLField(
         required=False,
@@ -70,12 +72,17 @@ class DocumentAddForm(forms.Form):
     title = forms.CharField(
         max_length=300,
         required=False,
+        label=_("Title"),
         help_text=_("For a URL or pasted text (optional)."),
         widget=UnfoldAdminTextInputWidget,
     )
     text = forms.CharField(widget=UnfoldAdminTextareaWidget(attrs={"rows": 8}), required=False, label=_("Pasted text"))
     tags = forms.CharField(
-        max_length=500, required=False, help_text=_("Comma-separated."), widget=UnfoldAdminTextInputWidget
+        max_length=500,
+        required=False,
+        label=_("Tags"),
+        help_text=_("Comma-separated."),
+        widget=UnfoldAdminTextInputWidget,
     )
 
     def clean(self) -> dict[str, Any]:
@@ -88,12 +95,16 @@ class DocumentAddForm(forms.Form):
 
 
 class SearchForm(forms.Form):
-    query = forms.CharField(max_length=2000, widget=UnfoldAdminTextInputWidget)
+    query = forms.CharField(max_length=2000, label=_("Query"), widget=UnfoldAdminTextInputWidget)
     knowledge_base = forms.ModelChoiceField(
-        queryset=KnowledgeBase.objects.none(), required=False, widget=UnfoldAdminSelectWidget
+        queryset=KnowledgeBase.objects.none(), required=False, label=_("Knowledge base"), widget=UnfoldAdminSelectWidget
     )
-    mode = forms.ChoiceField(choices=SearchMode.choices, initial=SearchMode.HYBRID, widget=UnfoldAdminSelectWidget)
-    k = forms.IntegerField(min_value=1, max_value=50, initial=10, widget=UnfoldAdminIntegerFieldWidget)
+    mode = forms.ChoiceField(
+        choices=SearchMode.choices, initial=SearchMode.HYBRID, label=_("Mode"), widget=UnfoldAdminSelectWidget
+    )
+    k = forms.IntegerField(
+        min_value=1, max_value=50, initial=10, label=_("Results (k)"), widget=UnfoldAdminIntegerFieldWidget
+    )
 
 
 class ReadableBasesAdminMixin(OwnedObjectsAdminMixin):

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
+from django.utils.translation import gettext
 
 from apps.chat import gateway
 from apps.chat.client import UpstreamError, UpstreamRejected
@@ -72,9 +73,9 @@ def get_embedder(backend: str, model: str, dimension: int) -> Embedder:
     factory = _REGISTRY.get(backend)
     if factory is None:
         raise ValidationFailed(
-            f"Unknown embedding backend '{backend}'.",
+            gettext("Unknown embedding backend '%(backend)s'.") % {"backend": backend},
             code="unknown_backend",
-            details={"embedding_backend": [f"Use one of {backends()}."]},
+            details={"embedding_backend": [gettext("Use one of %(backends)s.") % {"backends": backends()}]},
         )
     return factory(model, dimension)
 
@@ -188,20 +189,28 @@ def openai_endpoint() -> gateway.Upstream:
         provider = enabled_provider(name=name)
         if provider is None:
             raise EmbeddingError(
-                f"RAG_OPENAI_PROVIDER names the provider '{name}', which does not exist, is disabled or has no base "
-                "URL.",
+                gettext(
+                    "RAG_OPENAI_PROVIDER names the provider '%(name)s', which does not exist, is disabled or has no "
+                    "base URL."
+                )
+                % {"name": name},
                 code="not_configured",
             )
         return replace(
-            gateway.Upstream.of_provider(provider), label=f"Embedding endpoint of provider '{provider.name}'"
+            gateway.Upstream.of_provider(provider),
+            label=gettext("Embedding endpoint of provider '%(name)s'") % {"name": provider.name},
         )
     base = conf.openai_base_url()
     if not base:
         raise EmbeddingError(
-            "The openai embedding backend needs RAG_OPENAI_BASE_URL or RAG_OPENAI_PROVIDER.", code="not_configured"
+            gettext("The openai embedding backend needs RAG_OPENAI_BASE_URL or RAG_OPENAI_PROVIDER."),
+            code="not_configured",
         )
     return gateway.Upstream(
-        base_url=base, api_key=conf.openai_api_key() or "", timeout=conf.http_timeout(), label="Embedding endpoint"
+        base_url=base,
+        api_key=conf.openai_api_key() or "",
+        timeout=conf.http_timeout(),
+        label=gettext("Embedding endpoint"),
     )
 
 
@@ -229,14 +238,17 @@ class OpenAIEmbedder(Embedder):
                 raise EmbeddingError(exc.message) from exc
             if len(result.vectors) != len(batch):
                 raise EmbeddingError(
-                    f"The embedding endpoint returned {len(result.vectors)} vectors for {len(batch)} texts."
+                    gettext("The embedding endpoint returned %(vectors)s vectors for %(texts)s texts.")
+                    % {"vectors": len(result.vectors), "texts": len(batch)}
                 )
             rows.extend(result.vectors)
         matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, self.dimension))
         if matrix.shape[1] != self.dimension:
             raise EmbeddingError(
-                f"The model '{self.model}' returns {matrix.shape[1]} dimensions; the knowledge base expects "
-                f"{self.dimension}.",
+                gettext(
+                    "The model '%(model)s' returns %(returned)s dimensions; the knowledge base expects %(expected)s."
+                )
+                % {"model": self.model, "returned": matrix.shape[1], "expected": self.dimension},
                 code="dimension_mismatch",
             )
         return _normalise(matrix)
@@ -256,7 +268,7 @@ class SentenceTransformerEmbedder(Embedder):
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
                 raise EmbeddingError(
-                    "The sentence-transformers backend needs the optional 'sentence-transformers' package.",
+                    gettext("The sentence-transformers backend needs the optional 'sentence-transformers' package."),
                     code="not_installed",
                 ) from exc
             self._model = SentenceTransformer(self.model)
@@ -267,7 +279,8 @@ class SentenceTransformerEmbedder(Embedder):
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[1] != self.dimension:
             raise EmbeddingError(
-                f"The model '{self.model}' returns {matrix.shape[-1]} dimensions; expected {self.dimension}.",
+                gettext("The model '%(model)s' returns %(returned)s dimensions; expected %(expected)s.")
+                % {"model": self.model, "returned": matrix.shape[-1], "expected": self.dimension},
                 code="dimension_mismatch",
             )
         return _normalise(matrix)

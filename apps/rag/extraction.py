@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePath
 
+from django.utils.translation import gettext
+
 from apps.core.exceptions import ValidationFailed
 
 MIME_BY_EXTENSION = {
@@ -48,7 +50,8 @@ def mime_for(filename: str) -> str:
     if mime is None:
         supported = ", ".join(sorted(MIME_BY_EXTENSION))
         raise ExtractionError(
-            f"Unsupported file type '{ext or filename}'. Supported: {supported}.",
+            gettext("Unsupported file type '%(type)s'. Supported: %(supported)s.")
+            % {"type": ext or filename, "supported": supported},
             code="unsupported_type",
             details={"file": filename},
         )
@@ -73,13 +76,15 @@ def normalize_text(text: str) -> str:
 def decode_text(data: bytes, filename: str = "") -> str:
     """Decode text bytes (UTF-8 with or without BOM, UTF-16 with BOM, else Windows-1252), refusing binary content."""
     if not data.strip():
-        raise ExtractionError("The file is empty.", code="empty_document", details={"file": filename})
+        raise ExtractionError(gettext("The file is empty."), code="empty_document", details={"file": filename})
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
     sample = data[:65536]
     if b"\x00" in sample:
         raise ExtractionError(
-            "The file does not contain text (binary content).", code="binary_content", details={"file": filename}
+            gettext("The file does not contain text (binary content)."),
+            code="binary_content",
+            details={"file": filename},
         )
     try:
         text = data.decode("utf-8-sig")
@@ -88,7 +93,9 @@ def decode_text(data: bytes, filename: str = "") -> str:
     controls = sum(1 for ch in text[:65536] if ord(ch) < 32 and ch not in "\n\r\t\f")
     if controls > max(8, len(text[:65536]) // 100) or text[:65536].count("\ufffd") > len(text[:65536]) // 20 + 8:
         raise ExtractionError(
-            "The file does not contain text (binary content).", code="binary_content", details={"file": filename}
+            gettext("The file does not contain text (binary content)."),
+            code="binary_content",
+            details={"file": filename},
         )
     return text
 
@@ -247,7 +254,7 @@ def _pdf(data: bytes, filename: str) -> list[Section]:
     from pypdf.errors import PyPdfError
 
     if not data.strip():
-        raise ExtractionError("The file is empty.", code="empty_document", details={"file": filename})
+        raise ExtractionError(gettext("The file is empty."), code="empty_document", details={"file": filename})
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -257,7 +264,9 @@ def _pdf(data: bytes, filename: str) -> list[Section]:
                 opened = False
             if not opened:
                 raise ExtractionError(
-                    "The PDF is encrypted with a password.", code="encrypted_document", details={"file": filename}
+                    gettext("The PDF is encrypted with a password."),
+                    code="encrypted_document",
+                    details={"file": filename},
                 )
         sections = []
         for number, page in enumerate(reader.pages, start=1):
@@ -268,7 +277,7 @@ def _pdf(data: bytes, filename: str) -> list[Section]:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
         raise ExtractionError(
-            f"The PDF is corrupt or unreadable ({exc.__class__.__name__}).",
+            gettext("The PDF is corrupt or unreadable (%(error)s).") % {"error": exc.__class__.__name__},
             code="corrupt_document",
             details={"file": filename},
         ) from exc
@@ -283,11 +292,13 @@ def _docx(data: bytes, filename: str) -> list[Section]:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
         raise ExtractionError(
-            "The Word document is corrupt or not a .docx file.", code="corrupt_document", details={"file": filename}
+            gettext("The Word document is corrupt or not a .docx file."),
+            code="corrupt_document",
+            details={"file": filename},
         ) from exc
     except Exception as exc:
         raise ExtractionError(
-            f"The Word document is corrupt ({exc.__class__.__name__}).",
+            gettext("The Word document is corrupt (%(error)s).") % {"error": exc.__class__.__name__},
             code="corrupt_document",
             details={"file": filename},
         ) from exc
@@ -333,7 +344,9 @@ def _csv(data: bytes, filename: str) -> list[Section]:
     try:
         rows = list(csv.reader(io.StringIO(text), dialect))
     except csv.Error as exc:
-        raise ExtractionError(f"The CSV file is malformed: {exc}.", code="corrupt_document") from exc
+        raise ExtractionError(
+            gettext("The CSV file is malformed: %(error)s.") % {"error": exc}, code="corrupt_document"
+        ) from exc
     return [Section(text="\n".join(_rows_as_lines(rows)))]
 
 
@@ -366,7 +379,8 @@ def _json(data: bytes, filename: str) -> list[Section]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ExtractionError(
-            f"The JSON file is malformed: {exc.msg} (line {exc.lineno}).", code="corrupt_document"
+            gettext("The JSON file is malformed: %(error)s (line %(line)s).") % {"error": exc.msg, "line": exc.lineno},
+            code="corrupt_document",
         ) from exc
     records = value if isinstance(value, list) else [value]
     return [Section(text=_records_as_text(records))]
@@ -380,7 +394,10 @@ def _jsonl(data: bytes, filename: str) -> list[Section]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise ExtractionError(f"Line {number} is not JSON: {exc.msg}.", code="corrupt_document") from exc
+                raise ExtractionError(
+                    gettext("Line %(line)s is not JSON: %(error)s.") % {"line": number, "error": exc.msg},
+                    code="corrupt_document",
+                ) from exc
     return [Section(text=_records_as_text(records))]
 
 
@@ -400,9 +417,11 @@ def extract(data: bytes, *, mime_type: str, filename: str = "") -> list[Section]
     """Normalised, non-empty sections of a file. Raises ExtractionError with a readable reason."""
     extractor = EXTRACTORS.get(mime_type)
     if extractor is None:
-        raise ExtractionError(f"Unsupported file type '{mime_type}'.", code="unsupported_type")
+        raise ExtractionError(
+            gettext("Unsupported file type '%(type)s'.") % {"type": mime_type}, code="unsupported_type"
+        )
     if not data:
-        raise ExtractionError("The file is empty.", code="empty_document", details={"file": filename})
+        raise ExtractionError(gettext("The file is empty."), code="empty_document", details={"file": filename})
     sections = []
     for section in extractor(data, filename):
         text = normalize_text(section.text)
@@ -410,7 +429,7 @@ def extract(data: bytes, *, mime_type: str, filename: str = "") -> list[Section]
             sections.append(Section(text=text, heading=normalize_text(section.heading), page=section.page))
     if not sections:
         raise ExtractionError(
-            "No text could be extracted from the file (empty, or a scanned document without a text layer).",
+            gettext("No text could be extracted from the file (empty, or a scanned document without a text layer)."),
             code="empty_document",
             details={"file": filename},
         )

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+from django.utils.translation import gettext
 
 from apps.core import net
 from apps.core.exceptions import ValidationFailed
@@ -110,7 +111,8 @@ def _mime(content_type: str, path: str) -> str:
     if mime is None:
         supported = ", ".join(sorted(MIME_BY_CONTENT_TYPE))
         raise ExtractionError(
-            f"Unsupported content type '{content_type or 'none'}'. Supported: {supported}.",
+            gettext("Unsupported content type '%(type)s'. Supported: %(supported)s.")
+            % {"type": content_type or "none", "supported": supported},
             code="unsupported_type",
             details={"content_type": content_type},
         )
@@ -138,7 +140,7 @@ def _as_utf8(data: bytes, charset: str | None) -> bytes:
 
 def _too_large(limit: int, size: int | None = None) -> FetchError:
     return FetchError(
-        f"The document is larger than the limit of {limit // (1024 * 1024)} MB.",
+        gettext("The document is larger than the limit of %(limit)s MB.") % {"limit": limit // (1024 * 1024)},
         code="file_too_large",
         details={"limit": limit, "size": size},
     )
@@ -157,7 +159,8 @@ def fetch_url(url: str) -> Fetched:
             ) as (response, current, redirects):
                 if response.status_code >= 400:
                     raise FetchError(
-                        f"The server answered HTTP {response.status_code} for {current}.",
+                        gettext("The server answered HTTP %(status)s for %(url)s.")
+                        % {"status": response.status_code, "url": current},
                         code="url_http_error",
                         details={"url": str(current), "status": response.status_code},
                     )
@@ -191,11 +194,15 @@ def fetch_url(url: str) -> Fetched:
                 )
         except httpx.TimeoutException as exc:
             raise FetchError(
-                f"{current.host} did not answer within {timeout:g} s.", code="url_timeout", details={"url": url}
+                gettext("%(host)s did not answer within %(timeout)s s.")
+                % {"host": current.host, "timeout": f"{timeout:g}"},
+                code="url_timeout",
+                details={"url": url},
             ) from exc
         except httpx.HTTPError as exc:
             raise FetchError(
-                f"{current} could not be fetched ({exc.__class__.__name__}: {exc}).",
+                gettext("%(url)s could not be fetched (%(error)s).")
+                % {"url": current, "error": f"{exc.__class__.__name__}: {exc}"},
                 code="url_unreachable",
                 details={"url": str(current)},
             ) from exc

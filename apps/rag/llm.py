@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+
 from apps.chat import gateway
 from apps.chat.choices import ProviderKind
 from apps.chat.selectors import enabled_chat_model
@@ -60,7 +62,7 @@ class Generator:
         )
         choice = (result.body.get("choices") or [{}])[0]
         if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
-            raise LLMError(f"{self.name}: the answer has no choices[0].message.content.")
+            raise LLMError(gettext("%(name)s: the answer has no choices[0].message.content.") % {"name": self.name})
         return result.content.strip()
 
 
@@ -81,7 +83,8 @@ def _configured_chat_model(slug: str) -> Any:
     model = enabled_chat_model(slug=slug)
     if model is None:
         raise LLMError(
-            f"RAG_LLM_CHAT_MODEL names the chat model '{slug}', which does not exist or is disabled.",
+            gettext("RAG_LLM_CHAT_MODEL names the chat model '%(slug)s', which does not exist or is disabled.")
+            % {"slug": slug},
             code="llm_not_configured",
         )
     return model
@@ -102,7 +105,7 @@ def generator_for(*, user: Any, model: str = "") -> Generator | None:
                 base_url=str(conf.llm_base_url()),
                 api_key=conf.llm_api_key() or "",
                 timeout=conf.http_timeout(),
-                label="The language model endpoint",
+                label=gettext("The language model endpoint"),
             ),
         )
     return None

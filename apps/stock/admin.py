@@ -46,11 +46,11 @@ MARKET_DATA_MANAGE = "resources.manage"  # instruments and bars are company-wide
 
 
 class BarImportForm(forms.Form):
-    file = forms.FileField()
-    symbol = forms.CharField(max_length=32)
-    exchange = forms.CharField(max_length=16, initial="XNYS")
-    timeframe = forms.ChoiceField(choices=Timeframe.choices, initial="1d")
-    provider = forms.ChoiceField(choices=[(p, p) for p in provider_names()], initial="csv")
+    file = forms.FileField(label=_("File"))
+    symbol = forms.CharField(max_length=32, label=_("Symbol"))
+    exchange = forms.CharField(max_length=16, initial="XNYS", label=_("Exchange"))
+    timeframe = forms.ChoiceField(choices=Timeframe.choices, initial="1d", label=_("Timeframe"))
+    provider = forms.ChoiceField(choices=[(p, p) for p in provider_names()], initial="csv", label=_("Provider"))
 
 
 @admin.register(Instrument)
@@ -103,7 +103,11 @@ class InstrumentAdmin(BaseModelAdmin):
                 )
             except ApplicationError as exc:
                 errors = (exc.details or {}).get("errors", []) if isinstance(exc.details, dict) else []
-                detail = "; ".join(f"row {e['row']}: {e['field']} {e['message']}" for e in errors[:20])
+                detail = "; ".join(
+                    gettext("row %(row)s: %(field)s %(message)s")
+                    % {"row": e["row"], "field": e["field"], "message": e["message"]}
+                    for e in errors[:20]
+                )
                 form.add_error(None, f"{exc.message} {detail}")
             else:
                 self.message_user(

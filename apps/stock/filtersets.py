@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.filtersets import BaseFilterSet, UTCIsoDateTimeFilter
 
@@ -40,7 +41,7 @@ class StrategyFilterSet(BaseFilterSet):
 class BacktestRunFilterSet(BaseFilterSet):
     strategy_id = django_filters.NumberFilter(field_name="strategy_id")
     instrument_id = django_filters.NumberFilter(
-        field_name="instruments__id", help_text="Runs that include this instrument (alone or in a portfolio)."
+        field_name="instruments__id", help_text=_("Runs that include this instrument (alone or in a portfolio).")
     )
 
     class Meta:

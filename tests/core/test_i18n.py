@@ -210,3 +210,50 @@ def test_an_unknown_language_is_refused_by_the_service(db) -> None:
         user_language_set(user=user, language="fr")
     assert raised.value.code == "invalid_language"
     assert not UserPreference.objects.filter(user=user).exists()
+
+
+# --- Messages of the platform and the chat centre --------------------------------------------------------------------
+
+
+def test_an_unknown_api_path_is_refused_in_the_requested_language(client) -> None:
+    english = client.get("/api/v1/no-such-endpoint/")
+    chinese = client.get("/api/v1/no-such-endpoint/", **ZH)
+    assert english.status_code == chinese.status_code == 404
+    assert english.json()["error"]["message"] == "No endpoint at /api/v1/no-such-endpoint/."
+    assert chinese.json()["error"] == {
+        "code": "not_found",
+        "message": "/api/v1/no-such-endpoint/ 处没有端点。",
+        "details": None,
+    }
+
+
+def test_the_openai_compatible_errors_keep_their_shape_in_chinese(client) -> None:
+    english = client.get("/v1/no-such-endpoint")
+    chinese = client.get("/v1/no-such-endpoint", **ZH)
+    assert english.status_code == chinese.status_code == 404
+    assert set(chinese.json()) == {"error"}
+    assert set(chinese.json()["error"]) == set(english.json()["error"]) == {"message", "type", "code", "param"}
+    assert chinese.json()["error"]["code"] == english.json()["error"]["code"] == "not_found"
+    assert "没有端点" in chinese.json()["error"]["message"]
+
+
+def test_service_refusals_are_translated_and_keep_their_code(db) -> None:
+    from apps.core.exceptions import ValidationFailed
+    from apps.core.services import api_key_create
+
+    user = UserFactory()
+    with translation.override("zh-hans"), pytest.raises(ValidationFailed) as raised:
+        api_key_create(owner=user, name=" ")
+    assert raised.value.message == "API 密钥需要名称。"
+    assert raised.value.details == {"name": ["该字段是必填项。"]}
+    assert raised.value.code == "invalid"
+    with pytest.raises(ValidationFailed) as raised:
+        api_key_create(owner=user, name="")
+    assert raised.value.message == "An API key needs a name."
+
+
+def test_the_chat_centre_is_named_in_chinese_in_the_admin(admin_client) -> None:
+    assert "对话中心" in _page(admin_client.get(reverse("admin:index"), **ZH))
+    add = _page(admin_client.get(reverse("admin:chat_provider_add"), **ZH))
+    assert "提供方" in add  # the model's name
+    assert "基础 URL" in add and "允许私有网络" in add  # field labels

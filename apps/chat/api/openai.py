@@ -13,6 +13,7 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -60,9 +61,9 @@ def openai_exception_handler(exc: Exception, context: dict[str, Any]) -> Respons
     response = core_handler(exc, context)
     error = (response.data or {}).get("error", {}) if isinstance(response.data, dict) else {}
     code = str(error.get("code") or "error")
-    message = str(error.get("message") or "Error.")
+    message = str(error.get("message") or gettext("Error."))
     if isinstance(exc, drf_exceptions.NotAuthenticated):
-        message = "Missing API key: send 'Authorization: Bearer <AI Stack API key>'."
+        message = gettext("Missing API key: send 'Authorization: Bearer <AI Stack API key>'.")
     details = error.get("details")
     if isinstance(details, dict) and code == "invalid":
         message = f"{message} {json.dumps(details, default=str)}"
@@ -110,9 +111,14 @@ def _number(data: dict[str, Any], name: str, kind: type, low: float, high: float
     try:
         number = kind(value)
     except (TypeError, ValueError) as exc:
-        raise ValidationFailed(f"{name} must be a number.", details={name: ["Not a number."]}) from exc
+        raise ValidationFailed(
+            gettext("%(name)s must be a number.") % {"name": name}, details={name: [gettext("Not a number.")]}
+        ) from exc
     if isinstance(value, bool) or not low <= number <= high:
-        raise ValidationFailed(f"{name} must be between {low} and {high}.", details={name: ["Out of range."]})
+        raise ValidationFailed(
+            gettext("%(name)s must be between %(low)s and %(high)s.") % {"name": name, "low": low, "high": high},
+            details={name: [gettext("Out of range.")]},
+        )
     return number
 
 
@@ -133,11 +139,15 @@ class ChatCompletionsView(OpenAIView):
     def post(self, request: Request) -> Any:
         data = request.data if isinstance(request.data, dict) else {}
         if not data.get("model"):
-            raise ValidationFailed("model is required.", details={"model": ["This field is required."]})
+            raise ValidationFailed(
+                gettext("model is required."), details={"model": [gettext("This field is required.")]}
+            )
         model = model_for(user=request.user, slug=str(data["model"]))
         tools = data.get("tools")
         if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
-            raise ValidationFailed("tools must be a list of tool objects.", details={"tools": ["Not a list."]})
+            raise ValidationFailed(
+                gettext("tools must be a list of tool objects."), details={"tools": [gettext("Not a list.")]}
+            )
         stream_options = data.get("stream_options") if isinstance(data.get("stream_options"), dict) else {}
         completion = Completion(
             ctx=_ctx(request),
@@ -259,9 +269,14 @@ class EmbeddingsView(OpenAIView):
         raw = data.get("input")
         texts = [raw] if isinstance(raw, str) else raw
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
-            raise ValidationFailed("input must be a string or a list of strings.", details={"input": ["Invalid."]})
+            raise ValidationFailed(
+                gettext("input must be a string or a list of strings."), details={"input": [gettext("Invalid.")]}
+            )
         if len(texts) > 2048:
-            raise ValidationFailed("At most 2048 inputs per request.", details={"input": ["Too many."]})
+            raise ValidationFailed(
+                gettext("At most %(count)s inputs per request.") % {"count": 2048},
+                details={"input": [gettext("Too many.")]},
+            )
         vectors, name, tokens = knowledge_embed(user=request.user, texts=texts)
         return Response(
             {

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import Group
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from apps.core.serializers import BaseModelSerializer, DecimalField, IntegerField
@@ -156,11 +158,11 @@ class UsageQuerySerializer(serializers.Serializer[Any]):
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)
     group_by = serializers.ChoiceField(choices=["model", "user", "day", "user_model"], default="model")
-    everyone = serializers.BooleanField(default=False, help_text="All users (needs core.audit).")
+    everyone = serializers.BooleanField(default=False, help_text=_("All users (needs core.audit)."))
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+            raise serializers.ValidationError({"date_to": [gettext("Must not be before date_from.")]})
         return attrs
 
 

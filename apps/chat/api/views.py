@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from django.db import models
 from django.db.models import ProtectedError
 from django.http import StreamingHttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -87,7 +88,7 @@ class ProviderViewSet(BaseModelViewSet):
             super().destroy_object(instance)
         except ProtectedError as exc:
             raise Conflict(
-                "The provider still serves models; delete them or move them to another provider first.",
+                gettext("The provider still serves models; delete them or move them to another provider first."),
                 code="provider_in_use",
                 details={"models": sorted(str(obj) for obj in exc.protected_objects)[:50]},
             ) from exc
@@ -114,7 +115,7 @@ class ChatModelViewSet(BaseModelViewSet):
             super().destroy_object(instance)
         except ProtectedError as exc:
             raise Conflict(
-                "The model has conversations; disable it instead of deleting it.",
+                gettext("The model has conversations; disable it instead of deleting it."),
                 code="model_in_use",
                 details={"conversations": len(exc.protected_objects)},
             ) from exc
@@ -144,7 +145,7 @@ class ConversationViewSet(OwnedModelViewSet):
     def update_object(self, serializer: Any) -> models.Model:
         conversation = serializer.instance
         if conversation.owner_id != self.request.user.pk:
-            raise Forbidden("Only the owner can change a conversation.")
+            raise Forbidden(gettext("Only the owner can change a conversation."))
         data = dict(serializer.validated_data)
         if "model" in data:
             data["model"] = chat_model_for(user=self.request.user, slug=data["model"].slug)
@@ -152,7 +153,7 @@ class ConversationViewSet(OwnedModelViewSet):
 
     def destroy_object(self, instance: models.Model) -> None:
         if getattr(instance, "owner_id", None) != self.request.user.pk:
-            raise Forbidden("Only the owner can delete a conversation.")
+            raise Forbidden(gettext("Only the owner can delete a conversation."))
         conversation_delete(conversation=instance, actor=self.request.user)  # type: ignore[arg-type]
 
     @extend_schema(responses=MessageSerializer(many=True))
@@ -224,7 +225,7 @@ class MessageFeedbackView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         message = Message.objects.filter(pk=pk, conversation__owner=request.user).first()
         if message is None:
-            raise NotFound("Message not found.")
+            raise NotFound(gettext("Message not found."))
         serializer = FeedbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         feedback = feedback_set(message=message, user=request.user, **serializer.validated_data)
@@ -249,7 +250,7 @@ class UsageView(APIView):
         params = query.validated_data
         everyone = params.pop("everyone")
         if everyone and not request_has_perm(request, MANAGE_PERM):
-            raise Forbidden("Usage of everyone needs resources.manage.")
+            raise Forbidden(gettext("Usage of everyone needs resources.manage."))
         rows = usage_summary(user=None if everyone else request.user, **params)
         return Response(UsageRowSerializer(rows, many=True).data)
 
@@ -284,7 +285,9 @@ class ToolRunView(APIView):
     @extend_schema(request=ToolRunSerializer, responses=ToolResultSerializer)
     def post(self, request: Request, name: str) -> Response:
         if not isinstance(request.data, dict):
-            raise ValidationFailed("The body must be a JSON object.", details={"arguments": ["Send an object."]})
+            raise ValidationFailed(
+                gettext("The body must be a JSON object."), details={"arguments": [gettext("Send an object.")]}
+            )
         result = core_tool_run(
             name=name, arguments=request.data.get("arguments"), user=request.user, api_key=request_api_key(request)
         )

@@ -7,6 +7,7 @@ from collections.abc import Generator
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import Forbidden, ValidationFailed
@@ -141,12 +142,14 @@ def conversation_send(
     """Send a turn in a back-office conversation. Returns the completion and the iterator of text pieces; the turn
     is recorded when the iterator is exhausted (read ``completion.recorded`` for the assistant message)."""
     if conversation.owner_id != ctx.user.pk:
-        raise Forbidden("Only the owner can write in a conversation.")
+        raise Forbidden(gettext("Only the owner can write in a conversation."))
     if conversation.archived:
-        raise ValidationFailed("The conversation is archived.", code="archived")
+        raise ValidationFailed(gettext("The conversation is archived."), code="archived")
     content = (content or "").strip()
     if not content:
-        raise ValidationFailed("The message is empty.", details={"content": ["This field is required."]})
+        raise ValidationFailed(
+            gettext("The message is empty."), details={"content": [gettext("This field is required.")]}
+        )
     model = conversation.model
     messages = history_fit(model=model, messages=[*_history(conversation), {"role": "user", "content": content}])
     completion = Completion(ctx=ctx, model=model, messages=messages, stream=stream)
@@ -201,9 +204,12 @@ def api_call_record(*, completion: Completion) -> Message | None:
 def feedback_set(*, message: Message, user: Any, rating: str, comment: str = "") -> Feedback:
     """One feedback per user and assistant message; giving it again replaces it."""
     if message.role != MessageRole.ASSISTANT:
-        raise ValidationFailed("Feedback is given on assistant messages.", code="not_assistant_message")
+        raise ValidationFailed(gettext("Feedback is given on assistant messages."), code="not_assistant_message")
     if rating not in Rating.values:
-        raise ValidationFailed("Rating must be up or down.", details={"rating": [f"Use one of {Rating.values}."]})
+        raise ValidationFailed(
+            gettext("Rating must be up or down."),
+            details={"rating": [gettext("Use one of %(values)s.") % {"values": Rating.values}]},
+        )
     with transaction.atomic():
         feedback = Feedback.objects.select_for_update().filter(message=message, user=user).first()
         before = model_snapshot(feedback)

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 from apps.core.exceptions import ApplicationError, ValidationFailed
 
 from .. import conf, gateway, metrics
@@ -23,12 +26,12 @@ from ..knowledge import context_prompt, hit_citation, knowledge_answer, knowledg
 from ..models import ChatModel
 from ..tools import ToolContext, tool_run, tools_for
 
-NO_KNOWLEDGE = (
+NO_KNOWLEDGE = _(
     "This model answers from knowledge bases, and none is attached to it (or none you may read). Ask an "
     "administrator to attach a knowledge base to the model."
 )
-TOOLS_SKIPPED = "The upstream does not support tools; the answer was produced without them."
-TOOLS_IGNORED = "The upstream asked for tools after the last tool round; those calls were not run."
+TOOLS_SKIPPED = _("The upstream does not support tools; the answer was produced without them.")
+TOOLS_IGNORED = _("The upstream asked for tools after the last tool round; those calls were not run.")
 ROLES = {"system", "user", "assistant", "tool", "developer"}
 PASSTHROUGH = ("top_p", "stop", "presence_penalty", "frequency_penalty", "seed", "response_format", "logit_bias")
 """Request options of the OpenAI API sent to the upstream as the client gave them."""
@@ -42,17 +45,21 @@ def quota_check(*, user: Any, model: ChatModel | None = None) -> None:
 
 def validate_messages(messages: Any) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
-        raise ValidationFailed("messages must be a non-empty list.", details={"messages": ["A non-empty list."]})
+        raise ValidationFailed(
+            gettext("messages must be a non-empty list."), details={"messages": [gettext("A non-empty list.")]}
+        )
     for index, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
         if not isinstance(role, str) or role not in ROLES:
             raise ValidationFailed(
-                "Each message needs a role (system, user, assistant or tool).",
-                details={"messages": {str(index): ["Unknown or missing role."]}},
+                gettext("Each message needs a role (system, user, assistant or tool)."),
+                details={"messages": {str(index): [gettext("Unknown or missing role.")]}},
             )
         content = message.get("content")
         if content is not None and not isinstance(content, (str, list)):
-            raise ValidationFailed("Message content must be text.", details={"messages": {str(index): ["Not text."]}})
+            raise ValidationFailed(
+                gettext("Message content must be text."), details={"messages": {str(index): [gettext("Not text.")]}}
+            )
     return messages
 
 
@@ -97,7 +104,9 @@ class Completion:
         self.options = {k: v for k, v in (options or {}).items() if k in PASSTHROUGH and v is not None}
         self.result = Result()
         if not self.question:
-            raise ValidationFailed("The conversation has no user message.", details={"messages": ["No user turn."]})
+            raise ValidationFailed(
+                gettext("The conversation has no user message."), details={"messages": [gettext("No user turn.")]}
+            )
         quota_check(user=ctx.user, model=model)
 
     @property
@@ -154,13 +163,13 @@ class Completion:
         result = self.result
         if result.error is None:
             result.error = ApplicationError(
-                "The client closed the connection before the answer was complete.", code="client_closed"
+                gettext("The client closed the connection before the answer was complete."), code="client_closed"
             )
             result.finish_reason = "error"
             result.incomplete = True
 
     def run(self) -> Result:
-        for _ in self.events():
+        for _event in self.events():
             pass
         return self.result
 
@@ -179,7 +188,7 @@ class Completion:
     def _builtin(self) -> Iterator[str]:
         kb_ids = readable_ids(user=self.ctx.user, knowledge_base_ids=[kb.pk for kb in self.model.knowledge_bases.all()])
         if not kb_ids or not self.ctx.has_perm("rag.read"):
-            yield from self._emit(NO_KNOWLEDGE)
+            yield from self._emit(str(NO_KNOWLEDGE))
             return
         text, citations = knowledge_answer(user=self.ctx.user, question=self.question, knowledge_base_ids=kb_ids)
         self.result.citations = citations
@@ -225,16 +234,16 @@ class Completion:
                 if not offer_tools or result.content:
                     raise
                 tools_on = False
-                result.notes.append(TOOLS_SKIPPED)
-                result.tool_log.append({"type": "note", "message": TOOLS_SKIPPED})
+                result.notes.append(str(TOOLS_SKIPPED))
+                result.tool_log.append({"type": "note", "message": str(TOOLS_SKIPPED)})
                 continue
             if not calls:
                 result.finish_reason = finish or "stop"
                 break
             if round_no >= rounds:
                 # the tool rounds are used up (tools were not offered): an upstream calling them anyway is not obeyed
-                result.notes.append(TOOLS_IGNORED)
-                result.tool_log.append({"type": "note", "message": TOOLS_IGNORED, "calls": calls})
+                result.notes.append(str(TOOLS_IGNORED))
+                result.tool_log.append({"type": "note", "message": str(TOOLS_IGNORED), "calls": calls})
                 result.finish_reason = "stop"
                 break
             client_names = {t.get("function", {}).get("name") for t in self.client_tools} - set(server_tools)
@@ -256,7 +265,7 @@ class Completion:
                 )
             round_no += 1
             if round_no >= rounds:
-                note = f"Stopped calling tools after {rounds} rounds."
+                note = gettext("Stopped calling tools after %(rounds)s rounds.") % {"rounds": rounds}
                 result.notes.append(note)
                 result.tool_log.append({"type": "note", "message": note})
         if result.citations:

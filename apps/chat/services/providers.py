@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext
+
 from apps.core import net
 from apps.core.exceptions import Forbidden, ValidationFailed
 
@@ -37,7 +39,9 @@ def provider_address_check(*, provider: Provider, actor: Any, before: Provider |
         newly = before is None or not before.allow_private_network or before.base_url != provider.base_url
         if newly:
             raise Forbidden(
-                "Only an administrator may allow a provider on a private network, or change the address of one.",
+                gettext(
+                    "Only an administrator may allow a provider on a private network, or change the address of one."
+                ),
                 code="private_network_forbidden",
             )
     if provider.kind != ProviderKind.OPENAI_COMPATIBLE or not provider.base_url:

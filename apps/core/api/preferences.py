@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -19,9 +20,9 @@ class LanguagePreferenceSerializer(serializers.Serializer):  # type: ignore[type
     language = serializers.ChoiceField(
         choices=Language.choices,
         allow_blank=True,
-        help_text="en or zh-hans; blank: follow the Accept-Language header (English by default).",
+        help_text=_("en or zh-hans; blank: follow the Accept-Language header (English by default)."),
     )
-    active = serializers.CharField(read_only=True, help_text="The language this response is in.")
+    active = serializers.CharField(read_only=True, help_text=_("The language this response is in."))
 
 
 class LanguagePreferenceView(BaseAPIView):

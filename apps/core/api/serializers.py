@@ -1,6 +1,8 @@
 from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,7 +22,7 @@ class StrictSerializerMixin:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+                raise serializers.ValidationError({name: [gettext("Unknown field.")] for name in unknown})
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
@@ -54,7 +56,7 @@ class ApiKeyCreateSerializer(StrictSerializerMixin, serializers.Serializer):  # 
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
-    key = serializers.CharField(read_only=True, help_text="The secret. Shown only in this response.")
+    key = serializers.CharField(read_only=True, help_text=_("The secret. Shown only in this response."))
 
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
@@ -95,7 +97,7 @@ class MeSerializer(BaseModelSerializer):  # type: ignore[type-arg]
 
     roles = serializers.SerializerMethodField()
     permissions = serializers.SerializerMethodField()
-    auth = serializers.SerializerMethodField(help_text="jwt, api_key or session")
+    auth = serializers.SerializerMethodField(help_text=_("jwt, api_key or session"))
     api_key = serializers.SerializerMethodField()
 
     class Meta:
@@ -149,7 +151,7 @@ class RoleSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 class UserSerializer(StrictSerializerMixin, BaseModelSerializer):  # type: ignore[type-arg]
     roles = serializers.ListField(
-        child=serializers.ChoiceField(choices=sorted(ROLES)), required=False, help_text="Role names (groups)."
+        child=serializers.ChoiceField(choices=sorted(ROLES)), required=False, help_text=_("Role names (groups).")
     )
     password = serializers.CharField(
         write_only=True, required=False, style={"input_type": "password"}, trim_whitespace=False

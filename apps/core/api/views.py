@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -51,7 +52,9 @@ class TokenObtainView(TokenObtainPairView):
             serializer.is_valid(raise_exception=True)
         except AuthenticationFailed:
             if getattr(request, "axes_locked_out", False):
-                raise LockedOut("Too many failed logins for this account from this address; try again later.") from None
+                raise LockedOut(
+                    gettext("Too many failed logins for this account from this address; try again later.")
+                ) from None
             raise
         user = serializer.user  # type: ignore[attr-defined]
         user_logged_in.send(sender=user.__class__, request=request._request, user=user)
@@ -176,7 +179,7 @@ class UserViewSet(BaseModelViewSet):
 
     def destroy_object(self, instance: Any) -> None:
         if instance.pk == self.request.user.pk:
-            raise Conflict("You cannot deactivate yourself.", code="self_deactivation")
+            raise Conflict(gettext("You cannot deactivate yourself."), code="self_deactivation")
         services.user_update(user=instance, actor=self.request.user, is_active=False)
 
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .. import caching, context
 from ..backends import with_permissions
@@ -30,19 +31,25 @@ def refuse_api_key_context(*, what: str) -> None:
     """Raise InteractiveLoginRequired (403) when the current request was authenticated with an API key: ``what``
     (managing keys, users, roles or grants) needs an interactive login."""
     if context.current_api_key_id() is not None:
-        raise InteractiveLoginRequired(f"{what} needs an interactive login (JWT or session), not an API key.")
+        raise InteractiveLoginRequired(
+            gettext("%(what)s needs an interactive login (JWT or session), not an API key.") % {"what": what}
+        )
 
 
 def _check_parent(*, owner: User, parent: ApiKey, expires_at: dt.datetime | None) -> None:
     if parent.owner_id != owner.pk:
-        raise ValidationFailed("A derived key belongs to its parent's owner.", code="invalid_parent")
+        raise ValidationFailed(gettext("A derived key belongs to its parent's owner."), code="invalid_parent")
     if not parent.is_usable:
-        raise ValidationFailed("The parent key is revoked or expired.", code="invalid_parent")
+        raise ValidationFailed(gettext("The parent key is revoked or expired."), code="invalid_parent")
     if parent.expires_at is not None and (expires_at is None or expires_at > parent.expires_at):
         raise ValidationFailed(
-            "A derived key cannot outlive the key it comes from.",
+            gettext("A derived key cannot outlive the key it comes from."),
             code="invalid_expiry",
-            details={"expires_at": [f"Must be set, at or before {parent.expires_at.isoformat()}."]},
+            details={
+                "expires_at": [
+                    gettext("Must be set, at or before %(expires_at)s.") % {"expires_at": parent.expires_at.isoformat()}
+                ]
+            },
         )
 
 
@@ -59,9 +66,13 @@ def api_key_validate(
     A key derived from ``parent`` belongs to the same owner, expires no later than the parent and carries the
     parent's scopes or fewer (a scoped parent never yields an unscoped child)."""
     if isinstance(scopes, str) or not isinstance(scopes, (list, tuple, set, frozenset)):
-        raise ValidationFailed("Scopes must be a list of permissions.", details={"scopes": ["Must be a list."]})
+        raise ValidationFailed(
+            gettext("Scopes must be a list of permissions."), details={"scopes": [gettext("Must be a list.")]}
+        )
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationFailed("Expiry must be in the future.", details={"expires_at": ["Must be in the future."]})
+        raise ValidationFailed(
+            gettext("Expiry must be in the future."), details={"expires_at": [gettext("Must be in the future.")]}
+        )
     chosen = sorted(set(scopes))
     if parent is not None:
         _check_parent(owner=owner, parent=parent, expires_at=expires_at)
@@ -71,17 +82,21 @@ def api_key_validate(
             beyond = sorted(set(chosen) - set(limit))
             if beyond:
                 raise ValidationFailed(
-                    "A derived key cannot carry scopes its parent does not have.",
+                    gettext("A derived key cannot carry scopes its parent does not have."),
                     code="invalid_scope",
                     details={"scopes": beyond},
                 )
     unknown = [s for s in chosen if s not in PERMISSIONS]
     if unknown:
-        raise ValidationFailed("Unknown permissions in scopes.", code="invalid_scope", details={"scopes": unknown})
+        raise ValidationFailed(
+            gettext("Unknown permissions in scopes."), code="invalid_scope", details={"scopes": unknown}
+        )
     missing = [s for s in chosen if not owner.has_perm(s)]
     if missing:
         raise ValidationFailed(
-            "An API key can only carry permissions its owner holds.", code="invalid_scope", details={"scopes": missing}
+            gettext("An API key can only carry permissions its owner holds."),
+            code="invalid_scope",
+            details={"scopes": missing},
         )
     return chosen
 
@@ -108,9 +123,11 @@ def api_key_create(
 
     ``credential`` says how ``created_by`` signed in (``jwt``, ``session``, ``api_key:<prefix>``); it is audited."""
     if parent is None or parent.pk != context.current_api_key_id():
-        refuse_api_key_context(what="Creating an API key")
+        refuse_api_key_context(what=gettext("Creating an API key"))
     if not name or not name.strip():
-        raise ValidationFailed("An API key needs a name.", details={"name": ["This field is required."]})
+        raise ValidationFailed(
+            gettext("An API key needs a name."), details={"name": [gettext("This field is required.")]}
+        )
     chosen = api_key_validate(owner=owner, scopes=scopes, expires_at=expires_at, parent=parent)
     full_key, prefix, key_hash = generate_api_key(settings.API_KEY_PREFIX)
     key = ApiKey(owner=owner, name=name.strip(), prefix=prefix, key_hash=key_hash, scopes=chosen, expires_at=expires_at)
@@ -183,7 +200,7 @@ def _api_key_with_owner_permissions(prefix: str) -> ApiKey | None:
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, actor: Any, credential: str = "") -> ApiKey:
     """Revoke ``key`` (idempotent). ``credential`` says how ``actor`` signed in; it is audited."""
-    refuse_api_key_context(what="Revoking an API key")
+    refuse_api_key_context(what=gettext("Revoking an API key"))
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at", "updated_at"])

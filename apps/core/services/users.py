@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from ..choices import AuditAction
 from ..exceptions import ValidationFailed
@@ -43,7 +44,7 @@ def roles_sync() -> dict[str, dict[str, list[str]]]:
     missing = sorted(set(PERMISSIONS) - set(available))
     if missing:
         raise ValidationFailed(
-            "Role permissions are missing from the database; run migrate first.", details={"missing": missing}
+            gettext("Role permissions are missing from the database; run migrate first."), details={"missing": missing}
         )
     report: dict[str, dict[str, list[str]]] = {}
     for role, perms in ROLES.items():
@@ -77,11 +78,11 @@ def roles_sync_after_migrate(sender: Any, **kwargs: Any) -> None:
 
 @transaction.atomic
 def user_set_roles(*, user: User, roles: Iterable[str], actor: Any = None) -> None:
-    refuse_api_key_context(what="Changing roles")
+    refuse_api_key_context(what=gettext("Changing roles"))
     roles = sorted(set(roles))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
-        raise ValidationFailed("Unknown roles.", code="invalid_role", details={"roles": unknown})
+        raise ValidationFailed(gettext("Unknown roles."), code="invalid_role", details={"roles": unknown})
     before = sorted(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
     user.groups.remove(*Group.objects.filter(name__in=set(ROLES) - set(roles)))
     user.groups.add(*Group.objects.filter(name__in=roles))
@@ -102,7 +103,7 @@ def user_create(
     is_superuser: bool = False,
     actor: Any = None,
 ) -> User:
-    refuse_api_key_context(what="Creating a user")
+    refuse_api_key_context(what=gettext("Creating a user"))
     User = get_user_model()
     user = User(
         username=username,
@@ -136,11 +137,12 @@ def user_update(
     **fields: Any,
 ) -> User:
     """Change profile fields, roles and/or password; one audit entry for the profile, one for the roles."""
-    refuse_api_key_context(what="Changing a user")
+    refuse_api_key_context(what=gettext("Changing a user"))
     unknown = sorted(set(fields) - set(USER_EDITABLE_FIELDS))
     if unknown:
         raise ValidationFailed(
-            "These fields cannot be changed here.", details={name: ["Not editable."] for name in unknown}
+            gettext("These fields cannot be changed here."),
+            details={name: [gettext("Not editable.")] for name in unknown},
         )
     before = model_snapshot(user)
     for name, value in fields.items():

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils.translation import gettext
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -53,7 +54,10 @@ class ProtectedDestroyMixin:
             with transaction.atomic():
                 super().destroy_object(instance)  # type: ignore[misc]
         except ProtectedError:
-            raise Conflict(f"{instance} is used by other records; deactivate it instead.", code="in_use") from None
+            raise Conflict(
+                gettext("%(record)s is used by other records; deactivate it instead.") % {"record": instance},
+                code="in_use",
+            ) from None
 
 
 class ServiceWriteMixin(IdempotentCreateMixin):

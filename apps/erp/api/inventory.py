@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -71,9 +72,9 @@ class StockMoveSerializer(BaseModelSerializer):
 class StockAdjustSerializer(serializers.Serializer):
     product = serializers.PrimaryKeyRelatedField(queryset=Product.objects.all())
     location = serializers.PrimaryKeyRelatedField(queryset=Location.objects.filter(kind=LocationKind.INTERNAL))
-    quantity = DecimalField(max_digits=14, decimal_places=3, required=False, help_text="Signed change (e.g. -2.5).")
+    quantity = DecimalField(max_digits=14, decimal_places=3, required=False, help_text=_("Signed change (e.g. -2.5)."))
     counted_quantity = DecimalField(
-        max_digits=14, decimal_places=3, min_value=0, required=False, help_text="The counted quantity."
+        max_digits=14, decimal_places=3, min_value=0, required=False, help_text=_("The counted quantity.")
     )
     unit_cost = DecimalField(max_digits=16, decimal_places=4, min_value=0, required=False)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

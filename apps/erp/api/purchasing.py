@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -26,7 +27,7 @@ from .sales import DeliverSerializer, lines_quantities
 class PurchaseOrderLineSerializer(BaseModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
     quantity_to_bill = DecimalField(
-        max_digits=14, decimal_places=3, read_only=True, help_text="Received and not yet billed."
+        max_digits=14, decimal_places=3, read_only=True, help_text=_("Received and not yet billed.")
     )
 
     class Meta:
@@ -79,7 +80,7 @@ class PurchaseLineInputSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=255, required=False, allow_blank=True)
     quantity = DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
     unit_price = DecimalField(
-        max_digits=14, decimal_places=2, min_value=0, required=False, help_text="Default: the standard cost."
+        max_digits=14, decimal_places=2, min_value=0, required=False, help_text=_("Default: the standard cost.")
     )
     tax_rate = serializers.PrimaryKeyRelatedField(queryset=TaxRate.objects.all(), required=False)
 

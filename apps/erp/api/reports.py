@@ -7,6 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
@@ -44,7 +45,7 @@ class SalesQuerySerializer(RangeQuerySerializer):
 
 class DashboardQuerySerializer(serializers.Serializer):
     period = serializers.ChoiceField(choices=DashboardPeriod.choices, default=DashboardPeriod.MONTH)
-    date = serializers.DateField(required=False, help_text="A day inside the period (default: today).")
+    date = serializers.DateField(required=False, help_text=_("A day inside the period (default: today)."))
 
 
 DashboardSerializer = inline_serializer(
@@ -67,7 +68,7 @@ DashboardSerializer = inline_serializer(
         "stock_alerts_count": IntegerField(),
         "snapshots": serializers.ListField(
             child=serializers.DictField(),
-            help_text="The daily KPI snapshots of the period (open/overdue receivables, stock-outs ...).",
+            help_text=_("The daily KPI snapshots of the period (open/overdue receivables, stock-outs ...)."),
         ),
     },
 )

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -25,7 +26,7 @@ from .finance import InvoiceSerializer
 class SalesOrderLineSerializer(BaseModelSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
     quantity_to_invoice = DecimalField(
-        max_digits=14, decimal_places=3, read_only=True, help_text="Delivered and not yet invoiced."
+        max_digits=14, decimal_places=3, read_only=True, help_text=_("Delivered and not yet invoiced.")
     )
 
     class Meta:
@@ -79,11 +80,11 @@ class OrderLineInputSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=255, required=False, allow_blank=True)
     quantity = DecimalField(max_digits=14, decimal_places=3, min_value=Decimal("0.001"))
     unit_price = DecimalField(
-        max_digits=14, decimal_places=2, min_value=0, required=False, help_text="Default: the product's price."
+        max_digits=14, decimal_places=2, min_value=0, required=False, help_text=_("Default: the product's price.")
     )
     discount_percent = DecimalField(max_digits=5, decimal_places=2, min_value=0, max_value=100, default=Decimal("0"))
     tax_rate = serializers.PrimaryKeyRelatedField(
-        queryset=TaxRate.objects.all(), required=False, help_text="Default: the product's tax rate."
+        queryset=TaxRate.objects.all(), required=False, help_text=_("Default: the product's tax rate.")
     )
 
 
@@ -102,7 +103,7 @@ class DeliverLineSerializer(serializers.Serializer):
 
 
 class DeliverSerializer(serializers.Serializer):
-    lines = DeliverLineSerializer(many=True, required=False, help_text="Omit to deliver everything still open.")
+    lines = DeliverLineSerializer(many=True, required=False, help_text=_("Omit to deliver everything still open."))
 
 
 class DeliveryLineSerializer(BaseModelSerializer):

@@ -1,5 +1,7 @@
 """ERP models, one module per area; everything is importable from ``apps.erp.models``."""
 
+from django.utils.translation import gettext_lazy as _
+
 from apps.core.models import PermissionHolder
 from apps.core.roles import app_permissions
 
@@ -17,6 +19,8 @@ class ErpPermission(PermissionHolder):
 
     class Meta(PermissionHolder.Meta):
         permissions = app_permissions("erp")
+        verbose_name = _("ERP permission")
+        verbose_name_plural = _("ERP permissions")
 
 
 __all__ = [

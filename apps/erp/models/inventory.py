@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.caching import VersionedManager
@@ -62,11 +63,11 @@ class StockMove(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):
-            raise ImmutableRecord("Stock moves cannot be changed; post a correcting move.")
+            raise ImmutableRecord(gettext("Stock moves cannot be changed; post a correcting move."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise ImmutableRecord("Stock moves cannot be deleted; post a correcting move.")
+        raise ImmutableRecord(gettext("Stock moves cannot be deleted; post a correcting move."))
 
 
 class StockLevel(models.Model):

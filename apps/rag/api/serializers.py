@@ -5,6 +5,7 @@ from typing import Any, cast
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from apps.core.serializers import BaseModelSerializer, FloatField, IntegerField
@@ -87,8 +88,8 @@ class TextDocumentSerializer(serializers.Serializer):
 
 class UrlDocumentSerializer(serializers.Serializer):
     knowledge_base = IntegerField()
-    url = serializers.CharField(max_length=2000, help_text="An http:// or https:// URL of a page or file.")
-    title = serializers.CharField(max_length=300, required=False, default="", help_text="Default: the page title.")
+    url = serializers.CharField(max_length=2000, help_text=_("An http:// or https:// URL of a page or file."))
+    title = serializers.CharField(max_length=300, required=False, default="", help_text=_("Default: the page title."))
     tags = serializers.ListField(child=serializers.CharField(max_length=60), required=False, default=list)
 
 
@@ -150,7 +151,7 @@ class HitSerializer(serializers.Serializer):
     heading = serializers.CharField()
     page = IntegerField(allow_null=True)
     text = serializers.CharField()
-    snippet = serializers.CharField(help_text="HTML: the passage escaped, the query's words marked with <mark>.")
+    snippet = serializers.CharField(help_text=_("HTML: the passage escaped, the query's words marked with <mark>."))
 
 
 class SearchResponseSerializer(serializers.Serializer):
@@ -169,7 +170,7 @@ class AskRequestSerializer(serializers.Serializer):
         required=False,
         default="",
         allow_blank=True,
-        help_text="A chat-centre model (slug) you may use to write the answer; default: the configured one.",
+        help_text=_("A chat-centre model (slug) you may use to write the answer; default: the configured one."),
     )
 
     def validate_k(self, value: int) -> int:

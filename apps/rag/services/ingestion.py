@@ -88,7 +88,7 @@ def _prepare(document: Document) -> Prepared:
         with document.file.open("rb") as handle:
             data = handle.read()
     except (FileNotFoundError, OSError) as exc:
-        raise ExtractionError("The stored file is missing.", code="file_missing") from exc
+        raise ExtractionError(gettext("The stored file is missing."), code="file_missing") from exc
     sections = extract(data, mime_type=document.mime_type, filename=document.original_name)
     pieces = chunk_sections(sections, size=kb.chunk_size, overlap=kb.chunk_overlap)
     pages = sorted({p.page for p in sections if p.page is not None})

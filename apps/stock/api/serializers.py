@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from apps.core.serializers import MONEY_MAX, BaseModelSerializer, DecimalField, FloatField, IntegerField
@@ -78,7 +79,9 @@ class IndicatorResponseSerializer(serializers.Serializer):
     name = serializers.CharField()
     params = serializers.DictField()
     columns = serializers.ListField(child=serializers.CharField())
-    rows = serializers.ListField(child=serializers.ListField(), help_text="[ts, value, ...] per bar; null in warm-up.")
+    rows = serializers.ListField(
+        child=serializers.ListField(), help_text=_("[ts, value, ...] per bar; null in warm-up.")
+    )
 
 
 class StrategyKindSerializer(serializers.Serializer):
@@ -123,13 +126,13 @@ class RunSettingsSerializer(serializers.Serializer):
 
 
 class BacktestCreateSerializer(RunSettingsSerializer):
-    symbol = serializers.CharField(required=False, help_text="One instrument; or give `symbols`.")
+    symbol = serializers.CharField(required=False, help_text=_("One instrument; or give `symbols`."))
     symbols = serializers.ListField(
         child=serializers.CharField(),
         required=False,
         min_length=1,
         max_length=50,
-        help_text="Several instruments, run as equal sleeves of one portfolio (the cash split equally).",
+        help_text=_("Several instruments, run as equal sleeves of one portfolio (the cash split equally)."),
     )
     strategy_id = IntegerField(required=False)
     kind = serializers.CharField(required=False, help_text=KIND_HELP)

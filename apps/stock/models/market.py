@@ -19,6 +19,8 @@ class StockPermission(PermissionHolder):
 
     class Meta(PermissionHolder.Meta):
         permissions = app_permissions("stock")
+        verbose_name = _("stock permission")
+        verbose_name_plural = _("stock permissions")
 
 
 class Instrument(TimeStampedModel):
