@@ -197,7 +197,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, TooManyFilesSent | TooManyFieldsSent):
         # a form body with more parts than DATA_UPLOAD_MAX_NUMBER_FILES / DATA_UPLOAD_MAX_NUMBER_FIELDS allow
         return Response(
-            error_body("too_many_parts", "The request has too many files or form fields."),
+            error_body("too_many_parts", gettext("The request has too many files or form fields.")),
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, DjangoValidationError):
