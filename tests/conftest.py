@@ -1,6 +1,6 @@
 """Shared fixtures: one user per role, API clients authenticated as them, JWT and API-key helpers."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,17 @@ def _empty_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language: a request in Chinese (LocaleMiddleware, a user's preference) leaves
+    its language active on the thread, as Django does, and a later test calling services directly would see it."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
