@@ -1,0 +1,1 @@
+"""Admin of the resource management system, one module per area."""

@@ -1,0 +1,1 @@
+"""Serializers of the resource management system, one module per area."""

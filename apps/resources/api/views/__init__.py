@@ -1,0 +1,1 @@
+"""API views of the resource management system, one module per area."""

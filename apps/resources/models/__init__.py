@@ -1,0 +1,17 @@
+"""Models of the resource management system, one module per area."""
+
+from .metering import QuotaCounter, QuotaHold, QuotaNotice, UsageDaily
+from .permissions import ResourcesPermission
+from .plans import Plan, PlanAssignment, PlanLimit, QuotaOverride
+
+__all__ = [
+    "Plan",
+    "PlanAssignment",
+    "PlanLimit",
+    "QuotaCounter",
+    "QuotaHold",
+    "QuotaNotice",
+    "QuotaOverride",
+    "ResourcesPermission",
+    "UsageDaily",
+]

@@ -1,0 +1,1 @@
+"""Reads of the resource management system, one module per area."""
