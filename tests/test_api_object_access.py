@@ -42,6 +42,7 @@ from apps.stock.models import AutoTrader, BacktestRun, Fill, Order, Portfolio, S
 from apps.stock.services.paper import portfolio_share
 from tests.chat.factories import MessageFactory
 from tests.core.factories import UserFactory
+from tests.resources.factories import QuotaCounterFactory, QuotaNoticeFactory, UsageDailyFactory
 from tests.stock.factories import InstrumentFactory, PortfolioFactory, PositionFactory, StrategyFactory
 from tests.test_admin_roles import OBJECTS
 from tests.test_project import drf_view_class, is_format_suffix_route, iter_url_patterns, route_methods
@@ -170,6 +171,9 @@ COMPANY_WIDE: dict[str, str] = {
     "chosen by the manager",
     "ToolRunView": "the path names a tool, not an object",
     "ModelDetailView": "the path names a chat model (a suite resource, listed per models_usable_by)",
+    "PlanAssignmentViewSet": "who has which plan: read and changed with resources.manage only",
+    "QuotaOverrideViewSet": "per-user limits: read and changed with resources.manage only",
+    "UserQuotaView": "the path names a user whose quota status a holder of resources.manage reads",
 }
 
 
@@ -221,6 +225,10 @@ OWNED: dict[str, Owned] = {
         lambda owner: PositionFactory(portfolio__owner=owner), root=lambda p: p.portfolio, share=_share_portfolio
     ),
     "FillViewSet": Owned(OBJECTS[Fill], root=lambda f: f.portfolio, share=_share_portfolio),
+    # metered usage, quota counters and notices are the user's own (everyone's for resources.manage)
+    "UsageViewSet": Owned(lambda owner: UsageDailyFactory(user=owner)),
+    "QuotaCounterViewSet": Owned(lambda owner: QuotaCounterFactory(user=owner)),
+    "QuotaNoticeViewSet": Owned(lambda owner: QuotaNoticeFactory(user=owner)),
 }
 
 # Collection routes of owned views that name no existing object (they create a new one of the caller's own, or take
@@ -233,6 +241,7 @@ NO_REFERENCE = {
     "POST /api/v1/stock/portfolios/ (PortfolioViewSet.create)",
     "POST /api/v1/stock/strategies/ (StrategyViewSet.create)",
     "POST /api/v1/stock/sweeps/ (SweepViewSet.create)",
+    "GET /api/v1/resources/usage/summary/ (UsageViewSet.summary)",
 }
 
 

@@ -29,6 +29,10 @@ WRITE_PERMISSION: dict[str, str] = {
     "ChatModelViewSet": "resources.manage",
     "ProviderViewSet": "resources.manage",
     "UserViewSet": "core.audit",
+    # plans, limits, assignments and overrides: who may use how much of the suite
+    **dict.fromkeys(
+        ["PlanViewSet", "PlanLimitViewSet", "PlanAssignmentViewSet", "QuotaOverrideViewSet"], "resources.manage"
+    ),
     "AccountViewSet": "erp.approve",  # the chart of accounts is finance's
     "JournalEntryViewSet": "erp.approve",
     "PaymentViewSet": "erp.approve",

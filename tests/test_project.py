@@ -65,7 +65,18 @@ PUBLIC_VIEWS = {
     "SpectacularSwaggerView",
 }
 # Open to any signed-in user: the caller's own profile and language, the role list, the caller's own API keys.
-SIGNED_IN_VIEWS = {"MeView", "LanguagePreferenceView", "RoleListView", "ApiKeyViewSet"}
+SIGNED_IN_VIEWS = {
+    "MeView",
+    "LanguagePreferenceView",
+    "RoleListView",
+    "ApiKeyViewSet",
+    # resources: the meter catalogue, and one's own quota, usage, counters and notices (everyone's for managers)
+    "MeterView",
+    "MyQuotaView",
+    "UsageViewSet",
+    "QuotaCounterViewSet",
+    "QuotaNoticeViewSet",
+}
 # Plain Django views outside the admin: probes (public by design) and /metrics (IP allow-list or bearer token).
 PLAIN_VIEWS = {"healthz", "readyz", "metrics", "api_not_found"}
 

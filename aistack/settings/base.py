@@ -199,10 +199,26 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stock.run_autotraders",
         "schedule": env.float("SCHEDULE_STOCK_AUTOTRADE_SECONDS", default=300.0),
     },
+    # resources: metering and quotas
+    "resources.flush_api_calls": {
+        "task": "resources.flush_api_calls",
+        "schedule": env.float("SCHEDULE_RESOURCES_FLUSH_SECONDS", default=30.0),
+    },
+    "resources.expire_holds": {
+        "task": "resources.expire_holds",
+        "schedule": env.float("SCHEDULE_RESOURCES_HOLDS_SECONDS", default=300.0),
+    },
 }
 
 # --- Systems ------------------------------------------------------------------------------------------------------
 # Each system reads its own settings with defaults in apps/<system>/conf.py; these are the ones worth an env var.
+# Resources: the API-call meter counts in Redis (RESOURCES_COUNTER_URL, default REDIS_URL; empty: in the process) and
+# can be switched off; quota holds of work that never settled are released after RESOURCES_HOLD_SECONDS; a process
+# keeps a user's limits for RESOURCES_LIMITS_LOCAL_SECONDS (changes made in another process wait at most that long).
+RESOURCES_METER_API_CALLS = env.bool("RESOURCES_METER_API_CALLS", default=True)
+RESOURCES_COUNTER_URL = env.str("RESOURCES_COUNTER_URL", default=REDIS_URL)
+RESOURCES_HOLD_SECONDS = env.int("RESOURCES_HOLD_SECONDS", default=3600)
+RESOURCES_LIMITS_LOCAL_SECONDS = env.float("RESOURCES_LIMITS_LOCAL_SECONDS", default=5.0)
 ERP_REORDER_AUTO_DRAFT = env.bool("ERP_REORDER_AUTO_DRAFT", default=True)
 RAG_EMBEDDING_BACKEND = env.str("RAG_EMBEDDING_BACKEND", default="hashing")  # hashing | openai | sentence-transformers
 RAG_EMBEDDING_MODEL = env.str("RAG_EMBEDDING_MODEL", default="hashing-v1")
@@ -363,6 +379,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "apps.core.throttling.AnonRateThrottle",
         "apps.core.throttling.UserRateThrottle",
+        "apps.resources.throttling.ApiCallMeter",  # counts (and limits) every authenticated API request
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="60/min"),

@@ -23,6 +23,7 @@ CELERY_BROKER_URL = "memory://"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_RESULT_BACKEND = None
 TEST_REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
+RESOURCES_COUNTER_URL = ""  # the API-call meter counts in the process unless a test gives it Redis
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

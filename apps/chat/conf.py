@@ -39,11 +39,6 @@ def knowledge_top_k() -> int:
     return int(setting("CHAT_KNOWLEDGE_TOP_K", 5))
 
 
-def user_daily_token_quota() -> int:
-    """Tokens (prompt + completion) one user may use per UTC day across all models; 0 means no quota."""
-    return max(0, int(setting("CHAT_USER_DAILY_TOKEN_QUOTA", 0)))
-
-
 def history_reserve_tokens() -> int:
     """Tokens kept free for the answer when a conversation's history is fitted into the model's context window and
     the model sets no max tokens."""

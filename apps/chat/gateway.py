@@ -2,12 +2,14 @@
 
 Each call
 
-1. checks the caller's quota through every registered quota policy, BEFORE anything is sent
-   (``register_quota_policy``; the default is the chat centre's daily token quota, ``CHAT_USER_DAILY_TOKEN_QUOTA``);
+1. reserves the call against the caller's quotas BEFORE anything is sent: every registered quota policy
+   (``register_quota_policy``), then the limits of the resources system (apps.resources: the user's plan, group plan
+   or default plan, whose daily ``llm.tokens`` limit is ``CHAT_USER_DAILY_TOKEN_QUOTA`` unless a plan sets one);
 2. calls the upstream through the OpenAI client (apps.core.http retries and budget, apps.core.net SSRF guard);
 3. records what it used in one place, the ledger (``UsageRecord``: user, API key, model, purpose, tokens in and out,
    cost from the model's prices, latency, outcome ``ok`` or the error code), also when the call failed and, for
-   streams, when the stream ends or is abandoned; and counts it in the Prometheus metrics by purpose and outcome.
+   streams, when the stream ends or is abandoned; counts it in the Prometheus metrics by purpose and outcome; and
+   reports it to metering, which settles the reservation with the actual tokens and cost.
 
 Which chat model a user may use: ``model_for(user=, slug=)`` / ``models_for(user)`` (the chat selectors).
 
@@ -17,9 +19,9 @@ Which chat model a user may use: ``model_for(user=, slug=)`` / ``models_for(user
                               messages=[{"role": "user", "content": "Hello"}], purpose="content.generate")
     result.content, result.prompt_tokens, result.cost
 
-Higher layers that meter differently (resources) register their own policy from their ``AppConfig.ready()``::
+Higher layers with rules of their own register a policy from their ``AppConfig.ready()``::
 
-    gateway.register_quota_policy("resources.budget", my_policy)  # my_policy(*, user, purpose, model) -> None
+    gateway.register_quota_policy("content.guests", my_policy)  # my_policy(*, user, purpose, model) -> None
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext
 
 from apps.core.exceptions import ApplicationError, QuotaExceeded, ValidationFailed
+from apps.resources.choices import Meter
+from apps.resources.services import quotas as resource_quotas
 
-from . import conf, metrics
+from . import metrics
 from .choices import ProviderKind, UsageKind
 from .client import OpenAIClient, StreamResult, UpstreamError, private_upstreams_allowed, usage_of
 from .models import MONEY, ChatModel, Provider, UsageRecord
-from .selectors import chat_model_for, models_usable_by, tokens_used_today
+from .selectors import chat_model_for, models_usable_by
 
 PURPOSE_CHAT = "chat"
 
@@ -66,8 +70,7 @@ def quota_policies() -> list[str]:
     return list(_QUOTA_POLICIES)
 
 
-def quota_check(*, user: Any, purpose: str = PURPOSE_CHAT, model: ChatModel | None = None) -> None:
-    """Run every registered policy; the first refusal (``QuotaExceeded``, 429) is raised and counted."""
+def _policies_check(*, user: Any, purpose: str, model: ChatModel | None) -> None:
     for policy in list(_QUOTA_POLICIES.values()):
         try:
             policy(user=user, purpose=purpose, model=model)
@@ -76,22 +79,49 @@ def quota_check(*, user: Any, purpose: str = PURPOSE_CHAT, model: ChatModel | No
             raise
 
 
-def daily_token_quota(*, user: Any, purpose: str, model: ChatModel | None) -> None:
-    """The default policy: refuse once the user has used ``CHAT_USER_DAILY_TOKEN_QUOTA`` tokens today (0: none)."""
-    quota = conf.user_daily_token_quota()
-    if not quota or not user or not getattr(user, "is_authenticated", False):
-        return
-    used = tokens_used_today(user=user)
-    if used >= quota:
-        raise QuotaExceeded(
-            gettext("You have used your daily quota of %(quota)s tokens (%(used)s used); it resets at midnight UTC.")
-            % {"quota": quota, "used": used},
-            code="quota_exceeded",
-            details={"quota": quota, "used": used},
+def quota_check(*, user: Any, purpose: str = PURPOSE_CHAT, model: ChatModel | None = None) -> None:
+    """An early answer, before a request does other work: the registered policies, then the user's quotas (a call
+    and a token must still fit). Nothing is reserved; ``complete``/``stream``/``embed`` reserve when they call."""
+    _policies_check(user=user, purpose=purpose, model=model)
+    try:
+        resource_quotas.quota_check(user=user, amounts={Meter.AI_CALLS: 1, Meter.LLM_TOKENS: 1})
+    except QuotaExceeded as exc:
+        metrics.GATEWAY_CALLS.labels(purpose, exc.code).inc()
+        raise
+
+
+def quota_reserve(
+    *,
+    user: Any,
+    purpose: str,
+    model: ChatModel | None,
+    prompt_tokens: int,
+    api_key: Any = None,
+    completion: bool = True,
+) -> resource_quotas.Hold:
+    """Before a call: the policies, then a reservation of the estimated prompt tokens, the call itself (an AI call,
+    for completions) and its estimated cost against the user's limits (apps.resources); 429 when they do not fit."""
+    _policies_check(user=user, purpose=purpose, model=model)
+    amounts: dict[str, Any] = {Meter.LLM_TOKENS: max(1, prompt_tokens)}
+    if completion:
+        amounts[Meter.AI_CALLS] = 1
+    if model is not None:
+        amounts[Meter.LLM_COST] = model.cost(prompt_tokens, 0)
+    try:
+        return resource_quotas.quota_reserve(
+            user=user,
+            amounts=amounts,
+            api_key=api_key,
+            purpose=purpose,
+            estimates=(Meter.LLM_TOKENS, Meter.LLM_COST),  # guesses: the call may start while any is left
         )
+    except QuotaExceeded as exc:
+        metrics.GATEWAY_CALLS.labels(purpose, exc.code).inc()
+        raise
 
 
-register_quota_policy("chat.daily_tokens", daily_token_quota)
+def messages_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(estimate_tokens(text_of(m.get("content"))) for m in messages)
 
 
 # --- models and upstreams ---------------------------------------------------------------------------------------------
@@ -210,9 +240,12 @@ def record_usage(
     estimated: bool = False,
     latency_ms: int = 0,
     outcome: str = "ok",
+    hold: resource_quotas.Hold | None = None,
 ) -> UsageRecord:
-    """Write one ledger row and count it in the metrics (the only place usage is recorded). Callers outside the
-    gateway use it for answers that used no upstream (the built-in engine)."""
+    """Write one ledger row, count it in the metrics and report it to metering (apps.resources: tokens in and out,
+    cost and one AI call, by model), settling the call's quota ``hold``; a call that failed having produced nothing
+    gives its hold back. The only place usage is recorded; callers outside the gateway use it for answers that used
+    no upstream (the built-in engine)."""
     cost = model.cost(prompt_tokens, completion_tokens) if model is not None else Decimal("0").quantize(MONEY)
     record = UsageRecord.objects.create(
         user=user if getattr(user, "is_authenticated", False) else None,
@@ -232,6 +265,26 @@ def record_usage(
     metrics.GATEWAY_TOKENS.labels(purpose, "in").inc(record.prompt_tokens)
     metrics.GATEWAY_TOKENS.labels(purpose, "out").inc(record.completion_tokens)
     metrics.GATEWAY_LATENCY.labels(purpose, "ok" if outcome == "ok" else "error").observe(latency_ms / 1000)
+    tokens = record.prompt_tokens + record.completion_tokens
+    if outcome != "ok" and not tokens:
+        if hold is not None:
+            resource_quotas.quota_release(hold=hold)
+        return record
+    amounts: dict[str, Any] = {
+        Meter.LLM_TOKENS: tokens,
+        Meter.LLM_TOKENS_IN: record.prompt_tokens,
+        Meter.LLM_TOKENS_OUT: record.completion_tokens,
+        Meter.LLM_COST: record.cost,
+    }
+    if kind != UsageKind.EMBEDDING:
+        amounts[Meter.AI_CALLS] = 1
+    if hold is None:
+        hold = resource_quotas.Hold(user_id=record.user_id, api_key_id=record.api_key_id, purpose=purpose, amounts={})
+    resource_quotas.quota_settle(
+        hold=hold,
+        amounts=amounts,
+        dimension=record.model_name,
+    )
     return record
 
 
@@ -294,7 +347,9 @@ def complete(
     """One chat completion (``options``: temperature, max_tokens, tool_choice, top_p, ... as the OpenAI API names
     them). Raises ``QuotaExceeded`` before the call, the upstream errors (502/504/429) after recording them."""
     target, sent_model, name = _target(model, upstream, upstream_model)
-    quota_check(user=user, purpose=purpose, model=model)
+    hold = quota_reserve(
+        user=user, purpose=purpose, model=model, prompt_tokens=messages_tokens(messages), api_key=api_key
+    )
     result = CompletionResult()
     started = time.perf_counter()
     outcome, usage = "error", {}
@@ -326,6 +381,7 @@ def complete(
             estimated=estimated,
             latency_ms=result.latency_ms,
             outcome=outcome,
+            hold=hold,
         )
         result.cost = result.record.cost
 
@@ -347,8 +403,9 @@ class CompletionStream:
         tools: list[dict[str, Any]] | None,
         api_key: Any,
         options: dict[str, Any],
+        hold: resource_quotas.Hold | None = None,
     ) -> None:
-        self.user, self.messages, self.purpose, self.model = user, messages, purpose, model
+        self.user, self.messages, self.purpose, self.model, self.hold = user, messages, purpose, model, hold
         self.name, self.api_key = name, api_key
         self.result = CompletionResult()
         self._client = target.client()
@@ -398,6 +455,7 @@ class CompletionStream:
                 estimated=estimated,
                 latency_ms=result.latency_ms,
                 outcome=outcome,
+                hold=self.hold,
             )
             result.cost = result.record.cost
 
@@ -416,7 +474,9 @@ def stream(
 ) -> CompletionStream:
     """A streamed chat completion (see ``CompletionStream``); the quota is checked here, before anything is sent."""
     target, sent_model, name = _target(model, upstream, upstream_model)
-    quota_check(user=user, purpose=purpose, model=model)
+    hold = quota_reserve(
+        user=user, purpose=purpose, model=model, prompt_tokens=messages_tokens(messages), api_key=api_key
+    )
     return CompletionStream(
         user=user,
         messages=messages,
@@ -428,6 +488,7 @@ def stream(
         tools=tools,
         api_key=api_key,
         options=options,
+        hold=hold,
     )
 
 
@@ -445,7 +506,14 @@ def embed(
     """Embeddings of ``texts`` in their order (one request; the caller batches). ``options`` are sent as given
     (e.g. ``dimensions``)."""
     target, sent_model, name = _target(model, upstream, upstream_model)
-    quota_check(user=user, purpose=purpose, model=model)
+    hold = quota_reserve(
+        user=user,
+        purpose=purpose,
+        model=model,
+        prompt_tokens=sum(estimate_tokens(t) for t in texts),
+        api_key=api_key,
+        completion=False,
+    )
     started = time.perf_counter()
     outcome = "error"
     result = EmbeddingResult(vectors=[])
@@ -483,6 +551,7 @@ def embed(
             estimated=not result.usage_reported and outcome == "ok",
             latency_ms=int((time.perf_counter() - started) * 1000),
             outcome=outcome,
+            hold=hold,
         )
 
 
@@ -498,15 +567,14 @@ __all__ = [
     "EmbeddingResult",
     "Upstream",
     "complete",
-    "daily_token_quota",
     "embed",
     "estimate_tokens",
     "model_for",
     "models_for",
     "quota_check",
+    "quota_reserve",
     "record_usage",
     "register_quota_policy",
     "stream",
     "text_of",
-    "tokens_used_today",
 ]

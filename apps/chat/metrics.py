@@ -1,14 +1,10 @@
-"""Prometheus metrics of the chat centre: event counters and latency in the process doing the work; the daily token
-quota gauges computed by the platform's refresh job (apps.core.metrics)."""
+"""Prometheus metrics of the chat centre: event counters and latency in the process doing the work. (Quota gauges,
+the daily token quota included, are the resources system's: resources_quota_usage_ratio and
+resources_users_over_quota.)"""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
-
-from apps.core.metrics import business_gauge
-
-from . import conf
-from .selectors import tokens_today_per_user
 
 REQUESTS = Counter("chat_requests_total", "Chat completions requested", ["model", "outcome"])
 TOKENS_IN = Counter("chat_prompt_tokens_total", "Prompt tokens consumed", ["model"])
@@ -39,22 +35,3 @@ GATEWAY_LATENCY = Histogram(
     ["purpose", "outcome"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
-
-
-@business_gauge(
-    "chat_token_quota_usage_ratio",
-    "Largest share of the daily per-user token quota (CHAT_USER_DAILY_TOKEN_QUOTA) used today; 0 without a quota",
-)
-def _token_quota_usage_ratio() -> float:
-    quota = conf.user_daily_token_quota()
-    if not quota:
-        return 0.0
-    return max(tokens_today_per_user(), default=0) / quota
-
-
-@business_gauge("chat_users_over_token_quota", "Users who have used their whole daily token quota today")
-def _users_over_token_quota() -> float:
-    quota = conf.user_daily_token_quota()
-    if not quota:
-        return 0
-    return sum(1 for used in tokens_today_per_user() if used >= quota)

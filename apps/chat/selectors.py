@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 from apps.core.exceptions import NotFound
 
 from .choices import MessageRole
-from .models import ChatModel, Feedback, Message, Provider, UsageRecord
+from .models import ChatModel, Feedback, Message, Provider
 
 MONEY = Decimal("0.000001")
 
@@ -100,28 +100,6 @@ def usage_summary(
         )
         result.append(item)
     return result
-
-
-def tokens_used_today(*, user: Any) -> int:
-    """Prompt plus completion tokens the user's AI calls used since midnight UTC, every purpose, from the gateway's
-    ledger (failed calls that used tokens count)."""
-    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    totals = UsageRecord.objects.filter(user=user, created_at__gte=midnight).aggregate(
-        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")
-    )
-    return (totals["prompt"] or 0) + (totals["completion"] or 0)
-
-
-def tokens_today_per_user() -> list[int]:
-    """Each user's tokens since midnight UTC (the quota's accounting, for the quota gauges), in one query."""
-    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = (
-        UsageRecord.objects.filter(created_at__gte=midnight, user__isnull=False)
-        .order_by()
-        .values("user")
-        .annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
-    )
-    return [(row["prompt"] or 0) + (row["completion"] or 0) for row in rows]
 
 
 def feedback_for_learning(*, since: dt.datetime | None = None, rating: str | None = None) -> QuerySet[Feedback]:

@@ -34,11 +34,14 @@ class ApplicationError(Exception):
     status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "invalid"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.details = details
+        self.headers = headers or {}
 
 
 class ValidationFailed(ApplicationError):
@@ -67,8 +70,17 @@ class Conflict(ApplicationError):
 
 
 class QuotaExceeded(ApplicationError):
+    """Over a quota: 429, with ``Retry-After`` when it is known when the quota resets."""
+
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "quota_exceeded"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Any = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(
+            message, code=code, details=details, headers={"Retry-After": str(retry_after)} if retry_after else None
+        )
 
 
 class Unavailable(ApplicationError):
@@ -167,7 +179,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ApplicationError):
         if isinstance(exc, Forbidden):
             _audit_denial(exc, context)
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=exc.headers)
     if isinstance(exc, ProtectedError | RestrictedError):
         # Deleting a record that others still point at: a conflict to resolve, not a server error.
         objects = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects

@@ -296,7 +296,12 @@ def test_daily_token_quota(upstream, chat_model, make_user, settings):
     api_call_record(completion=run(chat_model, user))
     with pytest.raises(QuotaExceeded) as info:
         run(chat_model, user)
-    assert info.value.status_code == 429 and info.value.details == {"quota": 20, "used": 20}
+    assert info.value.status_code == 429
+    assert (info.value.details["meter"], info.value.details["limit"], info.value.details["used"]) == (
+        "llm.tokens",
+        "20",
+        "20",
+    )
     assert len(upstream.posts) == 1
     run(chat_model, make_user(role="user"))  # another user's quota is their own
 

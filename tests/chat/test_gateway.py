@@ -13,7 +13,7 @@ from apps.chat.services import Completion
 from apps.chat.tools import ToolContext
 from apps.core.exceptions import QuotaExceeded, ValidationFailed
 from apps.core.testing.fake_llm import completion, error, streamed, tool_call
-from tests.chat.factories import BuiltinProviderFactory, ChatModelFactory, UsageRecordFactory
+from tests.chat.factories import BuiltinProviderFactory, ChatModelFactory
 
 pytestmark = pytest.mark.django_db
 HI = [{"role": "user", "content": "Hello there"}]
@@ -135,15 +135,26 @@ def test_a_call_needs_a_model_or_an_upstream_and_its_model(make_user):
     assert info.value.code == "no_upstream"
 
 
-def test_the_daily_quota_is_the_default_policy_and_counts_every_purpose(upstream, chat_model, make_user, settings):
-    assert "chat.daily_tokens" in gateway.quota_policies()
+def test_the_daily_quota_is_the_default_plans_token_limit_and_counts_every_purpose(
+    upstream, chat_model, make_user, settings
+):
+    """CHAT_USER_DAILY_TOKEN_QUOTA is the default plan's daily llm.tokens limit (apps.resources), enforced by the
+    gateway's reservation before anything is sent; every purpose's tokens count, system calls count for nobody."""
     settings.CHAT_USER_DAILY_TOKEN_QUOTA = 100
     user = make_user(role="user")
-    UsageRecordFactory(user=user, purpose="rag.ask", prompt_tokens=60, completion_tokens=40)
-    UsageRecordFactory(user=None, purpose="rag.embed", prompt_tokens=500)  # system calls are nobody's quota
+    gateway.record_usage(user=user, purpose="rag.ask", model_name="m", prompt_tokens=60, completion_tokens=40)
+    gateway.record_usage(user=None, purpose="rag.embed", model_name="m", prompt_tokens=500)
     with pytest.raises(QuotaExceeded) as info:
         gateway.complete(user=user, model=chat_model, messages=HI, purpose="chat")
-    assert info.value.details == {"quota": 100, "used": 100}
+    details = info.value.details
+    assert (details["meter"], details["period"], details["limit"], details["used"]) == (
+        "llm.tokens",
+        "day",
+        "100",
+        "100",
+    )
+    assert details["source"] == "setting" and details["resets_at"].endswith("+00:00")
+    assert int(info.value.headers["Retry-After"]) <= 86401
     with pytest.raises(QuotaExceeded):
         gateway.stream(user=user, model=chat_model, messages=HI, purpose="chat")
     assert upstream.requests == [] and UsageRecord.objects.count() == 2  # refused before anything was sent

@@ -306,7 +306,9 @@ def test_ask_is_refused_over_quota_and_its_tokens_count(corpus, settings, client
     assert (record.purpose, record.prompt_tokens, record.completion_tokens) == ("rag.ask", 45, 5)
     over = client.post("/api/v1/rag/ask/", {"question": "What is flutter?"}, format="json")
     assert_error_body(over, 429, "quota_exceeded")
-    assert over.json()["error"]["details"] == {"quota": 50, "used": 50}
+    details = over.json()["error"]["details"]
+    assert (details["meter"], details["period"], details["limit"], details["used"]) == ("llm.tokens", "day", "50", "50")
+    assert int(over["Retry-After"]) >= 1
     assert len(fake_llm.chat_requests) == 1  # refused before the upstream was called
     assert Answer.objects.count() == 1
     # chat tokens and ask tokens are one quota: a fresh user is not refused

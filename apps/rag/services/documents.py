@@ -22,6 +22,9 @@ from apps.core.choices import AuditAction
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.queueing import enqueue_on_commit
 from apps.core.services import audit_record, model_snapshot, snapshot_diff
+from apps.resources.choices import Meter
+from apps.resources.services.metering import usage_report
+from apps.resources.services.quotas import quota_reserve, quota_settle
 
 from .. import conf, metrics
 from ..choices import DocumentSource, DocumentStatus
@@ -149,6 +152,9 @@ def _document_store(
         return UploadResult(existing, False, f"Identical content is already in this knowledge base as '{existing}'.")
     tags = sorted({str(tag).strip() for tag in (tags or []) if str(tag).strip()})
     with transaction.atomic():
+        # the knowledge base's owner holds the storage: a document that does not fit their plan is refused (429)
+        storage: dict[str, int] = {Meter.STORAGE_DOCUMENTS: 1, Meter.STORAGE_BYTES: len(data)}
+        hold = quota_reserve(user=kb.owner_id, amounts=storage, purpose="rag.ingest")
         document = Document(
             knowledge_base=kb,
             title=(title or os.path.splitext(os.path.basename(filename))[0] or "Untitled")[:300],
@@ -177,6 +183,7 @@ def _document_store(
             default_storage.delete(file_name)
             raise
         KnowledgeBase.objects.filter(pk=kb.pk).update(document_count=F("document_count") + 1)
+        quota_settle(hold=hold, amounts=storage)
         audit_record(
             action=AuditAction.CREATE,
             actor=uploaded_by,
@@ -187,6 +194,15 @@ def _document_store(
             document_enqueue(document=document)
     metrics.DOCUMENTS_UPLOADED.inc()
     return UploadResult(document, True, "Queued for ingestion.")
+
+
+def storage_of(*, documents: int, size: int, chunks: int, sign: int = 1) -> dict[str, int]:
+    """The storage levels a number of documents hold (negative, ``sign=-1``, when they go)."""
+    return {
+        Meter.STORAGE_DOCUMENTS: sign * documents,
+        Meter.STORAGE_BYTES: sign * size,
+        Meter.STORAGE_CHUNKS: sign * chunks,
+    }
 
 
 def document_create_text(
@@ -283,10 +299,14 @@ def document_delete(*, document: Document, actor: Any = None) -> None:
             raise NotFound(gettext("The document no longer exists."))
         document = locked
         before, pk, name = model_snapshot(document), document.pk, document.file.name
-        index.chunks_delete(kb_id=document.knowledge_base_id, document_id=pk)
+        chunks = index.chunks_delete(kb_id=document.knowledge_base_id, document_id=pk)
         document.delete()
         document.pk = pk
         KnowledgeBase.objects.filter(pk=document.knowledge_base_id).update(document_count=F("document_count") - 1)
+        usage_report(
+            amounts=storage_of(documents=1, size=document.size, chunks=chunks, sign=-1),
+            user=KnowledgeBase.objects.filter(pk=document.knowledge_base_id).values_list("owner_id", flat=True).first(),
+        )
         file_delete_on_commit(name)
         audit_record(
             action=AuditAction.DELETE, actor=actor, target=document, changes={k: [v, None] for k, v in before.items()}

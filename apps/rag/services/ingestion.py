@@ -24,6 +24,9 @@ from django.utils.translation import gettext
 from apps.core.choices import AuditAction
 from apps.core.exceptions import ApplicationError, Conflict
 from apps.core.services import audit_record, model_snapshot, snapshot_diff
+from apps.resources.choices import Meter
+from apps.resources.services.metering import meter_record
+from apps.resources.services.quotas import quota_reserve, quota_settle
 
 from .. import conf, metrics
 from ..choices import DocumentSource, DocumentStatus
@@ -162,8 +165,9 @@ def _index(kb: KnowledgeBase, prepared: Sequence[Prepared], vectors: np.ndarray)
                 )
             cursor.execute("SELECT DISTINCT document_id FROM rag_chunk WHERE document_id = ANY(%s)", [ids])
             indexed = [row[0] for row in cursor.fetchall()]
+        removed = 0
         for document_id in indexed:  # re-processing: the previous chunks go first
-            index.chunks_delete(kb_id=kb.pk, document_id=document_id)
+            removed += index.chunks_delete(kb_id=kb.pk, document_id=document_id)
         index.chunks_insert_many(
             kb=kb, documents=[(item.document.pk, item.pieces) for item in prepared], vectors=vectors
         )
@@ -181,6 +185,10 @@ def _index(kb: KnowledgeBase, prepared: Sequence[Prepared], vectors: np.ndarray)
                     [json.dumps(item.metadata) for item in prepared],
                 ],
             )
+        # the chunks are storage the knowledge base's owner holds (a level: re-processing counts the difference)
+        meter_record(
+            meter=Meter.STORAGE_CHUNKS, quantity=sum(len(item.pieces) for item in prepared) - removed, user=kb.owner_id
+        )
 
 
 def documents_process(
@@ -288,9 +296,15 @@ def documents_upload_many(
                 document.file.save(safe_name(filename), ContentFile(data), save=False)
                 stored.append(cast(str, document.file.name))  # set by file.save()
                 documents.append((n, document))
+            storage: dict[str, int] = {
+                Meter.STORAGE_DOCUMENTS: len(documents),
+                Meter.STORAGE_BYTES: sum(document.size for _, document in documents),
+            }
+            hold = quota_reserve(user=kb.owner_id, amounts=storage, purpose="rag.ingest")  # the whole batch fits
             Document.objects.bulk_create([document for _, document in documents])
             if documents:
                 KnowledgeBase.objects.filter(pk=kb.pk).update(document_count=F("document_count") + len(documents))
+            quota_settle(hold=hold, amounts=storage)
             for n, document in documents:
                 audit_record(
                     action=AuditAction.CREATE,

@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
 from apps.core.exceptions import ValidationFailed
 from apps.core.services import audit_record, model_snapshot, object_share, object_unshare, snapshot_diff
+from apps.resources.services.metering import usage_report
 
 from .. import conf
 from ..choices import Visibility
 from ..embeddings import get_embedder
 from ..models import Chunk, Document, KnowledgeBase
 from . import hnsw, index
+from .documents import storage_of
 from .files import file_delete_on_commit
 
 EDITABLE = (
@@ -82,11 +85,16 @@ def knowledge_base_delete(*, kb: KnowledgeBase, actor: Any = None) -> None:
         KnowledgeBase.objects.select_for_update().filter(pk=kb.pk).only("pk").first()  # see document_delete
         before, pk = model_snapshot(kb), kb.pk
         names = list(Document.objects.filter(knowledge_base=kb).values_list("file", flat=True))
+        held = Document.objects.filter(knowledge_base=kb).aggregate(size=Sum("size"), chunks=Sum("chunks_total"))
         index.knowledge_base_purge(kb=kb)
         kb.delete()
         kb.pk = pk
         for name in names:
             file_delete_on_commit(name)
+        usage_report(
+            amounts=storage_of(documents=len(names), size=held["size"] or 0, chunks=held["chunks"] or 0, sign=-1),
+            user=kb.owner_id,
+        )
         audit_record(
             action=AuditAction.DELETE, actor=actor, target=kb, changes={k: [v, None] for k, v in before.items()}
         )

@@ -1,11 +1,25 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
+
+from .views import metering
 
 app_name = "resources-api"
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
-# one block per area (metering and quotas, pools and reservations, approvals, monitoring)
+# --- metering and quotas
+router.register("resources/usage", metering.UsageViewSet, basename="usage")
+router.register("resources/quota-counters", metering.QuotaCounterViewSet, basename="quota-counter")
+router.register("resources/quota-notices", metering.QuotaNoticeViewSet, basename="quota-notice")
+router.register("resources/plans", metering.PlanViewSet, basename="plan")
+router.register("resources/plan-limits", metering.PlanLimitViewSet, basename="plan-limit")
+router.register("resources/plan-assignments", metering.PlanAssignmentViewSet, basename="plan-assignment")
+router.register("resources/quota-overrides", metering.QuotaOverrideViewSet, basename="quota-override")
 
 urlpatterns = [
+    path("resources/meters/", metering.MeterView.as_view(), name="meters"),
+    path("resources/my-quota/", metering.MyQuotaView.as_view(), name="my-quota"),
+    path("resources/users/<int:user_id>/quota/", metering.UserQuotaView.as_view(), name="user-quota"),
+    path("resources/quota-counters/reset/", metering.QuotaResetView.as_view(), name="quota-reset"),
     *router.urls,
 ]

@@ -13,8 +13,6 @@ from django.utils.translation import gettext_lazy as _
 from ..choices import HoldStatus, Meter, Period
 from ..meters import QUANTITY_PLACES
 
-QUANTITY = {"max_digits": 24, "decimal_places": QUANTITY_PLACES}
-
 
 class UsageDaily(models.Model):
     """What one user (through one API key, for one dimension such as the model name) used of one meter on one day
@@ -40,7 +38,7 @@ class UsageDaily(models.Model):
         verbose_name=_("API key"),
     )
     dimension = models.CharField(max_length=200, blank=True, default="", verbose_name=_("dimension"))
-    quantity = models.DecimalField(**QUANTITY, default=0, verbose_name=_("quantity"))
+    quantity = models.DecimalField(max_digits=24, decimal_places=QUANTITY_PLACES, default=0, verbose_name=_("quantity"))
     events = models.PositiveIntegerField(default=0, verbose_name=_("reports"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -74,8 +72,8 @@ class QuotaCounter(models.Model):
     meter = models.CharField(max_length=32, choices=Meter.choices, verbose_name=_("meter"))
     period = models.CharField(max_length=8, choices=Period.choices, verbose_name=_("period"))
     period_start = models.DateField(verbose_name=_("period start"))
-    used = models.DecimalField(**QUANTITY, default=0, verbose_name=_("used"))
-    reserved = models.DecimalField(**QUANTITY, default=0, verbose_name=_("reserved"))
+    used = models.DecimalField(max_digits=24, decimal_places=QUANTITY_PLACES, default=0, verbose_name=_("used"))
+    reserved = models.DecimalField(max_digits=24, decimal_places=QUANTITY_PLACES, default=0, verbose_name=_("reserved"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
@@ -96,7 +94,7 @@ class QuotaCounter(models.Model):
 class QuotaHold(models.Model):
     """Amounts reserved for work that has started (a completion, an ingestion, a run): settled with the actual amount
     when it ends, released when it fails; a hold left by a killed worker is released once ``expires_at`` passes.
-    ``lines``: ``{meter: {"amount": "12", "counters": [counter ids]}}``."""
+    ``lines``: ``{"meter/period": {"amount": "12", "counters": [counter id]}}``."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -134,8 +132,8 @@ class QuotaNotice(models.Model):
     period = models.CharField(max_length=8, choices=Period.choices, verbose_name=_("period"))
     period_start = models.DateField(verbose_name=_("period start"))
     threshold = models.PositiveSmallIntegerField(verbose_name=_("threshold (%)"))
-    used = models.DecimalField(**QUANTITY, verbose_name=_("used"))
-    limit = models.DecimalField(**QUANTITY, verbose_name=_("limit"))
+    used = models.DecimalField(max_digits=24, decimal_places=QUANTITY_PLACES, verbose_name=_("used"))
+    limit = models.DecimalField(max_digits=24, decimal_places=QUANTITY_PLACES, verbose_name=_("limit"))
     read = models.BooleanField(default=False, verbose_name=_("read"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 

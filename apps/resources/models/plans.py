@@ -10,11 +10,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.caching import VersionedManager
 from apps.core.models import TimeStampedModel
 
 from ..choices import Meter, Period, PlanTier
-from ..meters import MAX_QUANTITY, meter_spec
-from .metering import QUANTITY
+from ..meters import MAX_QUANTITY, QUANTITY_PLACES, meter_spec
 
 LIMIT_VALIDATORS = [MinValueValidator(0), MaxValueValidator(MAX_QUANTITY)]
 
@@ -45,6 +45,8 @@ class Plan(TimeStampedModel):
     )
     active = models.BooleanField(default=True, verbose_name=_("active"))
 
+    objects = VersionedManager()
+
     class Meta:
         ordering = ["code"]
         verbose_name = _("plan")
@@ -63,7 +65,11 @@ class PlanLimit(models.Model):
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="limits", verbose_name=_("plan"))
     meter = models.CharField(max_length=32, choices=Meter.choices, verbose_name=_("meter"))
     period = models.CharField(max_length=8, choices=Period.choices, verbose_name=_("period"))
-    limit = models.DecimalField(**QUANTITY, validators=LIMIT_VALIDATORS, verbose_name=_("limit"))
+    limit = models.DecimalField(
+        max_digits=24, decimal_places=QUANTITY_PLACES, validators=LIMIT_VALIDATORS, verbose_name=_("limit")
+    )
+
+    objects = VersionedManager()
 
     class Meta:
         ordering = ["plan", "meter", "period"]
@@ -105,6 +111,8 @@ class PlanAssignment(TimeStampedModel):
         verbose_name=_("assigned by"),
     )
 
+    objects = VersionedManager()
+
     class Meta(TimeStampedModel.Meta):
         verbose_name = _("plan assignment")
         verbose_name_plural = _("plan assignments")
@@ -132,7 +140,9 @@ class QuotaOverride(TimeStampedModel):
     )
     meter = models.CharField(max_length=32, choices=Meter.choices, verbose_name=_("meter"))
     period = models.CharField(max_length=8, choices=Period.choices, verbose_name=_("period"))
-    limit = models.DecimalField(**QUANTITY, validators=LIMIT_VALIDATORS, verbose_name=_("limit"))
+    limit = models.DecimalField(
+        max_digits=24, decimal_places=QUANTITY_PLACES, validators=LIMIT_VALIDATORS, verbose_name=_("limit")
+    )
     reason = models.CharField(max_length=500, blank=True, default="", verbose_name=_("reason"))
     expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
     created_by = models.ForeignKey(
@@ -143,6 +153,8 @@ class QuotaOverride(TimeStampedModel):
         related_name="+",
         verbose_name=_("created by"),
     )
+
+    objects = VersionedManager()
 
     class Meta(TimeStampedModel.Meta):
         verbose_name = _("quota override")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,9 @@ from apps.core.exceptions import ValidationFailed
 from apps.core.jobs import job_finish, job_progress, job_start, jobs_transition
 from apps.core.queueing import enqueue_on_commit
 from apps.core.services import audit_record
+from apps.resources.choices import Meter
+from apps.resources.services.metering import meter_record
+from apps.resources.services.quotas import quota_check
 
 from .. import conf
 from ..backtest.chart import equity_chart_svg
@@ -170,6 +174,7 @@ def backtest_create(
         )
     validated = get_kind(kind).validate(params)
     config = config_from_input(settings or {})
+    cpu_quota_check(owner=owner)
     selected, bar_count = _instruments_selection(
         symbol=symbol,
         symbols=symbols,
@@ -205,6 +210,21 @@ def backtest_create(
     return run
 
 
+def cpu_quota_check(*, owner: Any) -> None:
+    """A backtest or sweep is refused (429) before it is queued once its owner has no CPU-seconds left this period;
+    the CPU time it then takes is recorded when it ends (``cpu_record``), whatever its outcome."""
+    quota_check(user=owner, amounts={Meter.COMPUTE_SECONDS: 1})
+
+
+def cpu_record(*, owner_id: int, since: float, kind: str) -> None:
+    meter_record(
+        meter=Meter.COMPUTE_SECONDS,
+        quantity=round(max(0.0, time.process_time() - since), 3),
+        user=owner_id,
+        dimension=kind,
+    )
+
+
 def backtest_execute(*, run_id: int) -> BacktestRun:
     """Run a pending backtest and store its results. Idempotent: a finished (or cancelled) run is returned as it is;
     a run cancelled while it computes keeps no results."""
@@ -212,6 +232,7 @@ def backtest_execute(*, run_id: int) -> BacktestRun:
     if started is None:
         return BacktestRun.objects.get(pk=run_id)
     run = started
+    cpu = time.process_time()
     try:
         config = config_from_input({k: v for k, v in run.config.items() if k not in RUN_SELECTION_KEYS})
         kind = get_kind(run.config["kind"])
@@ -252,6 +273,7 @@ def backtest_execute(*, run_id: int) -> BacktestRun:
     except Exception as exc:
         logger.exception("Backtest %s failed", run_id)
         jobs_transition(BacktestRun.objects.filter(pk=run_id), to=RunStatus.FAILED, error=exc)
+    cpu_record(owner_id=run.owner_id, since=cpu, kind="backtest")
     run.refresh_from_db()
     BACKTESTS.labels(kind="backtest", status=run.status).inc()
     return run
@@ -351,6 +373,7 @@ def sweep_create(
     combos = sweep_combinations(kind, grid)
     config = config_from_input(settings or {})
     instrument, bar_count = _selection(symbol=symbol, instrument=instrument, timeframe=timeframe, start=start, end=end)
+    cpu_quota_check(owner=owner)
     sweep = Sweep(
         owner=owner,
         kind=kind,
@@ -389,6 +412,7 @@ def sweep_execute(*, sweep_id: int, progress_every: int = 50) -> Sweep:
     if started is None:
         return Sweep.objects.get(pk=sweep_id)
     sweep = started
+    cpu = time.process_time()
     Sweep.objects.filter(pk=sweep_id).update(done=0)
     sweep.done = 0
     try:
@@ -406,6 +430,7 @@ def sweep_execute(*, sweep_id: int, progress_every: int = 50) -> Sweep:
     except Exception as exc:
         logger.exception("Sweep %s failed", sweep_id)
         jobs_transition(Sweep.objects.filter(pk=sweep_id), to=RunStatus.FAILED, error=exc)
+    cpu_record(owner_id=sweep.owner_id, since=cpu, kind="sweep")
     sweep.refresh_from_db()
     BACKTESTS.labels(kind="sweep", status=sweep.status).inc()
     return sweep
