@@ -28,6 +28,7 @@ WRITE_PERMISSION: dict[str, str] = {
     "InstrumentViewSet": "resources.manage",  # company-wide market data: managers and admins
     "ChatModelViewSet": "resources.manage",
     "ProviderViewSet": "resources.manage",
+    "MonitorIssueViewSet": "resources.manage",  # resources: monitor issues resolved by hand
     "UserViewSet": "core.audit",
     "AccountViewSet": "erp.approve",  # the chart of accounts is finance's
     "JournalEntryViewSet": "erp.approve",
