@@ -275,8 +275,9 @@ RESOURCES_MONITOR_THRESHOLDS = {
         env.float("RESOURCES_QUEUE_BACKLOG_CRITICAL", default=1000.0),
     ),
 }
-# The filesystem whose usage is sampled (the data directory: uploads, backups); the host name samples are filed under.
-RESOURCES_MONITOR_DISK_PATH = env.str("RESOURCES_MONITOR_DISK_PATH", default=str(BASE_DIR))
+# The filesystem whose usage is sampled (empty: the data directory MEDIA_ROOT); the host name samples are filed under
+# (empty: the machine's host name).
+RESOURCES_MONITOR_DISK_PATH = env.str("RESOURCES_MONITOR_DISK_PATH", default="")
 RESOURCES_MONITOR_HOST = env.str("RESOURCES_MONITOR_HOST", default="")
 # Raw samples are averaged into hourly rows after this many hours; every sample is deleted after the days.
 RESOURCES_SAMPLE_RAW_HOURS = env.int("RESOURCES_SAMPLE_RAW_HOURS", default=24)

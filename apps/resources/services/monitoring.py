@@ -123,7 +123,8 @@ def _read_host() -> Readings:
     # psutil measures CPU since the previous call of this process: the first call waits a moment instead
     cpu = psutil.cpu_percent(interval=None if _cpu_primed else 0.5)
     _cpu_primed = True
-    path = Path(getattr(settings, "RESOURCES_MONITOR_DISK_PATH", "") or settings.BASE_DIR)
+    path = Path(getattr(settings, "RESOURCES_MONITOR_DISK_PATH", "") or getattr(settings, "MEDIA_ROOT", "") or ".")
+    path = path.resolve()
     while not path.exists() and path != path.parent:
         path = path.parent
     net = psutil.net_io_counters()
