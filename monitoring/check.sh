@@ -59,6 +59,8 @@ route backend-team severity=warning system=erp
 route backend-team severity=warning system=chat
 route ops-team severity=warning system=security
 route ops-team severity=warning system=host
+route ops-team severity=warning system=resources
+route on-call severity=critical system=resources
 route incident-webhook severity=info system=web
 
 echo "monitoring: all checks passed"

@@ -28,6 +28,7 @@ WRITE_PERMISSION: dict[str, str] = {
     "InstrumentViewSet": "resources.manage",  # company-wide market data: managers and admins
     "ChatModelViewSet": "resources.manage",
     "ProviderViewSet": "resources.manage",
+    "MonitorIssueViewSet": "resources.manage",  # resources: monitor issues resolved by hand
     "UserViewSet": "core.audit",
     # plans, limits, assignments and overrides: who may use how much of the suite
     **dict.fromkeys(

@@ -191,6 +191,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rag.check_consistency",
         "schedule": env.float("SCHEDULE_RAG_CONSISTENCY_SECONDS", default=24 * 3600.0),
     },
+    # --- resources: host and service monitoring (every minute; downsampling hourly)
+    "resources.sample_host": {
+        "task": "resources.sample_host",
+        "schedule": env.float("SCHEDULE_RESOURCES_SAMPLE_SECONDS", default=60.0),
+    },
+    "resources.downsample_samples": {
+        "task": "resources.downsample_samples",
+        "schedule": crontab(minute=env.str("SCHEDULE_RESOURCES_DOWNSAMPLE_MINUTE", default="7")),
+    },
+    # --- end of resources: host and service monitoring
     "stock.match_orders": {
         "task": "stock.match_orders",
         "schedule": env.float("SCHEDULE_STOCK_MATCH_SECONDS", default=300.0),
@@ -261,6 +271,34 @@ CHAT_LOG_API_CONVERSATIONS = env.bool("CHAT_LOG_API_CONVERSATIONS", default=True
 CHAT_KNOWLEDGE_TOP_K = env.int("CHAT_KNOWLEDGE_TOP_K", default=5)
 CHAT_USER_DAILY_TOKEN_QUOTA = env.int("CHAT_USER_DAILY_TOKEN_QUOTA", default=0)
 CHAT_HISTORY_RESERVE_TOKENS = env.int("CHAT_HISTORY_RESERVE_TOKENS", default=1024)
+
+# --- Resources: host and service monitoring (apps/resources/services/monitoring.py) ---------------------------------
+# Thresholds (warning, critical) that open, escalate and resolve monitor issues: percentages of CPU, memory, the data
+# directory's disk and of PostgreSQL's max_connections; tasks waiting in one queue.
+RESOURCES_MONITOR_THRESHOLDS = {
+    "cpu": (env.float("RESOURCES_CPU_WARNING", default=70.0), env.float("RESOURCES_CPU_CRITICAL", default=90.0)),
+    "memory": (
+        env.float("RESOURCES_MEMORY_WARNING", default=75.0),
+        env.float("RESOURCES_MEMORY_CRITICAL", default=90.0),
+    ),
+    "disk": (env.float("RESOURCES_DISK_WARNING", default=80.0), env.float("RESOURCES_DISK_CRITICAL", default=95.0)),
+    "pg_connections": (
+        env.float("RESOURCES_PG_CONNECTIONS_WARNING", default=80.0),
+        env.float("RESOURCES_PG_CONNECTIONS_CRITICAL", default=95.0),
+    ),
+    "queue_backlog": (
+        env.float("RESOURCES_QUEUE_BACKLOG_WARNING", default=100.0),
+        env.float("RESOURCES_QUEUE_BACKLOG_CRITICAL", default=1000.0),
+    ),
+}
+# The filesystem whose usage is sampled (empty: the data directory MEDIA_ROOT); the host name samples are filed under
+# (empty: the machine's host name).
+RESOURCES_MONITOR_DISK_PATH = env.str("RESOURCES_MONITOR_DISK_PATH", default="")
+RESOURCES_MONITOR_HOST = env.str("RESOURCES_MONITOR_HOST", default="")
+# Raw samples are averaged into hourly rows after this many hours; every sample is deleted after the days.
+RESOURCES_SAMPLE_RAW_HOURS = env.int("RESOURCES_SAMPLE_RAW_HOURS", default=24)
+RESOURCES_SAMPLE_RETENTION_DAYS = env.int("RESOURCES_SAMPLE_RETENTION_DAYS", default=30)
+# --- end of resources: host and service monitoring
 
 # --- Auth and security ----------------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -89,3 +89,19 @@ class IssueSeverity(models.TextChoices):
 class IssueStatus(models.TextChoices):
     OPEN = "open", _("Open")
     RESOLVED = "resolved", _("Resolved")
+
+
+# --- host and service monitoring --------------------------------------------------------------------------------------
+class SampleResolution(models.TextChoices):
+    RAW = "raw", _("Raw (one sample)")
+    HOUR = "hour", _("Hourly average")
+
+
+class MonitorMetric(models.TextChoices):
+    """What a monitor issue is about; each has a warning and a critical threshold (settings)."""
+
+    CPU = "cpu", _("CPU usage")
+    MEMORY = "memory", _("Memory usage")
+    DISK = "disk", _("Disk usage")
+    PG_CONNECTIONS = "pg_connections", _("PostgreSQL connections")
+    QUEUE_BACKLOG = "queue_backlog", _("Task queue backlog")

@@ -7,6 +7,7 @@ from prometheus_client import Counter
 
 from apps.core.metrics import business_gauge
 
+from .selectors.monitoring import host_sample_ages, host_samples_current, monitor_issues_open_counts
 from .selectors.usage import quota_pressure, usage_today_by_meter
 
 # --- metering and quotas ----------------------------------------------------------------------------------------------
@@ -35,3 +36,56 @@ def _users_over_quota() -> dict[tuple[str, ...], float]:
 @business_gauge("resources_usage_today", "Metered usage since midnight UTC, per meter", labels=("meter",))
 def _usage_today() -> dict[tuple[str, ...], float]:
     return {(meter,): float(total) for meter, total in usage_today_by_meter().items()}
+
+
+# --- host and service monitoring --------------------------------------------------------------------------------------
+# The sampling beat job (resources.sample_host) stores samples in the database; these gauges read the newest sample of
+# each host through the platform's refresh job, so every web process exports the same values (one cached snapshot).
+
+
+def _per_host(field: str) -> dict[tuple[str, ...], float]:
+    return {(s.host,): float(getattr(s, field)) for s in host_samples_current() if getattr(s, field) is not None}
+
+
+def _host_gauge(name: str, documentation: str, field: str) -> None:
+    def compute() -> dict[tuple[str, ...], float]:
+        return _per_host(field)
+
+    compute.__qualname__ = f"_host_gauge.{name}"
+    business_gauge(name, documentation, labels=("host",))(compute)
+
+
+for _name, _doc, _field in (
+    ("resources_host_cpu_percent", "CPU usage of the host (percent, sampled every minute)", "cpu_percent"),
+    ("resources_host_memory_percent", "Memory usage of the host (percent)", "memory_percent"),
+    ("resources_host_disk_percent", "Usage of the data directory's filesystem (percent)", "disk_percent"),
+    ("resources_host_load1", "Load average over one minute", "load1"),
+    ("resources_host_network_sent_bytes_per_second", "Network bytes sent per second", "net_sent_bytes_per_second"),
+    (
+        "resources_host_network_received_bytes_per_second",
+        "Network bytes received per second",
+        "net_recv_bytes_per_second",
+    ),
+    ("resources_pg_connections", "PostgreSQL connections (pg_stat_activity)", "pg_connections"),
+    ("resources_pg_max_connections", "PostgreSQL max_connections", "pg_max_connections"),
+    ("resources_pg_database_bytes", "Size of the suite's database (bytes)", "pg_database_bytes"),
+    ("resources_redis_used_memory_bytes", "Memory used by Redis (bytes)", "redis_used_memory_bytes"),
+    ("resources_redis_clients", "Clients connected to Redis", "redis_clients"),
+    ("resources_celery_workers", "Celery workers answering a ping", "celery_workers"),
+):
+    _host_gauge(_name, _doc, _field)
+
+
+@business_gauge("resources_queue_length", "Tasks waiting per Celery queue (sampled)", labels=("host", "queue"))
+def _queue_lengths() -> dict[tuple[str, ...], float]:
+    return {(s.host, queue): float(n) for s in host_samples_current() for queue, n in (s.queue_lengths or {}).items()}
+
+
+@business_gauge("resources_host_sample_age_seconds", "Seconds since the newest host sample", labels=("host",))
+def _sample_ages() -> dict[tuple[str, ...], float]:
+    return {(host,): age for host, age in host_sample_ages().items()}
+
+
+@business_gauge("resources_monitor_issues_open", "Open monitor issues by severity", labels=("severity",))
+def _open_issues() -> dict[tuple[str, ...], float]:
+    return {(severity,): float(n) for severity, n in monitor_issues_open_counts().items()}

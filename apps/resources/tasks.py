@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from .services import api_calls, quotas
+from .services import monitoring as _monitoring  # host and service monitoring
 
 # --- metering and quotas ----------------------------------------------------------------------------------------------
 
@@ -20,3 +21,19 @@ def flush_api_calls() -> dict[str, int]:
 def expire_holds() -> int:
     """Beat job: give back the quota holds of work that never settled."""
     return quotas.holds_expire()
+
+
+# --- host and service monitoring --------------------------------------------------------------------------------------
+
+
+@shared_task(name="resources.sample_host", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=2)
+def sample_host() -> dict[str, object]:
+    """Beat job (every minute): one sample of this host and its services; thresholds open and resolve issues."""
+    sample = _monitoring.host_sample_take()
+    return {"id": sample.pk, "host": sample.host, "taken_at": sample.taken_at.isoformat()}
+
+
+@shared_task(name="resources.downsample_samples", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def downsample_samples() -> dict[str, int]:
+    """Beat job (hourly): raw samples older than a day become hourly averages; samples past retention go."""
+    return _monitoring.host_samples_downsample()

@@ -166,6 +166,22 @@ BUSINESS_METRICS = {
     "stock_backtests_total",
     "stock_paper_orders",
     "stock_portfolio_equity",
+    # resources: host and service monitoring (the sampling beat job's newest sample per host)
+    "resources_host_cpu_percent",
+    "resources_host_memory_percent",
+    "resources_host_disk_percent",
+    "resources_host_load1",
+    "resources_host_network_sent_bytes_per_second",
+    "resources_host_network_received_bytes_per_second",
+    "resources_host_sample_age_seconds",
+    "resources_pg_connections",
+    "resources_pg_max_connections",
+    "resources_pg_database_bytes",
+    "resources_redis_used_memory_bytes",
+    "resources_redis_clients",
+    "resources_celery_workers",
+    "resources_queue_length",
+    "resources_monitor_issues_open",
 }
 
 

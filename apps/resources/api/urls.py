@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from .views import metering
+from .views import monitoring as monitoring_views  # host and service monitoring
 
 app_name = "resources-api"
 
@@ -15,6 +16,11 @@ router.register("resources/plans", metering.PlanViewSet, basename="plan")
 router.register("resources/plan-limits", metering.PlanLimitViewSet, basename="plan-limit")
 router.register("resources/plan-assignments", metering.PlanAssignmentViewSet, basename="plan-assignment")
 router.register("resources/quota-overrides", metering.QuotaOverrideViewSet, basename="quota-override")
+
+# --- host and service monitoring
+router.register("resources/host-samples", monitoring_views.HostSampleViewSet, basename="host-sample")
+router.register("resources/monitor-issues", monitoring_views.MonitorIssueViewSet, basename="monitor-issue")
+# --- end of host and service monitoring
 
 urlpatterns = [
     path("resources/meters/", metering.MeterView.as_view(), name="meters"),

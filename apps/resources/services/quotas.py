@@ -33,6 +33,7 @@ from apps.core.exceptions import QuotaExceeded
 
 from ..choices import HoldStatus
 from ..meters import METERS
+from ..metrics import QUOTA_REFUSALS
 from ..models import QuotaCounter, QuotaHold
 from ..periods import period_resets_at, period_start
 from ..selectors.quotas import EffectiveLimit, effective_limits
@@ -81,6 +82,7 @@ def quota_error(
     }
     if resets is not None:
         message += " " + gettext("It resets at %(resets)s UTC.") % {"resets": resets.strftime("%Y-%m-%d %H:%M")}
+    QUOTA_REFUSALS.labels(limit.meter, limit.period).inc()
     return QuotaExceeded(
         message,
         code="quota_exceeded",
