@@ -66,6 +66,7 @@ from apps.erp.reference import reference_data_ensure
 from apps.erp.services import finance, production, purchasing, sales
 from apps.erp.services.housekeeping import kpi_snapshot_take
 from apps.rag.models import Answer, Chunk, Document, KnowledgeBase
+from apps.resources.models import ApprovalRequest, PoolReservation, ResourcePool
 from apps.stock.models import (
     AutoTrader,
     BacktestRun,
@@ -97,6 +98,7 @@ from tests.erp.factories import (
 )
 from tests.erp.helpers import receive_stock
 from tests.rag.factories import AnswerFactory, ChunkFactory, DocumentFactory, KnowledgeBaseFactory
+from tests.resources.factories_pools import ApprovalRequestFactory, PoolReservationFactory, ResourcePoolFactory
 from tests.stock.factories import (
     BacktestRunFactory,
     BacktestTradeFactory,
@@ -326,6 +328,10 @@ OBJECTS: dict[type[models.Model], Callable[[Any], models.Model]] = {
     Sweep: lambda owner: SweepFactory(owner=owner),
     OutstandingToken: _outstanding_token,
     BlacklistedToken: _blacklisted_token,
+    # --- resources: pools, reservations and approvals ---
+    ResourcePool: lambda owner: ResourcePoolFactory(),
+    PoolReservation: lambda owner: PoolReservationFactory(user=owner),
+    ApprovalRequest: lambda owner: ApprovalRequestFactory(requester=owner),
 }
 
 

@@ -42,6 +42,7 @@ from apps.stock.models import AutoTrader, BacktestRun, Fill, Order, Portfolio, S
 from apps.stock.services.paper import portfolio_share
 from tests.chat.factories import MessageFactory
 from tests.core.factories import UserFactory
+from tests.resources.factories_pools import ApprovalRequestFactory
 from tests.stock.factories import InstrumentFactory, PortfolioFactory, PositionFactory, StrategyFactory
 from tests.test_admin_roles import OBJECTS
 from tests.test_project import drf_view_class, is_format_suffix_route, iter_url_patterns, route_methods
@@ -170,6 +171,9 @@ COMPANY_WIDE: dict[str, str] = {
     "chosen by the manager",
     "ToolRunView": "the path names a tool, not an object",
     "ModelDetailView": "the path names a chat model (a suite resource, listed per models_usable_by)",
+    # --- resources: pools and reservations ---
+    "ReservationViewSet": "allocations of shared compute made by operators (resources.manage, who see them all); a "
+    "user reads only those held on their behalf, and nobody but an operator writes them (no sharing)",
 }
 
 
@@ -221,6 +225,8 @@ OWNED: dict[str, Owned] = {
         lambda owner: PositionFactory(portfolio__owner=owner), root=lambda p: p.portfolio, share=_share_portfolio
     ),
     "FillViewSet": Owned(OBJECTS[Fill], root=lambda f: f.portfolio, share=_share_portfolio),
+    # --- resources: approvals are their requester's; deciding needs resources.manage (a reader gets 403) ---
+    "ApprovalRequestViewSet": Owned(lambda owner: ApprovalRequestFactory(requester=owner)),
 }
 
 # Collection routes of owned views that name no existing object (they create a new one of the caller's own, or take
@@ -233,6 +239,7 @@ NO_REFERENCE = {
     "POST /api/v1/stock/portfolios/ (PortfolioViewSet.create)",
     "POST /api/v1/stock/strategies/ (StrategyViewSet.create)",
     "POST /api/v1/stock/sweeps/ (SweepViewSet.create)",
+    "POST /api/v1/resources/approvals/ (ApprovalRequestViewSet.create)",  # names company-wide pools, queues, users
 }
 
 

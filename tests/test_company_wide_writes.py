@@ -29,6 +29,8 @@ WRITE_PERMISSION: dict[str, str] = {
     "ChatModelViewSet": "resources.manage",
     "ProviderViewSet": "resources.manage",
     "UserViewSet": "core.audit",
+    "PoolViewSet": "resources.manage",  # shared compute pools and their reservations: operators
+    "ReservationViewSet": "resources.manage",
     "AccountViewSet": "erp.approve",  # the chart of accounts is finance's
     "JournalEntryViewSet": "erp.approve",
     "PaymentViewSet": "erp.approve",

@@ -66,6 +66,10 @@ PUBLIC_VIEWS = {
 }
 # Open to any signed-in user: the caller's own profile and language, the role list, the caller's own API keys.
 SIGNED_IN_VIEWS = {"MeView", "LanguagePreferenceView", "RoleListView", "ApiKeyViewSet"}
+# Resources: every signed-in user reads the pools and their own reservations; approvals are asked for and decided by the
+# rules of each action (apps.resources.services.approvals answers 403), and writes of pools and reservations still need
+# resources.manage (ActionPermission).
+SIGNED_IN_VIEWS |= {"PoolViewSet", "ReservationViewSet", "ApprovalRequestViewSet"}
 # Plain Django views outside the admin: probes (public by design) and /metrics (IP allow-list or bearer token).
 PLAIN_VIEWS = {"healthz", "readyz", "metrics", "api_not_found"}
 

@@ -199,6 +199,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "stock.run_autotraders",
         "schedule": env.float("SCHEDULE_STOCK_AUTOTRADE_SECONDS", default=300.0),
     },
+    # --- resources: pools and reservations ---
+    "resources.complete_reservations": {
+        "task": "resources.complete_reservations",
+        "schedule": env.float("SCHEDULE_RESOURCES_COMPLETE_RESERVATIONS_SECONDS", default=300.0),
+    },
 }
 
 # --- Systems ------------------------------------------------------------------------------------------------------

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from celery import shared_task  # noqa: F401
-from django.db import OperationalError  # noqa: F401
+from celery import shared_task
+from django.db import OperationalError
+
+from .services.pools import reservations_complete_ended  # pools and reservations
 
 # --- metering and quotas ----------------------------------------------------------------------------------------------
+
+
+# --- pools and reservations -------------------------------------------------------------------------------------------
+
+
+@shared_task(
+    name="resources.complete_reservations", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
+)
+def complete_reservations() -> int:
+    """Beat job: every active reservation whose window has ended becomes completed."""
+    return reservations_complete_ended()

@@ -7,6 +7,7 @@ apps.resources.services.pools, which refuses to overbook (peak concurrent load, 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -21,7 +22,7 @@ from ..choices import PoolKind, Priority, ReservationStatus
 
 CAPACITY_MAX = Decimal("1000000")
 CAPACITY_MIN = Decimal("0.001")
-AMOUNT = {"max_digits": 12, "decimal_places": 3}
+AMOUNT_DIGITS, AMOUNT_PLACES = 12, 3
 
 
 class ResourcePool(TimeStampedModel):
@@ -30,7 +31,8 @@ class ResourcePool(TimeStampedModel):
     name = models.CharField(max_length=100, unique=True, verbose_name=_("name"))
     kind = models.CharField(max_length=8, choices=PoolKind.choices, verbose_name=_("kind"))
     capacity = models.DecimalField(
-        **AMOUNT,
+        max_digits=AMOUNT_DIGITS,
+        decimal_places=AMOUNT_PLACES,
         validators=[MinValueValidator(CAPACITY_MIN), MaxValueValidator(CAPACITY_MAX)],
         help_text=_("How much of the unit the pool holds at any moment."),
         verbose_name=_("capacity"),
@@ -66,7 +68,7 @@ class ResourcePool(TimeStampedModel):
 
     def clean(self) -> None:
         super().clean()
-        errors: dict[str, str] = {}
+        errors: dict[str, Any] = {}
         if self.kind != PoolKind.GPU and self.gpu_memory_gb is not None:
             errors["gpu_memory_gb"] = _("Only GPU pools have a GPU memory.")
         if self.kind == PoolKind.QUEUE:
@@ -103,7 +105,7 @@ class PoolReservation(TimeStampedModel):
         help_text=_("The group the booking counts for in the fair-share view (default: the user's first group)."),
         verbose_name=_("group"),
     )
-    amount = models.DecimalField(**AMOUNT, verbose_name=_("amount"))
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, verbose_name=_("amount"))
     starts_at = models.DateTimeField(verbose_name=_("starts at"))
     ends_at = models.DateTimeField(verbose_name=_("ends at"))
     priority = models.CharField(

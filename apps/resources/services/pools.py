@@ -36,13 +36,13 @@ from apps.core.services import audit_model_change, audit_record, model_snapshot
 
 from ..choices import PRIORITY_RANK, Priority, ReservationStatus
 from ..models import ApprovalRequest, PoolReservation, ResourcePool
-from ..models.pools import AMOUNT
+from ..models.pools import AMOUNT_PLACES
 from ..selectors.pools import peak_load, pool_peak_booked, preemption_victims
 from .approvals import approval_request, register_approval_action
 
 MAX_WINDOW = dt.timedelta(days=366)
 PREEMPT = "reservation.preempt"
-_PLACES = Decimal(1).scaleb(-AMOUNT["decimal_places"])
+_PLACES = Decimal(1).scaleb(-AMOUNT_PLACES)
 
 
 class PoolOverbooked(Conflict):
@@ -71,7 +71,7 @@ def clean_amount(amount: Any) -> Decimal:
         raise ValidationFailed(gettext("The amount must be greater than zero."), details={"amount": str(amount)})
     if value != value.quantize(_PLACES):
         raise ValidationFailed(
-            gettext("The amount has at most %(places)s decimal places.") % {"places": AMOUNT["decimal_places"]},
+            gettext("The amount has at most %(places)s decimal places.") % {"places": AMOUNT_PLACES},
             details={"amount": str(amount)},
         )
     return value.quantize(_PLACES)
@@ -129,7 +129,7 @@ def _check_pool_accepts(pool: ResourcePool, amount: Decimal) -> None:
 
 
 def default_group(user: Any) -> Group | None:
-    return user.groups.order_by("id").first()  # type: ignore[no-any-return]
+    return user.groups.order_by("id").first()
 
 
 def _save_new(reservation: PoolReservation, actor: Any) -> PoolReservation:
