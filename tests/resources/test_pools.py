@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 
 from apps.core.exceptions import Conflict, NotFound, ValidationFailed
 from apps.core.models import AuditLog
+from apps.core.testing import assert_error_body, assert_role_access
 from apps.resources.choices import ApprovalStatus, Priority, ReservationStatus
 from apps.resources.models import ApprovalRequest, PoolReservation, ResourcePool
 from apps.resources.selectors.pools import (
@@ -364,3 +365,136 @@ def test_rejected_preemption_changes_nothing(crowded):
     approval = approval_reject(approval=_preempt(crowded, 3), actor=UserFactory(role="admin"), comment="no")
     assert approval.status == ApprovalStatus.REJECTED and approval.decision_comment == "no"
     assert PoolReservation.objects.filter(status="active").count() == 4
+
+
+# --- API ------------------------------------------------------------------------------------------------------------
+
+POOLS, RESERVATIONS = "/api/v1/resources/pools/", "/api/v1/resources/reservations/"
+ALL, MANAGERS = {"admin", "manager", "user", "guest"}, {"admin", "manager"}
+
+
+def _q(when: dt.datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.django_db
+def test_api_pools_per_role(role_client, django_assert_max_num_queries):
+    pool = ResourcePoolFactory(capacity=D(8))
+    for _ in range(5):
+        ResourcePoolFactory()
+    assert_role_access(role_client, "get", POOLS, ALL)
+    assert_role_access(role_client, "get", f"{POOLS}{pool.pk}/", ALL)
+    window = f"?start={_q(at(0))}&end={_q(at(4))}"
+    assert_role_access(role_client, "get", f"{POOLS}{pool.pk}/availability/{window}", ALL)
+    assert_role_access(role_client, "get", f"{POOLS}{pool.pk}/fair-share/{window}", ALL)
+    new = lambda role: {"name": f"gpu-{role}", "kind": "gpu", "capacity": "4", "unit": "GPUs", "gpu_memory_gb": "80"}  # noqa: E731
+    assert_role_access(role_client, "post", POOLS, MANAGERS, new)
+    assert_role_access(role_client, "patch", f"{POOLS}{pool.pk}/", MANAGERS, {"description": "racks 1-3"})
+    client = role_client("user")
+    with django_assert_max_num_queries(8):
+        assert client.get(POOLS).json()["count"] == 8
+
+
+@pytest.mark.django_db
+def test_api_pool_validation(role_client):
+    client = role_client("manager")
+    assert_error_body(client.post(POOLS, {"name": "q", "kind": "queue", "capacity": "4", "queue_name": "x"}), 400)
+    assert_error_body(client.post(POOLS, {"name": "z", "kind": "host", "capacity": "0"}, format="json"), 400)
+    assert_error_body(client.post(POOLS, {"name": "h", "kind": "host", "capacity": "1", "gpu_memory_gb": "8"}), 400)
+    made = client.post(POOLS, {"name": "q", "kind": "queue", "capacity": "4", "queue_name": "backtest"}, format="json")
+    assert made.status_code == 201, made.content
+    pool = ResourcePool.objects.get(pk=made.json()["id"])
+    PoolReservationFactory(pool=pool, amount=D(3), starts_at=at(0), ends_at=at(2))
+    error = assert_error_body(client.patch(f"{POOLS}{pool.pk}/", {"capacity": "2"}, format="json"), 409)
+    assert error["code"] == "capacity_below_booked"
+    assert_error_body(client.delete(f"{POOLS}{pool.pk}/"), 409, "in_use")
+    window = f"?start={_q(at(0))}&end={_q(at(0) + dt.timedelta(days=400))}"
+    assert_error_body(client.get(f"{POOLS}{pool.pk}/availability/{window}"), 400)
+    assert_error_body(client.get(f"{POOLS}{pool.pk}/fair-share/?start=yesterday"), 400)
+    assert_error_body(client.get(f"{POOLS}987654/availability/?start={_q(at(0))}&end={_q(at(1))}"), 404)
+
+
+@pytest.mark.django_db
+def test_api_availability_and_fair_share_bodies(role_client):
+    pool = ResourcePoolFactory(capacity=D(10))
+    PoolReservationFactory(pool=pool, amount=D(4), starts_at=at(1), ends_at=at(3))
+    client = role_client("guest")
+    body = client.get(f"{POOLS}{pool.pk}/availability/?start={_q(at(0))}&end={_q(at(4))}").json()
+    assert body["peak_booked"] == "4.000" and body["min_free"] == "6.000"
+    assert [seg["booked"] for seg in body["timeline"]] == ["0.000", "4.000", "0.000"]
+    body = client.get(f"{POOLS}{pool.pk}/fair-share/?start={_q(at(0))}&end={_q(at(4))}").json()
+    assert body["active_groups"] == 1 and body["groups"][0]["booked"] == "2.000"
+
+
+def _booking(pool, user, amount="2", start=0, end=2, **extra):
+    return {
+        "pool_id": pool.pk,
+        "user_id": user.pk,
+        "amount": amount,
+        "starts_at": _q(at(start)),
+        "ends_at": _q(at(end)),
+        "priority": "medium",
+        "purpose": "training",
+        **extra,
+    }
+
+
+@pytest.mark.django_db
+def test_api_reservations_per_role(role_client, role_users, django_assert_max_num_queries):
+    pool = ResourcePoolFactory(capacity=D(100))
+    own = PoolReservationFactory(pool=pool, user=role_users["user"])
+    for _ in range(5):
+        PoolReservationFactory(pool=pool)
+    assert_role_access(role_client, "get", RESERVATIONS, ALL)
+    assert_role_access(role_client, "post", RESERVATIONS, MANAGERS, lambda role: _booking(pool, role_users["user"]))
+    listed = role_client("user").get(RESERVATIONS).json()
+    mine = PoolReservation.objects.filter(user=role_users["user"])
+    assert {row["id"] for row in listed["results"]} == set(mine.values_list("pk", flat=True))
+    assert listed["count"] == 3  # the factory's and the two the managers booked on the user's behalf
+    assert all(row["user"] == role_users["user"].pk for row in listed["results"])
+    assert role_client("guest").get(RESERVATIONS).json()["count"] == 0
+    assert_error_body(role_client("guest").get(f"{RESERVATIONS}{own.pk}/"), 404)
+    assert role_client("user").get(f"{RESERVATIONS}{own.pk}/").status_code == 200
+    assert_error_body(role_client("user").post(f"{RESERVATIONS}{own.pk}/cancel/"), 403, "permission_denied")
+    with django_assert_max_num_queries(8):
+        assert role_client("manager").get(RESERVATIONS).json()["count"] == 8
+    response = role_client("manager").post(f"{RESERVATIONS}{own.pk}/cancel/")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert_error_body(role_client("manager").post(f"{RESERVATIONS}{own.pk}/cancel/"), 409, "invalid_transition")
+
+
+@pytest.mark.django_db
+def test_api_overbooking_is_a_409_and_bad_input_a_400(role_client, role_users):
+    pool = ResourcePoolFactory(capacity=D(4))
+    client, user = role_client("manager"), role_users["user"]
+    assert client.post(RESERVATIONS, _booking(pool, user, "3"), format="json").status_code == 201
+    error = assert_error_body(client.post(RESERVATIONS, _booking(pool, user, "2"), format="json"), 409)
+    assert error["code"] == "pool_overbooked" and error["details"]["available"] == "1.000"
+    assert client.post(RESERVATIONS, _booking(pool, user, "2", start=2, end=4), format="json").status_code == 201
+    for bad in (
+        _booking(pool, user, "0"),
+        _booking(pool, user, "-1"),
+        _booking(pool, user, "5"),
+        _booking(pool, user, start=2, end=1),
+        _booking(pool, user, priority="urgent"),
+        {**_booking(pool, user), "pool_id": 987654},
+        {**_booking(pool, user), "user_id": 987654},
+    ):
+        assert_error_body(client.post(RESERVATIONS, bad, format="json"), 400)
+    assert PoolReservation.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_api_preemption_through_an_approval(role_client, role_users):
+    pool = ResourcePoolFactory(capacity=D(4))
+    victim = PoolReservationFactory(pool=pool, amount=D(4), priority="low", starts_at=at(0), ends_at=at(4))
+    body = _booking(pool, role_users["user"], "2", priority="high")
+    assert_error_body(role_client("user").post(f"{RESERVATIONS}preempt/", body, format="json"), 403)
+    response = role_client("manager").post(f"{RESERVATIONS}preempt/", body, format="json")
+    assert response.status_code == 201, response.content
+    approval = response.json()
+    assert approval["action"] == "reservation.preempt" and approval["payload"]["victims"] == [victim.pk]
+    response = role_client("admin").post(f"/api/v1/resources/approvals/{approval['id']}/approve/", {}, format="json")
+    assert response.json()["status"] == "completed", response.content
+    victim.refresh_from_db()
+    assert victim.status == "preempted" and victim.preempted_by_id == response.json()["result"]["reservation_id"]
