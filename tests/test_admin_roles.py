@@ -66,7 +66,20 @@ from apps.erp.reference import reference_data_ensure
 from apps.erp.services import finance, production, purchasing, sales
 from apps.erp.services.housekeeping import kpi_snapshot_take
 from apps.rag.models import Answer, Chunk, Document, KnowledgeBase
-from apps.resources.models import HostSample, MonitorIssue
+from apps.resources.models import (
+    ApprovalRequest,
+    HostSample,
+    MonitorIssue,
+    Plan,
+    PlanAssignment,
+    PoolReservation,
+    QuotaCounter,
+    QuotaHold,
+    QuotaNotice,
+    QuotaOverride,
+    ResourcePool,
+    UsageDaily,
+)
 from apps.stock.models import (
     AutoTrader,
     BacktestRun,
@@ -98,7 +111,16 @@ from tests.erp.factories import (
 )
 from tests.erp.helpers import receive_stock
 from tests.rag.factories import AnswerFactory, ChunkFactory, DocumentFactory, KnowledgeBaseFactory
+from tests.resources.factories import (
+    PlanAssignmentFactory,
+    PlanFactory,
+    QuotaCounterFactory,
+    QuotaNoticeFactory,
+    QuotaOverrideFactory,
+    UsageDailyFactory,
+)
 from tests.resources.factories_monitoring import HostSampleFactory, MonitorIssueFactory
+from tests.resources.factories_pools import ApprovalRequestFactory, PoolReservationFactory, ResourcePoolFactory
 from tests.stock.factories import (
     BacktestRunFactory,
     BacktestTradeFactory,
@@ -330,7 +352,18 @@ OBJECTS: dict[type[models.Model], Callable[[Any], models.Model]] = {
     BlacklistedToken: _blacklisted_token,
     # resources: host and service monitoring
     HostSample: lambda owner: HostSampleFactory(),
+    Plan: lambda owner: PlanFactory(),
+    PlanAssignment: lambda owner: PlanAssignmentFactory(user=owner),
+    QuotaOverride: lambda owner: QuotaOverrideFactory(user=owner),
+    UsageDaily: lambda owner: UsageDailyFactory(user=owner),
+    QuotaCounter: lambda owner: QuotaCounterFactory(user=owner),
+    QuotaNotice: lambda owner: QuotaNoticeFactory(user=owner),
+    QuotaHold: lambda owner: QuotaHold.objects.create(user=owner, purpose="crawl", expires_at=timezone.now()),
     MonitorIssue: lambda owner: MonitorIssueFactory(),
+    # --- resources: pools, reservations and approvals ---
+    ResourcePool: lambda owner: ResourcePoolFactory(),
+    PoolReservation: lambda owner: PoolReservationFactory(user=owner),
+    ApprovalRequest: lambda owner: ApprovalRequestFactory(requester=owner),
 }
 
 

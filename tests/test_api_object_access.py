@@ -43,6 +43,7 @@ from apps.stock.services.paper import portfolio_share
 from tests.chat.factories import MessageFactory
 from tests.core.factories import UserFactory
 from tests.resources.factories import QuotaCounterFactory, QuotaNoticeFactory, UsageDailyFactory
+from tests.resources.factories_pools import ApprovalRequestFactory
 from tests.stock.factories import InstrumentFactory, PortfolioFactory, PositionFactory, StrategyFactory
 from tests.test_admin_roles import OBJECTS
 from tests.test_project import drf_view_class, is_format_suffix_route, iter_url_patterns, route_methods
@@ -174,6 +175,9 @@ COMPANY_WIDE: dict[str, str] = {
     "PlanAssignmentViewSet": "who has which plan: read and changed with resources.manage only",
     "QuotaOverrideViewSet": "per-user limits: read and changed with resources.manage only",
     "UserQuotaView": "the path names a user whose quota status a holder of resources.manage reads",
+    # --- resources: pools and reservations ---
+    "ReservationViewSet": "allocations of shared compute made by operators (resources.manage, who see them all); a "
+    "user reads only those held on their behalf, and nobody but an operator writes them (no sharing)",
 }
 
 
@@ -229,6 +233,8 @@ OWNED: dict[str, Owned] = {
     "UsageViewSet": Owned(lambda owner: UsageDailyFactory(user=owner)),
     "QuotaCounterViewSet": Owned(lambda owner: QuotaCounterFactory(user=owner)),
     "QuotaNoticeViewSet": Owned(lambda owner: QuotaNoticeFactory(user=owner)),
+    # --- resources: approvals are their requester's; deciding needs resources.manage (a reader gets 403) ---
+    "ApprovalRequestViewSet": Owned(lambda owner: ApprovalRequestFactory(requester=owner)),
 }
 
 # Collection routes of owned views that name no existing object (they create a new one of the caller's own, or take
@@ -242,6 +248,7 @@ NO_REFERENCE = {
     "POST /api/v1/stock/strategies/ (StrategyViewSet.create)",
     "POST /api/v1/stock/sweeps/ (SweepViewSet.create)",
     "GET /api/v1/resources/usage/summary/ (UsageViewSet.summary)",
+    "POST /api/v1/resources/approvals/ (ApprovalRequestViewSet.create)",  # names company-wide pools, queues, users
 }
 
 

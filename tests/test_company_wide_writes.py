@@ -34,6 +34,8 @@ WRITE_PERMISSION: dict[str, str] = {
     **dict.fromkeys(
         ["PlanViewSet", "PlanLimitViewSet", "PlanAssignmentViewSet", "QuotaOverrideViewSet"], "resources.manage"
     ),
+    "PoolViewSet": "resources.manage",  # shared compute pools and their reservations: operators
+    "ReservationViewSet": "resources.manage",
     "AccountViewSet": "erp.approve",  # the chart of accounts is finance's
     "JournalEntryViewSet": "erp.approve",
     "PaymentViewSet": "erp.approve",

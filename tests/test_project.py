@@ -77,6 +77,10 @@ SIGNED_IN_VIEWS = {
     "QuotaCounterViewSet",
     "QuotaNoticeViewSet",
 }
+# Resources: every signed-in user reads the pools and their own reservations; approvals are asked for and decided by the
+# rules of each action (apps.resources.services.approvals answers 403), and writes of pools and reservations still need
+# resources.manage (ActionPermission).
+SIGNED_IN_VIEWS |= {"PoolViewSet", "ReservationViewSet", "ApprovalRequestViewSet"}
 # Plain Django views outside the admin: probes (public by design) and /metrics (IP allow-list or bearer token).
 PLAIN_VIEWS = {"healthz", "readyz", "metrics", "api_not_found"}
 

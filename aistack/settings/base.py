@@ -218,6 +218,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "resources.expire_holds",
         "schedule": env.float("SCHEDULE_RESOURCES_HOLDS_SECONDS", default=300.0),
     },
+    # --- resources: pools and reservations ---
+    "resources.complete_reservations": {
+        "task": "resources.complete_reservations",
+        "schedule": env.float("SCHEDULE_RESOURCES_COMPLETE_RESERVATIONS_SECONDS", default=300.0),
+    },
 }
 
 # --- Systems ------------------------------------------------------------------------------------------------------

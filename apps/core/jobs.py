@@ -246,6 +246,28 @@ def jobs_sweep_stuck(
     return report
 
 
+def jobs_cancel_for_user(*, user: Any, actor: Any = None) -> dict[str, int]:
+    """Cancel every pending or running job owned by ``user``, across every job model (``job_models()``) whose kind
+    may be cancelled; returns model label -> how many were cancelled (models with none left out). Running workers
+    notice at their next ``job_progress``/``job_finish``. One audit entry per model that had jobs to cancel."""
+    report: dict[str, int] = {}
+    with transaction.atomic():
+        for model in job_models():
+            if not issubclass(model, JobModel) or not model.job_cancellable:
+                continue
+            queryset = model._default_manager.filter(owner=user, status__in=[JobStatus.PENDING, JobStatus.RUNNING])
+            count = jobs_transition(queryset, to=JobStatus.CANCELLED, error="Cancelled with every job of the user.")
+            if count:
+                report[model._meta.label] = count
+                audit_record(
+                    action=AuditAction.ACTION,
+                    actor=actor,
+                    target_type=model._meta.label_lower,
+                    message=f"{count} jobs of user #{user.pk} cancelled",
+                )
+    return report
+
+
 # --- API ------------------------------------------------------------------------------------------------------------
 
 

@@ -12,3 +12,12 @@ class ResourcesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import metrics  # noqa: F401  (registers the business gauges)
+
+        # --- pools, reservations and approvals: the approval actions of this app ---
+        from .services.approvals import register_builtin_approval_actions
+        from .services.plans import register_quota_approval_actions
+        from .services.pools import register_pool_approval_actions
+
+        register_builtin_approval_actions()
+        register_pool_approval_actions()
+        register_quota_approval_actions()

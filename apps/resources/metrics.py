@@ -3,11 +3,16 @@ job, apps.core.metrics), pools and reservations, and the host and service sample
 
 from __future__ import annotations
 
+from django.db.models import Count
+from django.utils import timezone
 from prometheus_client import Counter
 
 from apps.core.metrics import business_gauge
 
+from .choices import ApprovalStatus
+from .models import ApprovalRequest, ResourcePool
 from .selectors.monitoring import host_sample_ages, host_samples_current, monitor_issues_open_counts
+from .selectors.pools import pool_booked_now
 from .selectors.usage import quota_pressure, usage_today_by_meter
 
 # --- metering and quotas ----------------------------------------------------------------------------------------------
@@ -89,3 +94,34 @@ def _sample_ages() -> dict[tuple[str, ...], float]:
 @business_gauge("resources_monitor_issues_open", "Open monitor issues by severity", labels=("severity",))
 def _open_issues() -> dict[tuple[str, ...], float]:
     return {(severity,): float(n) for severity, n in monitor_issues_open_counts().items()}
+
+
+# --- pools, reservations and approvals --------------------------------------------------------------------------------
+
+
+@business_gauge("resources_pool_capacity", "Capacity of each active resource pool", labels=("pool",))
+def _pool_capacity() -> dict[tuple[str, ...], float]:
+    return {
+        (name,): float(capacity)
+        for name, capacity in ResourcePool.objects.filter(active=True).values_list("name", "capacity")
+    }
+
+
+@business_gauge("resources_pool_booked", "Amount of each active pool held by reservations now", labels=("pool",))
+def _pool_booked() -> dict[tuple[str, ...], float]:
+    booked = pool_booked_now(now=timezone.now())
+    return {
+        (name,): float(booked.get(pk, 0))
+        for pk, name in ResourcePool.objects.filter(active=True).values_list("pk", "name")
+    }
+
+
+@business_gauge("resources_approvals", "Approval requests by status", labels=("status",))
+def _approvals() -> dict[tuple[str, ...], float]:
+    rows = ApprovalRequest.objects.order_by().values("status").annotate(n=Count("id"))
+    return {(row["status"],): row["n"] for row in rows}
+
+
+@business_gauge("resources_approvals_pending", "Approval requests waiting for a decision")
+def _approvals_pending() -> float:
+    return ApprovalRequest.objects.filter(status=ApprovalStatus.REQUESTED).count()

@@ -7,6 +7,7 @@ from django.db import OperationalError
 
 from .services import api_calls, quotas
 from .services import monitoring as _monitoring  # host and service monitoring
+from .services.pools import reservations_complete_ended  # pools and reservations
 
 # --- metering and quotas ----------------------------------------------------------------------------------------------
 
@@ -37,3 +38,14 @@ def sample_host() -> dict[str, object]:
 def downsample_samples() -> dict[str, int]:
     """Beat job (hourly): raw samples older than a day become hourly averages; samples past retention go."""
     return _monitoring.host_samples_downsample()
+
+
+# --- pools and reservations -------------------------------------------------------------------------------------------
+
+
+@shared_task(
+    name="resources.complete_reservations", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3
+)
+def complete_reservations() -> int:
+    """Beat job: every active reservation whose window has ended becomes completed."""
+    return reservations_complete_ended()

@@ -1,4 +1,3 @@
-"""Admin of the resource management system, one module per area."""
+"""Admin of the resource management system, one module per area (importing them registers the admins)."""
 
-# --- host and service monitoring
-from . import monitoring  # noqa: F401
+from . import approvals, metering, monitoring, pools  # noqa: F401

@@ -40,7 +40,7 @@ class HostSampleAdmin(ReadOnlyModelAdmin):
     list_filter = ("resolution", "host")
     search_fields = ("host",)
     date_hierarchy = "taken_at"
-    list_before_template = "admin/resources/host_sample_chart.html"
+    list_before_template = "admin/resources/bar_chart.html"
     permission_read = MANAGE
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -59,7 +59,11 @@ class HostSampleAdmin(ReadOnlyModelAdmin):
                 for slot in chart
             ]
             series.append({"label": label, "colour": colour, "bars": bars})
-        context = {"monitor_chart_series": series, **(extra_context or {})}
+        context = {
+            "chart_title": gettext("Last 24 hours (each bar: 30 minutes)"),
+            "chart_series": series,
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context=context)
 
 

@@ -1,8 +1,10 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from .views import approvals as approval_views  # pools, reservations and approvals
 from .views import metering
 from .views import monitoring as monitoring_views  # host and service monitoring
+from .views import pools as pool_views  # pools, reservations and approvals
 
 app_name = "resources-api"
 
@@ -21,6 +23,11 @@ router.register("resources/quota-overrides", metering.QuotaOverrideViewSet, base
 router.register("resources/host-samples", monitoring_views.HostSampleViewSet, basename="host-sample")
 router.register("resources/monitor-issues", monitoring_views.MonitorIssueViewSet, basename="monitor-issue")
 # --- end of host and service monitoring
+
+# --- pools, reservations and approvals ---
+router.register("resources/pools", pool_views.PoolViewSet, basename="pool")
+router.register("resources/reservations", pool_views.ReservationViewSet, basename="reservation")
+router.register("resources/approvals", approval_views.ApprovalRequestViewSet, basename="approval")
 
 urlpatterns = [
     path("resources/meters/", metering.MeterView.as_view(), name="meters"),

@@ -107,3 +107,24 @@ def top_users(*, meter: str, start: dt.date, end: dt.date, limit: int = 10) -> l
         .order_by("-quantity")[:limit]
     )
     return [dict(row) for row in rows]
+
+
+def usage_daily_series(
+    *, days: int = 30, user_id: int | None = None, at: dt.datetime | None = None, top: int = 4
+) -> list[tuple[str, list[tuple[dt.date, Decimal]]]]:
+    """The ``top`` meters with the most reports over the last ``days`` days, each as one total per day (0 where
+    nothing was used), for the admin's usage chart."""
+    today = (at or timezone.now()).astimezone(dt.UTC).date()
+    start = today - dt.timedelta(days=days - 1)
+    rows = UsageDaily.objects.filter(day__gte=start, day__lte=today)
+    if user_id is not None:
+        rows = rows.filter(user_id=user_id)
+    totals = rows.order_by().values("meter", "day").annotate(total=Sum("quantity"), reports=Sum("events"))
+    by_meter: dict[str, dict[dt.date, Decimal]] = {}
+    activity: dict[str, int] = {}
+    for row in totals:
+        by_meter.setdefault(row["meter"], {})[row["day"]] = row["total"] or Decimal(0)
+        activity[row["meter"]] = activity.get(row["meter"], 0) + (row["reports"] or 0)
+    chosen = sorted(activity, key=lambda meter: (-activity[meter], meter))[:top]
+    span = [start + dt.timedelta(days=n) for n in range(days)]
+    return [(meter, [(day, by_meter[meter].get(day, Decimal(0))) for day in span]) for meter in chosen]

@@ -7,14 +7,16 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
 from apps.core.choices import AuditAction
-from apps.core.exceptions import Conflict, ValidationFailed
+from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
 from apps.core.services import audit_record, model_snapshot, snapshot_diff
 
 from ..meters import MAX_QUANTITY
@@ -22,6 +24,7 @@ from ..models import Plan, PlanAssignment, QuotaCounter, QuotaOverride
 from ..models.plans import validate_meter_period
 from ..periods import period_start
 from ..selectors.quotas import SOURCE_OVERRIDE, SOURCE_SETTING, effective_limits, limits_compute
+from .approvals import register_approval_action
 
 
 def limit_clean(value: Any, *, field: str = "limit") -> Decimal:
@@ -172,3 +175,105 @@ def counters_reset(
             + (f" for {user}" if user else ""),
         )
     return reset
+
+
+# --- the approval action: raising a limit above the plan -------------------------------------------------------------
+
+RAISE_LIMIT = "quota.raise_limit"
+MANAGE = "resources.manage"
+
+
+def _raise_limit_validate(payload: dict[str, Any], requester: Any) -> dict[str, Any]:
+    """Anyone may ask for more of their own quota; asking for someone else's needs resources.manage."""
+    user_model = get_user_model()
+    try:
+        user = user_model.objects.get(pk=int(payload.get("user_id") or requester.pk))
+    except (TypeError, ValueError, user_model.DoesNotExist) as exc:
+        raise ValidationFailed(
+            gettext("Name an existing user."), details={"user_id": [gettext("No such user.")]}
+        ) from exc
+    if user.pk != requester.pk and not requester.has_perm(MANAGE):
+        raise Forbidden(gettext("Only resources.manage may ask for another user's limit."))
+    meter, period = str(payload.get("meter") or ""), str(payload.get("period") or "")
+    _meter_period(meter, period)
+    limit = limit_clean(payload.get("limit"))
+    expires = payload.get("expires_at")
+    if expires:
+        moment = parse_datetime(str(expires))
+        if moment is None or timezone.is_naive(moment) or moment <= timezone.now():
+            raise ValidationFailed(
+                gettext("expires_at must be a future time with a time zone."),
+                details={"expires_at": [gettext("A future, timezone-aware time.")]},
+            )
+    return {
+        "user_id": user.pk,
+        "meter": meter,
+        "period": period,
+        "limit": str(limit),
+        "reason": str(payload.get("reason") or "")[:500],
+        "expires_at": str(expires) if expires else None,
+    }
+
+
+def _raise_limit_execute(approval: Any) -> dict[str, Any]:
+    data = approval.payload
+    user = get_user_model().objects.get(pk=data["user_id"])
+    previous = QuotaOverride.objects.filter(user=user, meter=data["meter"], period=data["period"]).first()
+    override = quota_override_set(
+        user=user,
+        meter=data["meter"],
+        period=data["period"],
+        limit=data["limit"],
+        reason=data["reason"] or f"approval {approval.pk}",
+        expires_at=parse_datetime(data["expires_at"]) if data.get("expires_at") else None,
+        actor=approval.decided_by,
+        approved=True,
+    )
+    before = (
+        {"limit": str(previous.limit), "reason": previous.reason, "expires_at": previous.expires_at}
+        if previous
+        else None
+    )
+    return {"override_id": override.pk, "previous": before}
+
+
+def _raise_limit_rollback(approval: Any) -> None:
+    """Put back the override the user had before (or none)."""
+    override = QuotaOverride.objects.filter(pk=approval.result.get("override_id")).first()
+    if override is None:
+        return
+    previous = approval.result.get("previous")
+    if previous is None:
+        quota_override_delete(override=override, actor=approval.decided_by)
+        return
+    quota_override_set(
+        user=override.user,
+        meter=override.meter,
+        period=override.period,
+        limit=previous["limit"],
+        reason=previous["reason"],
+        expires_at=parse_datetime(previous["expires_at"]) if previous.get("expires_at") else None,
+        actor=approval.decided_by,
+        approved=True,
+    )
+
+
+def _raise_limit_summary(payload: dict[str, Any]) -> str:
+    return gettext("Raise %(meter)s (%(period)s) of user %(user)s to %(limit)s") % {
+        "meter": payload.get("meter"),
+        "period": payload.get("period"),
+        "user": payload.get("user_id"),
+        "limit": payload.get("limit"),
+    }
+
+
+def register_quota_approval_actions() -> None:
+    register_approval_action(
+        RAISE_LIMIT,
+        label="Raise a quota limit above the plan",
+        validate=_raise_limit_validate,
+        execute=_raise_limit_execute,
+        rollback=_raise_limit_rollback,
+        request_permission=None,
+        summarize=_raise_limit_summary,
+    )
