@@ -113,7 +113,7 @@ from tests.erp.helpers import receive_stock
 from tests.rag.factories import AnswerFactory, ChunkFactory, DocumentFactory, KnowledgeBaseFactory
 from tests.resources.factories import (
     PlanAssignmentFactory,
-    PlanFactory,
+    PlanLimitFactory,
     QuotaCounterFactory,
     QuotaNoticeFactory,
     QuotaOverrideFactory,
@@ -352,7 +352,7 @@ OBJECTS: dict[type[models.Model], Callable[[Any], models.Model]] = {
     BlacklistedToken: _blacklisted_token,
     # resources: host and service monitoring
     HostSample: lambda owner: HostSampleFactory(),
-    Plan: lambda owner: PlanFactory(),
+    Plan: lambda owner: PlanLimitFactory().plan,
     PlanAssignment: lambda owner: PlanAssignmentFactory(user=owner),
     QuotaOverride: lambda owner: QuotaOverrideFactory(user=owner),
     UsageDaily: lambda owner: UsageDailyFactory(user=owner),
