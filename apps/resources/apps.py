@@ -12,6 +12,9 @@ class ResourcesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import metrics  # noqa: F401  (registers the business gauges)
+        from .tools import register_tools
+
+        register_tools()
 
         # --- pools, reservations and approvals: the approval actions of this app ---
         from .services.approvals import register_builtin_approval_actions

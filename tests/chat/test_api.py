@@ -231,7 +231,13 @@ def test_tool_run_endpoint_enforces_the_tools_permission(role_client, make_user,
 
 def test_tool_list_shows_only_the_tools_the_caller_may_run(role_client, make_user, make_api_key, api_client):
     everything = role_client("user").get("/api/v1/chat/tools/").json()
-    assert [t["name"] for t in everything] == ["erp_lookup", "search_knowledge", "stock_latest_bars", "stock_quote"]
+    assert [t["name"] for t in everything] == [
+        "erp_lookup",
+        "resources_my_quota",
+        "search_knowledge",
+        "stock_latest_bars",
+        "stock_quote",
+    ]
     for row in everything:
         tool = get_tool(row["name"])
         assert (row["parameters"], row["permissions"], row["description"]) == (
@@ -241,9 +247,12 @@ def test_tool_list_shows_only_the_tools_the_caller_may_run(role_client, make_use
         )
     user = make_user(role="user")
     for scopes, names in (
-        (["chat.use", "erp.read"], ["erp_lookup"]),
-        (["chat.use", "stock.read", "rag.read"], ["search_knowledge", "stock_latest_bars", "stock_quote"]),
-        (["chat.use"], []),
+        (["chat.use", "erp.read"], ["erp_lookup", "resources_my_quota"]),
+        (
+            ["chat.use", "stock.read", "rag.read"],
+            ["resources_my_quota", "search_knowledge", "stock_latest_bars", "stock_quote"],
+        ),
+        (["chat.use"], ["resources_my_quota"]),
     ):
         api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_api_key(user, scopes=scopes)[1]}")
         assert [t["name"] for t in api_client.get("/api/v1/chat/tools/").json()] == names

@@ -84,6 +84,8 @@ def test_the_suites_tools_are_registered_by_the_apps_that_own_them():
     owners = {tool.name: (tool.handler.__module__, tool.permission) for tool in registered_tools()}
     assert owners == {
         "erp_lookup": ("apps.erp.tools", "erp.read"),
+        "resources_my_quota": ("apps.resources.tools", "chat.use"),
+        "resources_usage_summary": ("apps.resources.tools", "resources.manage"),
         "search_knowledge": ("apps.rag.tools", "rag.read"),
         "stock_latest_bars": ("apps.stock.tools", "stock.read"),
         "stock_quote": ("apps.stock.tools", "stock.read"),
@@ -280,7 +282,7 @@ def test_an_api_key_with_a_subset_of_scopes_narrows_the_owner(probe, make_user, 
 
     # the list agrees with the runs, for the suite's tools too
     names = {t.name for t in tools_available_to(user=manager, api_key=chat_only)}
-    assert names == {"erp_lookup"}
+    assert names == {"erp_lookup", "resources_my_quota"}
     assert {t.name for t in tools_available_to(user=manager, api_key=approving)} == {"probe"}
 
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.signals import setting_changed
-from django.db.models import Q
+from django.db import connection
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
@@ -54,7 +54,7 @@ class EffectiveLimit:
 
 Limits = dict[tuple[str, str], EffectiveLimit]
 
-_local: dict[int, tuple[float, Limits]] = {}
+_local: dict[int, tuple[float, tuple[Limits, str]]] = {}
 _local_lock = threading.Lock()
 
 
@@ -71,51 +71,69 @@ for _model in (Plan, PlanLimit, PlanAssignment, QuotaOverride):
 m2m_changed.connect(limits_forget_local, sender=Group.user_set.through, dispatch_uid="resources.limits.groups")
 
 
-def _plan_limits(plan_ids: Iterable[int]) -> dict[int, dict[tuple[str, str], Decimal]]:
-    found: dict[int, dict[tuple[str, str], Decimal]] = {}
-    for row in PlanLimit.objects.filter(plan_id__in=list(plan_ids)).values("plan_id", "meter", "period", "limit"):
-        found.setdefault(row["plan_id"], {})[(row["meter"], row["period"])] = row["limit"]
-    return found
+_LIMITS_SQL = """
+SELECT 'plan', p.code, p.is_default, a.user_id, a.id, l.meter, l.period, l."limit"
+FROM resources_plan p
+LEFT JOIN resources_planassignment a ON a.plan_id = p.id AND (
+    a.user_id = %(user)s OR a.group_id IN (SELECT group_id FROM {groups} WHERE user_id = %(user)s)
+)
+LEFT JOIN resources_planlimit l ON l.plan_id = p.id
+WHERE p.active AND (p.is_default OR a.id IS NOT NULL)
+UNION ALL
+SELECT 'override', '', false, user_id, id, meter, period, "limit" FROM resources_quotaoverride
+WHERE user_id = %(user)s AND (expires_at IS NULL OR expires_at > %(now)s)
+"""
 
 
-def limits_compute(user_id: int) -> Limits:
-    """The limits from the database, uncached (``effective_limits`` is the cached read)."""
-    now = timezone.now()
-    assignments = list(
-        PlanAssignment.objects.filter(
-            Q(user_id=user_id) | Q(group__in=Group.objects.filter(user__id=user_id)), plan__active=True
-        ).values("plan_id", "plan__code", "user_id")
-    )
-    default = Plan.objects.filter(is_default=True, active=True).values("pk", "code").first()
-    plan_ids = {a["plan_id"] for a in assignments} | ({default["pk"]} if default else set())
-    per_plan = _plan_limits(plan_ids)
+def limits_compute(user_id: int) -> tuple[Limits, str]:
+    """The limits from the database, in one query, uncached (``effective_limits`` is the cached read), and which
+    kind of plan they come from (``SOURCE_USER_PLAN``, ``SOURCE_GROUP_PLAN``, ``SOURCE_DEFAULT_PLAN`` or "")."""
+    groups = get_user_model().groups.through._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(_LIMITS_SQL.format(groups=groups), {"user": user_id, "now": timezone.now()})
+        rows = cursor.fetchall()
+    mine: dict[tuple[str, str], Decimal] = {}
+    mine_code = ""
+    groups_plans: dict[str, dict[tuple[str, str], Decimal]] = {}
+    default: dict[tuple[str, str], Decimal] = {}
+    default_code = ""
+    overrides: dict[tuple[str, str], Decimal] = {}
+    for kind, code, is_default, assigned_user, assignment, meter, period, value in rows:
+        key = (meter, period)
+        if kind == "override":
+            overrides[key] = value
+        elif assignment is not None and assigned_user == user_id:
+            mine_code = code
+            if meter:
+                mine[key] = value
+        elif assignment is not None:
+            plan_limits = groups_plans.setdefault(code, {})
+            if meter:
+                plan_limits[key] = value
+        if kind == "plan" and is_default:
+            default_code = code
+            if meter:
+                default[key] = value
     limits: Limits = {}
-    mine = [a for a in assignments if a["user_id"] == user_id]
-    group_plans = [a for a in assignments if a["user_id"] is None]
-    if mine:
-        plan = mine[0]
-        for (meter, period), value in per_plan.get(plan["plan_id"], {}).items():
-            limits[(meter, period)] = EffectiveLimit(meter, period, value, SOURCE_USER_PLAN, plan["plan__code"])
-    elif group_plans:
-        keys = set().union(*(per_plan.get(a["plan_id"], {}).keys() for a in group_plans))
-        for key in keys:
-            offers = [(per_plan.get(a["plan_id"], {}).get(key), a["plan__code"]) for a in group_plans]
+    if mine_code:
+        source = SOURCE_USER_PLAN
+        limits = {k: EffectiveLimit(k[0], k[1], v, source, mine_code) for k, v in mine.items()}
+    elif groups_plans:
+        source = SOURCE_GROUP_PLAN
+        for key in set().union(*(plan.keys() for plan in groups_plans.values())):
+            offers = [(plan.get(key), code) for code, plan in sorted(groups_plans.items())]
             if any(value is None for value, _ in offers):
                 continue  # one of the user's group plans leaves this meter unlimited
             best, code = max(offers, key=lambda offer: offer[0] or 0)
-            limits[key] = EffectiveLimit(key[0], key[1], best or Decimal(0), SOURCE_GROUP_PLAN, code)
-    elif default:
-        for (meter, period), value in per_plan.get(default["pk"], {}).items():
-            limits[(meter, period)] = EffectiveLimit(meter, period, value, SOURCE_DEFAULT_PLAN, default["code"])
-    overrides = QuotaOverride.objects.filter(user_id=user_id).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    for override in overrides.values("meter", "period", "limit"):
-        key = (override["meter"], override["period"])
-        limits[key] = EffectiveLimit(key[0], key[1], override["limit"], SOURCE_OVERRIDE)
-    return limits
-
-
-def _on_default_plan(limits: Limits) -> bool:
-    return not any(lim.source in (SOURCE_USER_PLAN, SOURCE_GROUP_PLAN) for lim in limits.values())
+            limits[key] = EffectiveLimit(key[0], key[1], best or Decimal(0), source, code)
+    elif default_code:
+        source = SOURCE_DEFAULT_PLAN
+        limits = {k: EffectiveLimit(k[0], k[1], v, source, default_code) for k, v in default.items()}
+    else:
+        source = ""
+    for key, value in overrides.items():
+        limits[key] = EffectiveLimit(key[0], key[1], value, SOURCE_OVERRIDE)
+    return limits, source
 
 
 def effective_limits(*, user_id: int) -> Limits:
@@ -124,17 +142,19 @@ def effective_limits(*, user_id: int) -> Limits:
     now = time.monotonic()
     entry = _local.get(user_id) if ttl > 0 else None
     if entry is not None and entry[0] > now:
-        limits = entry[1]
+        limits, source = entry[1]
     else:
-        limits = cached(f"resources:limits:{user_id}", NAMESPACES, lambda: limits_compute(user_id), timeout=3600)
+        limits, source = cached(
+            f"resources:limits:{user_id}", NAMESPACES, lambda: limits_compute(user_id), timeout=3600
+        )
         if ttl > 0:
             with _local_lock:
                 if len(_local) > 10_000:
                     _local.clear()
-                _local[user_id] = (now + ttl, limits)
+                _local[user_id] = (now + ttl, (limits, source))
     key = (Meter.LLM_TOKENS.value, Period.DAY.value)
     quota = int(getattr(settings, "CHAT_USER_DAILY_TOKEN_QUOTA", 0) or 0)
-    if quota > 0 and key not in limits and _on_default_plan(limits):
+    if quota > 0 and key not in limits and source in (SOURCE_DEFAULT_PLAN, ""):
         limits = {**limits, key: EffectiveLimit(key[0], key[1], Decimal(quota), SOURCE_SETTING)}
     return limits
 

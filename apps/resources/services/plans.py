@@ -73,7 +73,7 @@ def plan_assign(*, plan: Plan, user: Any = None, group: Group | None = None, act
 
 def plan_limit_without_override(*, user_id: int, meter: str, period: str) -> Decimal | None:
     """The user's limit from their plans alone (None: unlimited), what an override is compared with."""
-    limit = {key: lim for key, lim in limits_compute(user_id).items() if lim.source != SOURCE_OVERRIDE}.get(
+    limit = {key: lim for key, lim in limits_compute(user_id)[0].items() if lim.source != SOURCE_OVERRIDE}.get(
         (meter, period)
     )
     if limit is None:  # the token quota setting, where it applies
