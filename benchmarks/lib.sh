@@ -16,7 +16,9 @@ export DJANGO_ENV=dev DEBUG=false EMBEDDED_DB_NAME=loadtest DB_CONN_MAX_AGE=60
 export THROTTLE_USER=1000000/min THROTTLE_ANON=1000000/min
 
 # Migrate and seed the loadtest database (without Redis: document ingestion then runs inline, so the knowledge base is
-# searchable), then write $1 = {"admin": key, "manager": ..., "user": ..., "guest": ...}.
+# searchable), then write $1 = {"admin": key, "manager": ..., "user": ..., "guest": ...}. The demo users' plans limit
+# their API calls (Free: 1,000 a month); each gets an approved override of a trillion a month, so the load is counted
+# and checked against a limit on every request (the metered path) without running out.
 prepare_database() {
   local keys="$1"
   if [ "${SEED:-1}" != 0 ]; then
@@ -30,9 +32,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from apps.core.models import ApiKey
 from apps.core.services import api_key_create
+from apps.resources.services.plans import quota_override_set
 keys = {}
 for username in ('admin', 'manager', 'user', 'guest'):
     owner = get_user_model().objects.get(username=username)
+    quota_override_set(user=owner, meter='api.calls', period='month', limit=10**12, reason='load test', approved=True)
     ApiKey.objects.filter(owner=owner, name='loadtest', revoked_at__isnull=True).update(revoked_at=timezone.now())
     keys[username] = api_key_create(owner=owner, name='loadtest')[1]
 json.dump(keys, open('$keys', 'w'))

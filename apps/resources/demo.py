@@ -91,7 +91,7 @@ def seed(*, stdout: Any = None) -> None:
             reservation_create(
                 pool=pool,
                 user=user,
-                amount=amount,
+                amount=Decimal(amount),
                 starts_at=now + dt.timedelta(hours=start),
                 ends_at=now + dt.timedelta(hours=start + hours),
                 priority=priority,

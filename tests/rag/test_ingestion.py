@@ -241,7 +241,8 @@ def test_batch_upload_and_processing_match_the_single_document_path(kb, ingest, 
     assert uploads[4].document is None and uploads[4].message
     assert AuditLog.objects.filter(target_type="rag.document", action="create").count() == 3
     ids = [uploads[0].document.pk, uploads[1].document.pk]
-    with django_assert_max_num_queries(12):  # the statement count does not grow with documents or chunks
+    # the statement count does not grow with documents or chunks (two of them meter the chunks' storage)
+    with django_assert_max_num_queries(14):
         documents = documents_process(document_ids=ids)
     assert [d.status for d in documents] == ["ready", "ready"]
     assert [(d.chunks_done, d.chunks_total) for d in documents] == [(1, 1), (1, 1)]

@@ -86,7 +86,7 @@ def test_write_endpoints_per_role(role_client, index_2006, run_on_commit) -> Non
 
 def test_bars_filter_and_csv_export(role_client, index_2006, django_assert_max_num_queries) -> None:
     client = role_client(GUEST)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):  # one reads the caller's limits for the API-call meter
         response = client.get(
             f"{API}/bars/",
             {"symbol": "idx", "timeframe": "1d", "start": "2006-03-01T00:00:00Z", "end": "2006-03-31T00:00:00Z"},

@@ -67,7 +67,7 @@ def test_without_stock_read_or_its_scope_no_prices(orcl, make_user, make_api_key
         run("stock_quote", make_user(), {"symbol": "ORCL"})
     user = make_user(role="user")
     erp_only, _ = make_api_key(user, scopes=["chat.use", "erp.read"])
-    assert {t.name for t in tools_available_to(user=user, api_key=erp_only)} == {"erp_lookup"}
+    assert {t.name for t in tools_available_to(user=user, api_key=erp_only)} == {"erp_lookup", "resources_my_quota"}
     for name in ("stock_quote", "stock_latest_bars"):
         with pytest.raises(Forbidden):
             run(name, user, {"symbol": "ORCL"}, api_key=erp_only)

@@ -17,7 +17,8 @@ from apps.core.exceptions import ApplicationError
 
 from ..meters import METERS
 from ..models import Plan, PlanAssignment, PlanLimit, QuotaCounter, QuotaHold, QuotaNotice, QuotaOverride, UsageDaily
-from ..selectors.quotas import effective_limits
+from ..periods import period_start
+from ..selectors.quotas import effective_limits, exhaustion_forecast
 from ..selectors.usage import usage_daily_series
 from ..services.plans import plan_assign, quota_override_set
 
@@ -132,7 +133,7 @@ class UsageDailyAdmin(ReadOnlyModelAdmin):
 @admin.register(QuotaCounter)
 class QuotaCounterAdmin(ReadOnlyModelAdmin):
     permission_read = MANAGE
-    list_display = ["user", "meter", "period", "period_start", "quota_bar", "reserved", "updated_at"]
+    list_display = ["user", "meter", "period", "period_start", "quota_bar", "reserved", "runs_out", "updated_at"]
     list_filter = ["meter", "period", "period_start"]
     search_fields = ["user__username"]
     list_select_related = ["user"]
@@ -141,6 +142,17 @@ class QuotaCounterAdmin(ReadOnlyModelAdmin):
     def quota_bar(self, obj: QuotaCounter) -> str:
         limit = effective_limits(user_id=obj.user_id).get((obj.meter, obj.period))
         return _bar(obj.used, limit.limit if limit else None)
+
+    @admin.display(description=_("Runs out on"))
+    def runs_out(self, obj: QuotaCounter) -> Any:
+        """At the current daily rate (a counter of a past period, or without a limit, shows nothing)."""
+        limit = effective_limits(user_id=obj.user_id).get((obj.meter, obj.period))
+        if limit is None or obj.period_start != period_start(obj.period):
+            return "-"
+        day = exhaustion_forecast(
+            user_id=obj.user_id, meter=obj.meter, period=obj.period, limit=limit.limit, used=obj.used
+        )
+        return day or "-"
 
 
 @admin.register(QuotaNotice)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.models import ApiKey
 
 from ..meters import MAX_QUANTITY, METERS, QUANTITY_PLACES
 from ..models import QuotaCounter, QuotaNotice
@@ -80,56 +81,78 @@ def _pk(obj: Any) -> int | None:
     return getattr(obj, "pk", None) if getattr(obj, "is_authenticated", True) else None
 
 
+# One statement per table for a whole batch. Rows name users and API keys by id; a user or key that no longer exists
+# leaves the usage row unattributed (LEFT JOIN) and writes no counter (JOIN).
 _USAGE_UPSERT = """
 INSERT INTO resources_usagedaily (day, meter, user_id, api_key_id, dimension, quantity, events, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+SELECT v.day, v.meter, u.id, k.id, v.dimension, v.quantity, v.events, v.at
+FROM (VALUES {values}) AS v(day, meter, user_id, api_key_id, dimension, quantity, events, at)
+LEFT JOIN {users} u ON u.id = v.user_id
+LEFT JOIN {keys} k ON k.id = v.api_key_id
 ON CONFLICT ON CONSTRAINT resources_usage_unique_row DO UPDATE
 SET quantity = resources_usagedaily.quantity + EXCLUDED.quantity,
     events = resources_usagedaily.events + EXCLUDED.events,
     updated_at = EXCLUDED.updated_at
 """
+_USAGE_ROW = "(%s::date, %s, %s::bigint, %s::bigint, %s, %s::numeric, %s::integer, %s::timestamptz)"
 
+# A level's first report after a recount can be negative: GREATEST keeps counters at zero or above.
 _COUNTER_UPSERT = """
 INSERT INTO resources_quotacounter (user_id, meter, period, period_start, used, reserved, updated_at)
-VALUES (%s, %s, %s, %s, GREATEST(%s, 0), 0, %s)
+SELECT u.id, v.meter, v.period, v.period_start, GREATEST(v.quantity, 0), 0, v.at
+FROM (VALUES {values}) AS v(user_id, meter, period, period_start, quantity, at)
+JOIN {users} u ON u.id = v.user_id
 ON CONFLICT ON CONSTRAINT resources_counter_unique DO UPDATE
 SET used = GREATEST(resources_quotacounter.used + EXCLUDED.used, 0), updated_at = EXCLUDED.updated_at
+RETURNING user_id, meter, period, used
 """
-# (a level's first report after a recount can be negative; GREATEST keeps counters at zero or above)
+_COUNTER_ROW = "(%s::bigint, %s, %s, %s::date, %s::numeric, %s::timestamptz)"
+
+Counters = dict[tuple[int, str, str], Decimal]
 
 
-def _existing_users(ids: Iterable[int]) -> set[int]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return set()
-    return set(get_user_model().objects.filter(pk__in=wanted).values_list("pk", flat=True))
+def _usage_write(lines: Iterable[UsageLine], *, at: dt.datetime | None = None) -> tuple[int, Counters]:
+    batch = [line for line in lines if line.quantity != 0 or line.events]
+    if not batch:
+        return 0, {}
+    now = at or timezone.now()
+    day = now.astimezone(dt.UTC).date()
+    usage: dict[tuple[str, int | None, int | None, str], list[Any]] = {}
+    counters: Counters = {}
+    for line in batch:
+        row = usage.setdefault((line.meter, line.user_id, line.api_key_id, line.dimension[:200]), [Decimal(0), 0])
+        row[0] += line.quantity
+        row[1] += line.events
+        if line.user_id is not None:
+            for period in METERS[line.meter].periods:
+                key = (line.user_id, line.meter, period)
+                counters[key] = counters.get(key, Decimal(0)) + line.quantity
+    users, keys = get_user_model()._meta.db_table, ApiKey._meta.db_table
+    usage_params: list[Any] = []
+    for (meter, user_id, key_id, dimension), (quantity, events) in usage.items():
+        usage_params += [day, meter, user_id, key_id, dimension, quantity, events, now]
+    counter_params: list[Any] = []
+    for (user_id, meter, period), quantity in counters.items():
+        counter_params += [user_id, meter, period, period_start(period, now), quantity, now]
+    written: Counters = {}
+    # no savepoint of its own: inside the caller's transaction the two statements stand or fall with it
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        values = ", ".join([_USAGE_ROW] * len(usage))
+        cursor.execute(_USAGE_UPSERT.format(values=values, users=users, keys=keys), usage_params)
+        if counters:
+            values = ", ".join([_COUNTER_ROW] * len(counters))
+            cursor.execute(_COUNTER_UPSERT.format(values=values, users=users), counter_params)
+            written = {(row[0], row[1], row[2]): row[3] for row in cursor.fetchall()}
+    gone = {user for user, _, _ in counters} - {user for user, _, _ in written}
+    if gone:
+        logger.info("usage of users %s, who no longer exist, is kept unattributed", sorted(gone))
+    return len(batch), written
 
 
 def usage_write(lines: Iterable[UsageLine], *, at: dt.datetime | None = None) -> int:
-    """Write validated lines in one transaction (the batch writer behind ``meter_record`` and the API-call flush).
-    Returns how many lines were written."""
-    batch = [line for line in lines if line.quantity != 0 or line.events]
-    if not batch:
-        return 0
-    now = at or timezone.now()
-    day = now.astimezone(dt.UTC).date()
-    alive = _existing_users(line.user_id for line in batch if line.user_id is not None)
-    usage_rows, counter_rows = [], []
-    for line in batch:
-        user_id = line.user_id if line.user_id in alive else None
-        if line.user_id is not None and user_id is None:
-            logger.info("usage of %s for user %s, who no longer exists, is kept unattributed", line.meter, line.user_id)
-        usage_rows.append(
-            (day, line.meter, user_id, line.api_key_id, line.dimension[:200], line.quantity, line.events, now)
-        )
-        if user_id is not None:
-            for period in METERS[line.meter].periods:
-                counter_rows.append((user_id, line.meter, period, period_start(period, now), line.quantity, now))
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(_USAGE_UPSERT, usage_rows)
-        if counter_rows:
-            cursor.executemany(_COUNTER_UPSERT, counter_rows)
-    return len(batch)
+    """Write validated lines in one transaction, two statements whatever their number (the batch writer behind
+    ``usage_report`` and the API-call flush). Returns how many lines were written."""
+    return _usage_write(lines, at=at)[0]
 
 
 def meter_record(
@@ -162,42 +185,46 @@ def usage_report(
         UsageLine(meter, quantity_clean(meter, qty), user_id, key_id, dimension or "", max(0, int(events)))
         for meter, qty in amounts.items()
     ]
-    usage_write(lines, at=at)
-    if user_id is not None:
-        notices_check(user_id=user_id, meters=[line.meter for line in lines], at=at)
+    _, counters = _usage_write(lines, at=at)
+    if counters:
+        notices_check(user_id=user_id or 0, meters=[line.meter for line in lines], at=at, counters=counters)
 
 
-def notices_check(*, user_id: int, meters: Iterable[str], at: dt.datetime | None = None) -> list[QuotaNotice]:
+def notices_check(
+    *, user_id: int, meters: Iterable[str], at: dt.datetime | None = None, counters: Counters | None = None
+) -> list[QuotaNotice]:
     """Write a notice the first time in a period that the user's use of a limited meter reaches 80 % and 100 % of the
-    limit (one per threshold and period, whatever the number of processes: the unique constraint decides)."""
+    limit (one per threshold and period, whatever the number of processes: the unique constraint decides).
+    ``counters``: what is used now, when the caller just wrote it ({(user id, meter, period): used})."""
     now = at or timezone.now()
     limits = effective_limits(user_id=user_id)
     wanted = [(m, p) for m in set(meters) for p in METERS[m].periods if (m, p) in limits and limits[(m, p)].limit > 0]
     if not wanted:
         return []
-    counters = {
-        (c.meter, c.period): c
-        for c in QuotaCounter.objects.filter(
-            user_id=user_id,
-            meter__in={m for m, _ in wanted},
-            period_start__in={period_start(p, now) for _, p in wanted},
-        )
-        if c.period_start == period_start(c.period, now)
-    }
+    if counters is None:
+        counters = {
+            (user_id, c.meter, c.period): c.used
+            for c in QuotaCounter.objects.filter(
+                user_id=user_id,
+                meter__in={m for m, _ in wanted},
+                period_start__in={period_start(p, now) for _, p in wanted},
+            )
+            if c.period_start == period_start(c.period, now)
+        }
     made = []
     for meter, period in wanted:
-        counter, limit = counters.get((meter, period)), limits[(meter, period)].limit
-        if counter is None:
+        used, limit = counters.get((user_id, meter, period)), limits[(meter, period)].limit
+        if used is None:
             continue
         for threshold in NOTICE_THRESHOLDS:
-            if counter.used * 100 >= limit * threshold:
+            if used * 100 >= limit * threshold:
                 notice, created = QuotaNotice.objects.get_or_create(
                     user_id=user_id,
                     meter=meter,
                     period=period,
-                    period_start=counter.period_start,
+                    period_start=period_start(period, now),
                     threshold=threshold,
-                    defaults={"used": counter.used, "limit": limit},
+                    defaults={"used": used, "limit": limit},
                 )
                 if created:
                     made.append(notice)
