@@ -93,9 +93,10 @@ _COUNTER_UPSERT = """
 INSERT INTO resources_quotacounter (user_id, meter, period, period_start, used, reserved, updated_at)
 VALUES (%s, %s, %s, %s, GREATEST(%s, 0), 0, %s)
 ON CONFLICT ON CONSTRAINT resources_counter_unique DO UPDATE
-SET used = GREATEST(resources_quotacounter.used + EXCLUDED.used, 0), updated_at = EXCLUDED.updated_at
+SET used = GREATEST(resources_quotacounter.used + %s, 0), updated_at = EXCLUDED.updated_at
 """
-# (a level's first report after a recount can be negative; GREATEST keeps counters at zero or above)
+# (the quantity twice: a new row starts at zero or above, an existing one moves by the quantity, down too for a
+# level, and stops at zero; EXCLUDED.used is already clamped, so it could not lower a level)
 
 
 def _existing_users(ids: Iterable[int]) -> set[int]:
@@ -124,7 +125,9 @@ def usage_write(lines: Iterable[UsageLine], *, at: dt.datetime | None = None) ->
         )
         if user_id is not None:
             for period in METERS[line.meter].periods:
-                counter_rows.append((user_id, line.meter, period, period_start(period, now), line.quantity, now))
+                counter_rows.append(
+                    (user_id, line.meter, period, period_start(period, now), line.quantity, now, line.quantity)
+                )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(_USAGE_UPSERT, usage_rows)
         if counter_rows:
