@@ -54,7 +54,7 @@ class EffectiveLimit:
 
 Limits = dict[tuple[str, str], EffectiveLimit]
 
-_local: dict[int, tuple[float, Limits]] = {}
+_local: dict[int, tuple[float, tuple[Limits, bool]]] = {}
 _local_lock = threading.Lock()
 
 
@@ -78,9 +78,9 @@ def _plan_limits(plan_ids: Iterable[int]) -> dict[int, dict[tuple[str, str], Dec
     return found
 
 
-def limits_compute(user_id: int) -> Limits:
-    """The limits from the database, uncached (``effective_limits`` is the cached read)."""
-    now = timezone.now()
+def _plans_compute(user_id: int) -> tuple[Limits, bool]:
+    """The limits of the user's plans alone (no override), and whether the default plan is theirs (no plan of their
+    own nor of a group: only then does the token quota setting apply)."""
     assignments = list(
         PlanAssignment.objects.filter(
             Q(user_id=user_id) | Q(group__in=Group.objects.filter(user__id=user_id)), plan__active=True
@@ -107,6 +107,12 @@ def limits_compute(user_id: int) -> Limits:
     elif default:
         for (meter, period), value in per_plan.get(default["pk"], {}).items():
             limits[(meter, period)] = EffectiveLimit(meter, period, value, SOURCE_DEFAULT_PLAN, default["code"])
+    return limits, not assignments
+
+
+def _overrides_apply(user_id: int, limits: Limits) -> Limits:
+    now = timezone.now()
+    limits = dict(limits)
     overrides = QuotaOverride.objects.filter(user_id=user_id).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
     for override in overrides.values("meter", "period", "limit"):
         key = (override["meter"], override["period"])
@@ -114,8 +120,30 @@ def limits_compute(user_id: int) -> Limits:
     return limits
 
 
-def _on_default_plan(limits: Limits) -> bool:
-    return not any(lim.source in (SOURCE_USER_PLAN, SOURCE_GROUP_PLAN) for lim in limits.values())
+def limits_compute(user_id: int) -> Limits:
+    """The limits from the database, uncached (``effective_limits`` is the cached read)."""
+    return _overrides_apply(user_id, _plans_compute(user_id)[0])
+
+
+def _setting_apply(limits: Limits, on_default_plan: bool) -> Limits:
+    """The token quota setting: the default plan's daily token limit when that plan sets none."""
+    key = (Meter.LLM_TOKENS.value, Period.DAY.value)
+    quota = int(getattr(settings, "CHAT_USER_DAILY_TOKEN_QUOTA", 0) or 0)
+    if quota > 0 and key not in limits and on_default_plan:
+        limits = {**limits, key: EffectiveLimit(key[0], key[1], Decimal(quota), SOURCE_SETTING)}
+    return limits
+
+
+def plan_limits(*, user_id: int) -> Limits:
+    """The user's limits from their plans alone (the token quota setting included where the default plan applies),
+    without overrides: what an override is compared with. Uncached."""
+    limits, on_default = _plans_compute(user_id)
+    return _setting_apply(limits, on_default)
+
+
+def _compute_for_cache(user_id: int) -> tuple[Limits, bool]:
+    limits, on_default = _plans_compute(user_id)
+    return _overrides_apply(user_id, limits), on_default
 
 
 def effective_limits(*, user_id: int) -> Limits:
@@ -124,19 +152,17 @@ def effective_limits(*, user_id: int) -> Limits:
     now = time.monotonic()
     entry = _local.get(user_id) if ttl > 0 else None
     if entry is not None and entry[0] > now:
-        limits = entry[1]
+        limits, on_default = entry[1]
     else:
-        limits = cached(f"resources:limits:{user_id}", NAMESPACES, lambda: limits_compute(user_id), timeout=3600)
+        limits, on_default = cached(
+            f"resources:limits:v2:{user_id}", NAMESPACES, lambda: _compute_for_cache(user_id), timeout=3600
+        )
         if ttl > 0:
             with _local_lock:
                 if len(_local) > 10_000:
                     _local.clear()
-                _local[user_id] = (now + ttl, limits)
-    key = (Meter.LLM_TOKENS.value, Period.DAY.value)
-    quota = int(getattr(settings, "CHAT_USER_DAILY_TOKEN_QUOTA", 0) or 0)
-    if quota > 0 and key not in limits and _on_default_plan(limits):
-        limits = {**limits, key: EffectiveLimit(key[0], key[1], Decimal(quota), SOURCE_SETTING)}
-    return limits
+                _local[user_id] = (now + ttl, (limits, on_default))
+    return _setting_apply(limits, on_default)
 
 
 # --- quota status ---------------------------------------------------------------------------------------------------
