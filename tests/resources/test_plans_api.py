@@ -547,3 +547,23 @@ def test_my_quota_query_count_is_bounded(role_client, role_users):
     client = role_client("user")
     assert _queries(client, f"{API}/my-quota/") <= 12
     assert QuotaNotice.objects.count() == 0
+
+
+def test_a_plan_limit_changed_to_a_wrong_period_is_400(role_client):
+    limit = PlanLimitFactory(plan=PlanFactory(), meter="storage.bytes", period="total", limit=Decimal(5))
+    error = assert_error_body(role_client("manager").patch(f"{API}/plan-limits/{limit.pk}/", {"period": "day"}), 400)
+    assert "period" in error["details"]
+    limit.refresh_from_db()
+    assert limit.period == "total"
+
+
+def test_an_override_expiry_with_an_offset_is_kept_in_utc(role_client, role_users):
+    body = {
+        "user": role_users["user"].pk,
+        "meter": "ai.calls",
+        "period": "month",
+        "limit": "3",
+        "expires_at": "2031-01-01T08:00:00+08:00",
+    }
+    assert role_client("manager").post(f"{API}/quota-overrides/", body).status_code == 201
+    assert QuotaOverride.objects.get().expires_at == dt.datetime(2031, 1, 1, tzinfo=dt.UTC)
