@@ -26,9 +26,14 @@ MANAGE = "resources.manage"
 COLOURS = ("#6366f1", "#10b981", "#f59e0b", "#ef4444")
 
 
+def _number(value: Decimal) -> str:
+    """A quantity without trailing zeros and without an exponent (``10``, not ``1E+1``)."""
+    return format(value.normalize(), "f")
+
+
 def _bar(used: Decimal, limit: Decimal | None) -> str:
     if limit is None:
-        return format_html("{} ({})", used.normalize(), gettext("no limit"))
+        return format_html("{} ({})", _number(used), gettext("no limit"))
     percent = min(100, int(used * 100 / limit)) if limit > 0 else 100
     colour = "#dc2626" if percent >= 100 else "#f59e0b" if percent >= 80 else "#16a34a"
     return format_html(
@@ -37,8 +42,8 @@ def _bar(used: Decimal, limit: Decimal | None) -> str:
         percent,
         percent,
         colour,
-        used.normalize(),
-        limit.normalize(),
+        _number(used),
+        _number(limit),
     )
 
 
@@ -118,7 +123,7 @@ class UsageDailyAdmin(ReadOnlyModelAdmin):
         for n, (meter, points) in enumerate(usage_daily_series(days=30)):
             peak = max((total for _, total in points), default=Decimal(0)) or Decimal(1)
             bars = [
-                {"height": 0 if not total else max(1, int(total * 100 / peak)), "title": f"{day}: {total.normalize()}"}
+                {"height": 0 if not total else max(1, int(total * 100 / peak)), "title": f"{day}: {_number(total)}"}
                 for day, total in points
             ]
             series.append({"label": METERS[meter].label, "colour": COLOURS[n % len(COLOURS)], "bars": bars})

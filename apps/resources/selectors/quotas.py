@@ -85,7 +85,7 @@ WHERE user_id = %(user)s AND (expires_at IS NULL OR expires_at > %(now)s)
 """
 
 
-def limits_compute(user_id: int) -> tuple[Limits, str]:
+def limits_compute(user_id: int, *, overrides: bool = True) -> tuple[Limits, str]:
     """The limits from the database, in one query, uncached (``effective_limits`` is the cached read), and which
     kind of plan they come from (``SOURCE_USER_PLAN``, ``SOURCE_GROUP_PLAN``, ``SOURCE_DEFAULT_PLAN`` or "")."""
     groups = get_user_model().groups.through._meta.db_table
@@ -97,11 +97,11 @@ def limits_compute(user_id: int) -> tuple[Limits, str]:
     groups_plans: dict[str, dict[tuple[str, str], Decimal]] = {}
     default: dict[tuple[str, str], Decimal] = {}
     default_code = ""
-    overrides: dict[tuple[str, str], Decimal] = {}
+    own_limits: dict[tuple[str, str], Decimal] = {}
     for kind, code, is_default, assigned_user, assignment, meter, period, value in rows:
         key = (meter, period)
         if kind == "override":
-            overrides[key] = value
+            own_limits[key] = value
         elif assignment is not None and assigned_user == user_id:
             mine_code = code
             if meter:
@@ -131,9 +131,26 @@ def limits_compute(user_id: int) -> tuple[Limits, str]:
         limits = {k: EffectiveLimit(k[0], k[1], v, source, default_code) for k, v in default.items()}
     else:
         source = ""
-    for key, value in overrides.items():
+    for key, value in (own_limits if overrides else {}).items():
         limits[key] = EffectiveLimit(key[0], key[1], value, SOURCE_OVERRIDE)
     return limits, source
+
+
+def _setting_apply(limits: Limits, source: str) -> Limits:
+    """The chat centre's daily token quota is the default plan's llm.tokens limit, for users on the default plan
+    (no plan of their own nor of a group) when that plan sets none."""
+    key = (Meter.LLM_TOKENS.value, Period.DAY.value)
+    quota = int(getattr(settings, "CHAT_USER_DAILY_TOKEN_QUOTA", 0) or 0)
+    if quota > 0 and key not in limits and source in (SOURCE_DEFAULT_PLAN, ""):
+        return {**limits, key: EffectiveLimit(key[0], key[1], Decimal(quota), SOURCE_SETTING)}
+    return limits
+
+
+def plan_limits(*, user_id: int) -> Limits:
+    """The user's limits from their plans alone (the token quota setting included where the default plan applies),
+    without overrides: what an override is compared with. Uncached."""
+    limits, source = limits_compute(user_id, overrides=False)
+    return _setting_apply(limits, source)
 
 
 def effective_limits(*, user_id: int) -> Limits:
@@ -152,11 +169,7 @@ def effective_limits(*, user_id: int) -> Limits:
                 if len(_local) > 10_000:
                     _local.clear()
                 _local[user_id] = (now + ttl, (limits, source))
-    key = (Meter.LLM_TOKENS.value, Period.DAY.value)
-    quota = int(getattr(settings, "CHAT_USER_DAILY_TOKEN_QUOTA", 0) or 0)
-    if quota > 0 and key not in limits and source in (SOURCE_DEFAULT_PLAN, ""):
-        limits = {**limits, key: EffectiveLimit(key[0], key[1], Decimal(quota), SOURCE_SETTING)}
-    return limits
+    return _setting_apply(limits, source)
 
 
 # --- quota status ---------------------------------------------------------------------------------------------------

@@ -96,16 +96,19 @@ SET quantity = resources_usagedaily.quantity + EXCLUDED.quantity,
 """
 _USAGE_ROW = "(%s::date, %s, %s::bigint, %s::bigint, %s, %s::numeric, %s::integer, %s::timestamptz)"
 
-# A level's first report after a recount can be negative: GREATEST keeps counters at zero or above.
+# The quantity goes in as it is (EXCLUDED.used: a level goes down when storage is deleted) and an existing counter
+# stops at zero; a new counter whose first report is negative (storage held before metering began) is set to zero
+# right after (_COUNTER_FLOOR), only then.
 _COUNTER_UPSERT = """
 INSERT INTO resources_quotacounter (user_id, meter, period, period_start, used, reserved, updated_at)
-SELECT u.id, v.meter, v.period, v.period_start, GREATEST(v.quantity, 0), 0, v.at
+SELECT u.id, v.meter, v.period, v.period_start, v.quantity, 0, v.at
 FROM (VALUES {values}) AS v(user_id, meter, period, period_start, quantity, at)
 JOIN {users} u ON u.id = v.user_id
 ON CONFLICT ON CONSTRAINT resources_counter_unique DO UPDATE
 SET used = GREATEST(resources_quotacounter.used + EXCLUDED.used, 0), updated_at = EXCLUDED.updated_at
-RETURNING user_id, meter, period, used
+RETURNING id, user_id, meter, period, used
 """
+_COUNTER_FLOOR = "UPDATE resources_quotacounter SET used = 0 WHERE id = ANY(%s) AND used < 0"
 _COUNTER_ROW = "(%s::bigint, %s, %s, %s::date, %s::numeric, %s::timestamptz)"
 
 Counters = dict[tuple[int, str, str], Decimal]
@@ -142,7 +145,11 @@ def _usage_write(lines: Iterable[UsageLine], *, at: dt.datetime | None = None) -
         if counters:
             values = ", ".join([_COUNTER_ROW] * len(counters))
             cursor.execute(_COUNTER_UPSERT.format(values=values, users=users), counter_params)
-            written = {(row[0], row[1], row[2]): row[3] for row in cursor.fetchall()}
+            returned = cursor.fetchall()
+            below = [row[0] for row in returned if row[4] < 0]
+            if below:
+                cursor.execute(_COUNTER_FLOOR, [below])
+            written = {(row[1], row[2], row[3]): max(row[4], Decimal(0)) for row in returned}
     gone = {user for user, _, _ in counters} - {user for user, _, _ in written}
     if gone:
         logger.info("usage of users %s, who no longer exist, is kept unattributed", sorted(gone))

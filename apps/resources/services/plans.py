@@ -23,7 +23,7 @@ from ..meters import MAX_QUANTITY
 from ..models import Plan, PlanAssignment, QuotaCounter, QuotaOverride
 from ..models.plans import validate_meter_period
 from ..periods import period_start
-from ..selectors.quotas import SOURCE_OVERRIDE, SOURCE_SETTING, effective_limits, limits_compute
+from ..selectors.quotas import plan_limits
 from .approvals import register_approval_action
 
 
@@ -72,13 +72,9 @@ def plan_assign(*, plan: Plan, user: Any = None, group: Group | None = None, act
 
 
 def plan_limit_without_override(*, user_id: int, meter: str, period: str) -> Decimal | None:
-    """The user's limit from their plans alone (None: unlimited), what an override is compared with."""
-    limit = {key: lim for key, lim in limits_compute(user_id)[0].items() if lim.source != SOURCE_OVERRIDE}.get(
-        (meter, period)
-    )
-    if limit is None:  # the token quota setting, where it applies
-        limit = effective_limits(user_id=user_id).get((meter, period))
-        limit = limit if limit is not None and limit.source == SOURCE_SETTING else None
+    """The user's limit from their plans alone (None: unlimited), what an override is compared with (whatever
+    override the user has now: raising an override is compared with the plan, not with the override)."""
+    limit = plan_limits(user_id=user_id).get((meter, period))
     return limit.limit if limit is not None else None
 
 

@@ -6,6 +6,9 @@ from typing import Any, ClassVar
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -14,6 +17,7 @@ from apps.core.serializers import BaseModelSerializer, DecimalField
 from ...choices import Meter, Period
 from ...meters import MAX_QUANTITY, QUANTITY_PLACES
 from ...models import Plan, PlanAssignment, PlanLimit, QuotaCounter, QuotaNotice, QuotaOverride, UsageDaily
+from ...models.plans import validate_meter_period
 from ...selectors.usage import GROUPINGS
 
 
@@ -70,6 +74,28 @@ class PlanLimitSerializer(BaseModelSerializer):
         model = PlanLimit
         fields = ["id", "plan", "meter", "period", "limit"]
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A counter is limited per day or month, a level over ``total`` (the model's rule, checked before saving)."""
+        attrs = super().validate(attrs)
+        meter = attrs.get("meter", getattr(self.instance, "meter", None))
+        period = attrs.get("period", getattr(self.instance, "period", None))
+        try:
+            validate_meter_period(str(meter), str(period))
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return attrs
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A date-time that names its offset (``Z``, ``+08:00``): a time without one is refused, not guessed."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and timezone.is_naive(parsed):
+                raise serializers.ValidationError(_("A future, timezone-aware time."))
+        return super().to_internal_value(value)
+
 
 class PlanSerializer(BaseModelSerializer):
     limits = PlanLimitSerializer(many=True, read_only=True)
@@ -92,6 +118,7 @@ class PlanAssignmentSerializer(BaseModelSerializer):
 
 class QuotaOverrideSerializer(BaseModelSerializer):
     limit = _limit_field()
+    expires_at = AwareDateTimeField(required=False, allow_null=True)
     meter = serializers.ChoiceField(choices=Meter.choices)
     period = serializers.ChoiceField(choices=Period.choices)
 
