@@ -1,13 +1,18 @@
-"""The API-call meter: every authenticated API request is counted in Redis (one round trip), and the counts are
-flushed to the database in batches by a beat job (``resources.flush_api_calls``), never a row per request.
+"""The API-call meter: every authenticated API request is counted in Redis, and the counts are flushed to the
+database in batches by a beat job (``resources.flush_api_calls``), never a row per request.
 
 Two structures per store:
 
 * a pending hash ``{user:key:day -> n}`` of what has not reached the database yet; the flush renames it atomically
-  and writes it as daily usage (a flush that dies half-way leaves its renamed hash to the next flush);
+  and writes it as daily usage (a flush that dies half-way leaves its renamed hash to the next flush). Each process
+  adds its counts to it in one pipeline at most every ``PUSH_SECONDS`` (or every ``PUSH_COUNTS`` requests), so a
+  request costs no round trip of its own; a process that is killed loses at most that second of counts.
 * for users with an ``api.calls`` limit, one running total per limited period, checked and increased by one Lua
-  script, so no two concurrent requests can both take the last call. A missing total (a new period, a Redis restart)
-  is seeded from the database counter.
+  script, so no two concurrent requests can both take the last call. A process takes calls in *leases*: the script
+  grants up to ``LEASE_MAX`` calls at once, but never more than a sixteenth of what is left, so near the limit every
+  call is checked in Redis one by one and exactly the remaining calls pass; leases a process has not used within
+  ``LEASE_SECONDS`` go back to the total. A missing total (a new period, a Redis restart) is seeded from the
+  database counter.
 
 Without ``RESOURCES_COUNTER_URL`` (development without Redis, the default test settings) the same logic runs on an
 in-process store: exact within one process only."""
@@ -15,6 +20,7 @@ in-process store: exact within one process only."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,18 +33,27 @@ PENDING = "resources:api:pending"
 FLUSHING = "resources:api:flushing:"
 TOTAL = "resources:api:total:"
 
-# KEYS: the totals to check; ARGV: the pending hash, its field, then one limit per key.
-# Returns -(i) when total i is missing (seed it and retry), 0 + i when total i would exceed its limit, 1 when counted.
-_CHECK_AND_COUNT = """
+# KEYS: the totals to check; ARGV: one limit per key, then the largest lease and the fan-out.
+# Returns -i when total i is missing (seed it and retry), 1000 + i when total i has no call left, else the number of
+# calls granted (at least 1), added to every total.
+_LEASE = """
+local n = #KEYS
+local grant = tonumber(ARGV[n + 1])
 for i, key in ipairs(KEYS) do
   local current = redis.call('GET', key)
   if not current then return -i end
-  if tonumber(current) + 1 > tonumber(ARGV[i + 2]) then return 1000 + i end
+  local left = tonumber(ARGV[i]) - tonumber(current)
+  if left < 1 then return 1000 + i end
+  grant = math.min(grant, math.max(1, math.floor(left / tonumber(ARGV[n + 2]))))
 end
-for i, key in ipairs(KEYS) do redis.call('INCR', key) end
-redis.call('HINCRBY', ARGV[1], ARGV[2], 1)
-return 1
+for i, key in ipairs(KEYS) do redis.call('INCRBY', key, grant) end
+return grant
 """
+PUSH_SECONDS = 1.0
+PUSH_COUNTS = 500
+LEASE_MAX = 32
+LEASE_FANOUT = 16
+LEASE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,18 +79,81 @@ def _text(value: bytes | str) -> str:
 class RedisStore:
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        self.script = self.client.register_script(_CHECK_AND_COUNT)
+        self.script = self.client.register_script(_LEASE)
+        self.lock = threading.Lock()
+        self.buffer: dict[str, int] = {}
+        self.buffered = 0
+        self.pushed_at = time.monotonic()
+        self.leases: dict[str, list[float]] = {}  # total key -> [calls left, taken at]
+
+    def _push_due(self) -> bool:
+        return self.buffered >= PUSH_COUNTS or time.monotonic() - self.pushed_at >= PUSH_SECONDS
+
+    def push(self) -> None:
+        """Send this process's counts to the pending hash, and give back leases left unused too long."""
+        now = time.monotonic()
+        with self.lock:
+            counts, self.buffer, self.buffered, self.pushed_at = self.buffer, {}, 0, now
+            stale = {key: int(lease[0]) for key, lease in self.leases.items() if now - lease[1] >= LEASE_SECONDS}
+            for key in stale:
+                del self.leases[key]
+        if not counts and not stale:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for field, n in counts.items():
+            pipe.hincrby(PENDING, field, n)
+        for key, left in stale.items():
+            if left > 0:
+                pipe.decrby(key, left)
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            with self.lock:  # keep the counts for the next push
+                for field, n in counts.items():
+                    self.buffer[field] = self.buffer.get(field, 0) + n
+                    self.buffered += n
+            raise
+
+    def _buffer(self, field: str) -> bool:
+        self.buffer[field] = self.buffer.get(field, 0) + 1
+        self.buffered += 1
+        return self._push_due()
 
     def count(self, field: str) -> None:
-        self.client.hincrby(PENDING, field, 1)
+        with self.lock:
+            due = self._buffer(field)
+        if due:
+            self.push()
 
     def check_and_count(self, field: str, totals: list[Total]) -> int:
-        return int(self.script(keys=[t.key for t in totals], args=[PENDING, field, *[t.limit for t in totals]]))
+        keys = [t.key for t in totals]
+        with self.lock:
+            leases = [self.leases.get(key) for key in keys]
+            leased = all(lease is not None and lease[0] >= 1 for lease in leases)
+            if leased:  # this process still holds calls of every total: no round trip
+                for lease in leases:
+                    lease[0] -= 1  # type: ignore[index]
+                due = self._buffer(field)
+        if not leased:
+            outcome = int(self.script(keys=keys, args=[*[t.limit for t in totals], LEASE_MAX, LEASE_FANOUT]))
+            if outcome < 0 or outcome > 1000:  # a total to seed, or no call left
+                return outcome
+            now = time.monotonic()
+            with self.lock:
+                for key in keys:
+                    lease = self.leases.get(key)
+                    # what this process still held of an earlier lease stays its own
+                    self.leases[key] = [(lease[0] if lease else 0) + outcome - 1, now]
+                due = self._buffer(field)
+        if due:
+            self.push()
+        return 1
 
     def seed(self, total: Total, value: int) -> None:
         self.client.set(total.key, value, ex=total.ttl, nx=True)
 
     def take_pending(self) -> list[tuple[str, dict[str, int]]]:
+        self.push()  # this process's own counts first
         batches = [_text(key) for key in self.client.scan_iter(match=FLUSHING + "*", count=100)]
         name = FLUSHING + uuid.uuid4().hex
         try:
@@ -90,6 +168,8 @@ class RedisStore:
         self.client.delete(batch)
 
     def reset(self) -> None:
+        with self.lock:
+            self.buffer, self.buffered, self.leases = {}, 0, {}
         keys = list(self.client.scan_iter(match="resources:api:*", count=500))
         if keys:
             self.client.delete(*keys)

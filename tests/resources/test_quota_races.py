@@ -14,6 +14,7 @@ import redis
 from django.conf import settings as django_settings
 
 from apps.chat.models import UsageRecord
+from apps.core.exceptions import QuotaExceeded
 from apps.core.testing.fake_llm import completion
 from apps.resources.counters import counter_store
 from apps.resources.models import QuotaCounter, QuotaHold
@@ -37,7 +38,7 @@ def _fire(method: str, url: str, headers: dict[str, str], body: dict | None = No
 
 def _limited_user(make_user, meter: str, period: str, limit: int):
     user = make_user(role="user")
-    plan = PlanFactory(code=f"race-{meter}")
+    plan = PlanFactory()
     PlanLimitFactory(plan=plan, meter=meter, period=period, limit=Decimal(limit))
     plan_assign(plan=plan, user=user)
     return user
@@ -101,3 +102,34 @@ def test_exactly_the_remaining_ai_calls_pass_under_20_parallel_completions(
     assert (counter.used, counter.reserved) == (7, 0)  # every hold settled, nothing left reserved
     assert not QuotaHold.objects.filter(status="held").exists()
     assert UsageRecord.objects.filter(user=user, outcome="ok").count() == 7
+
+
+@pytest.mark.redis
+def test_a_process_takes_calls_in_leases_far_from_the_limit_and_one_by_one_near_it(make_user, redis_counters):
+    """Far from the limit a lease covers up to LEASE_MAX calls (one round trip for many requests); near it, never
+    more than a sixteenth of what is left, so the last calls are checked one by one; counts reach the database
+    exactly, and a lease left unused goes back to the total."""
+    from apps.resources import counters
+    from apps.resources.services.api_calls import api_call_count
+
+    user = _limited_user(make_user, "api.calls", "day", 100)
+    client = redis_counters.client
+    for _ in range(3):
+        api_call_count(user_id=user.pk)
+    [key] = [k.decode() for k in client.scan_iter(match=counters.TOTAL + "*")]
+    assert int(client.get(key)) == 6  # one lease: a sixteenth of the 100 left
+    for _ in range(97):
+        api_call_count(user_id=user.pk)
+    assert int(client.get(key)) == 100
+    with pytest.raises(QuotaExceeded):
+        api_call_count(user_id=user.pk)
+    assert api_calls_flush()["requests"] == 100
+    assert QuotaCounter.objects.get(user=user, meter="api.calls", period="day").used == 100
+
+    other = _limited_user(make_user, "api.calls", "month", 10**9)
+    api_call_count(user_id=other.pk)
+    other_key = next(k.decode() for k in client.scan_iter(match=counters.TOTAL + f"{other.pk}:*"))
+    assert int(client.get(other_key)) == counters.LEASE_MAX
+    redis_counters.leases[other_key][1] -= counters.LEASE_SECONDS  # as if taken long ago
+    redis_counters.push()
+    assert int(client.get(other_key)) == 1  # the 31 unused calls went back
