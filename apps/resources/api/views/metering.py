@@ -15,9 +15,7 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
-from apps.core.csv import CSVRenderer
 from apps.core.exceptions import Forbidden
 from apps.core.permissions import Authenticated, RequirePermission
 from apps.core.viewsets import BaseAPIView, BaseModelViewSet, OwnedObjectsMixin, UserLanguageMixin
@@ -111,16 +109,15 @@ class _OwnRowsViewSet(
 
 class UsageViewSet(_OwnRowsViewSet):
     """Metered usage per day, user, API key, meter and dimension (the model, for LLM meters). ``summary`` adds it up
-    by day, meter, user, API key, group or dimension; ``?format=csv`` exports either."""
+    by day, meter, user, API key, group or dimension (``manage.py resources_usage_report --format csv`` exports it)."""
 
     queryset = UsageDaily.objects.select_related("user").order_by("-day", "meter", "id")
     serializer_class = s.UsageSerializer
     filterset_class = UsageFilterSet
     ordering_fields = ["day", "meter", "quantity"]
-    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]  # resolved classes
 
     @extend_schema(parameters=[s.UsageSummaryQuerySerializer], responses=s.UsageSummaryRowSerializer(many=True))
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def summary(self, request: Request) -> Response:
         query = s.UsageSummaryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
