@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -70,24 +71,28 @@ def quota_policies() -> list[str]:
     return list(_QUOTA_POLICIES)
 
 
+@contextmanager
+def _refusals_counted(purpose: str) -> Iterator[None]:
+    """A refusal (``QuotaExceeded``) is counted in ``ai_gateway_calls_total`` under its code, then raised."""
+    try:
+        yield
+    except QuotaExceeded as exc:
+        metrics.GATEWAY_CALLS.labels(purpose, exc.code).inc()
+        raise
+
+
 def _policies_check(*, user: Any, purpose: str, model: ChatModel | None) -> None:
-    for policy in list(_QUOTA_POLICIES.values()):
-        try:
+    with _refusals_counted(purpose):
+        for policy in list(_QUOTA_POLICIES.values()):
             policy(user=user, purpose=purpose, model=model)
-        except QuotaExceeded as exc:
-            metrics.GATEWAY_CALLS.labels(purpose, exc.code).inc()
-            raise
 
 
 def quota_check(*, user: Any, purpose: str = PURPOSE_CHAT, model: ChatModel | None = None) -> None:
     """An early answer, before a request does other work: the registered policies, then the user's quotas (a call
     and a token must still fit). Nothing is reserved; ``complete``/``stream``/``embed`` reserve when they call."""
     _policies_check(user=user, purpose=purpose, model=model)
-    try:
+    with _refusals_counted(purpose):
         resource_quotas.quota_check(user=user, amounts={Meter.AI_CALLS: 1, Meter.LLM_TOKENS: 1})
-    except QuotaExceeded as exc:
-        metrics.GATEWAY_CALLS.labels(purpose, exc.code).inc()
-        raise
 
 
 def quota_reserve(
@@ -107,7 +112,7 @@ def quota_reserve(
         amounts[Meter.AI_CALLS] = 1
     if model is not None:
         amounts[Meter.LLM_COST] = model.cost(prompt_tokens, 0)
-    try:
+    with _refusals_counted(purpose):
         return resource_quotas.quota_reserve(
             user=user,
             amounts=amounts,
@@ -115,9 +120,6 @@ def quota_reserve(
             purpose=purpose,
             estimates=(Meter.LLM_TOKENS, Meter.LLM_COST),  # guesses: the call may start while any is left
         )
-    except QuotaExceeded as exc:
-        metrics.GATEWAY_CALLS.labels(purpose, exc.code).inc()
-        raise
 
 
 def messages_tokens(messages: list[dict[str, Any]]) -> int:
@@ -324,7 +326,7 @@ def _settle(result: CompletionResult, messages: list[dict[str, Any]], usage: dic
         return False
     if failed and not result.content:
         return False
-    result.prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) for m in messages)
+    result.prompt_tokens = messages_tokens(messages)
     result.completion_tokens = estimate_tokens(result.content)
     return True
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.signals import setting_changed
 from django.db import connection
+from django.db.models import Sum
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
@@ -203,34 +205,54 @@ def current_counters(*, user_id: int, at: dt.datetime | None = None) -> dict[tup
     return {(c.meter, c.period): c for c in rows if c.period_start == starts[c.period]}
 
 
+FORECAST_DAYS = 14  # the daily trend a forecast of exhaustion follows
+
+
+def recent_use(*, user_id: int, meters: Iterable[str], at: dt.datetime | None = None) -> dict[str, Decimal]:
+    """What the user used of each meter over the last ``FORECAST_DAYS`` days, in one query."""
+    today = (at or timezone.now()).astimezone(dt.UTC).date()
+    rows = (
+        UsageDaily.objects.filter(
+            user_id=user_id,
+            meter__in=list(meters),
+            day__gte=today - dt.timedelta(days=FORECAST_DAYS - 1),
+            day__lte=today,
+        )
+        .order_by()
+        .values("meter")
+        .annotate(total=Sum("quantity"))
+    )
+    return {row["meter"]: row["total"] or Decimal(0) for row in rows}
+
+
 def exhaustion_forecast(
-    *, user_id: int, meter: str, period: str, limit: Decimal, used: Decimal, at: dt.datetime | None = None
+    *,
+    user_id: int,
+    meter: str,
+    period: str,
+    limit: Decimal,
+    used: Decimal,
+    at: dt.datetime | None = None,
+    recent: Decimal | None = None,
 ) -> dt.date | None:
-    """The day the limit is reached at the current rate: the mean daily use of the last 14 days (7 for a daily
-    limit, which can only run out today), projected from what is used now. None when it will not be reached within
-    the period (or, for a level, within a year), or nothing is being used."""
+    """The day the limit is reached at the current rate. A daily limit resets at midnight, so it runs out today
+    only if today's pace reaches it; a monthly limit or a level follows the mean daily use of the last
+    ``FORECAST_DAYS`` days (``recent``: that use, when the caller has it), projected from what is used now. None
+    when it will not be reached within the period (or, for a level, within a year), or nothing is being used."""
     now = at or timezone.now()
     today = now.astimezone(dt.UTC).date()
     if used >= limit:
         return today
-    window = 7 if period == Period.DAY else 14
-    since = today - dt.timedelta(days=window - 1)
-    total = sum(
-        (
-            row.quantity
-            for row in UsageDaily.objects.filter(user_id=user_id, meter=meter, day__gte=since, day__lte=today)
-        ),
-        Decimal(0),
-    )
-    rate = total / window
-    if rate <= 0:
-        return None
-    days_left = (limit - used) / rate
     if period == Period.DAY:
-        # a daily limit resets at midnight: it runs out today only if today's pace reaches it
         hours_gone = Decimal((now - dt.datetime.combine(today, dt.time.min, tzinfo=dt.UTC)).total_seconds() / 3600)
         pace = used / max(hours_gone, Decimal("0.25")) * 24
         return today if pace >= limit else None
+    if recent is None:
+        recent = recent_use(user_id=user_id, meters=[meter], at=now).get(meter, Decimal(0))
+    rate = recent / FORECAST_DAYS
+    if rate <= 0:
+        return None
+    days_left = (limit - used) / rate
     eta = today + dt.timedelta(days=int(days_left.to_integral_value(rounding="ROUND_CEILING")))
     resets = period_resets_at(period, period_start(period, now))
     horizon = resets.date() if resets else today + dt.timedelta(days=366)
@@ -242,6 +264,7 @@ def quota_status(*, user_id: int, at: dt.datetime | None = None) -> list[QuotaLi
     now = at or timezone.now()
     limits = effective_limits(user_id=user_id)
     counters = current_counters(user_id=user_id, at=now)
+    trend = recent_use(user_id=user_id, meters={meter for meter, period in limits if period != Period.DAY}, at=now)
     lines = []
     for (meter, period), lim in sorted(limits.items()):
         counter = counters.get((meter, period))
@@ -259,7 +282,13 @@ def quota_status(*, user_id: int, at: dt.datetime | None = None) -> list[QuotaLi
                 plan=lim.plan,
                 resets_at=period_resets_at(period, start),
                 exhausted_on=exhaustion_forecast(
-                    user_id=user_id, meter=meter, period=period, limit=lim.limit, used=used, at=now
+                    user_id=user_id,
+                    meter=meter,
+                    period=period,
+                    limit=lim.limit,
+                    used=used,
+                    at=now,
+                    recent=trend.get(meter, Decimal(0)),
                 ),
             )
         )

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from ..choices import Meter
@@ -92,21 +92,6 @@ def quota_pressure(*, at: dt.datetime | None = None) -> dict[str, tuple[float, i
         best, over = found[row["meter"]]
         found[row["meter"]] = (max(best, ratio), over + (1 if row["used"] >= limit.limit else 0))
     return found
-
-
-def counters_of(*, user_id: int) -> QuerySet[QuotaCounter]:
-    return QuotaCounter.objects.filter(user_id=user_id).order_by("-period_start", "meter")
-
-
-def top_users(*, meter: str, start: dt.date, end: dt.date, limit: int = 10) -> list[dict[str, Any]]:
-    rows = (
-        UsageDaily.objects.filter(meter=meter, day__gte=start, day__lte=end, user__isnull=False)
-        .order_by()
-        .values(username=F("user__username"))
-        .annotate(quantity=Sum("quantity"))
-        .order_by("-quantity")[:limit]
-    )
-    return [dict(row) for row in rows]
 
 
 def usage_daily_series(

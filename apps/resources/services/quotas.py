@@ -36,7 +36,7 @@ from ..meters import METERS
 from ..metrics import QUOTA_REFUSALS
 from ..models import QuotaCounter, QuotaHold
 from ..periods import period_resets_at, period_start
-from ..selectors.quotas import EffectiveLimit, effective_limits
+from ..selectors.quotas import EffectiveLimit, current_counters, effective_limits
 from .metering import _pk, quantity_clean, usage_report
 
 _ENSURE = """
@@ -140,12 +140,9 @@ def quota_check(*, user: Any, amounts: Mapping[str, Any], at: dt.datetime | None
     wanted = _limited(user_id, clean)
     if not wanted:
         return
-    counters = {
-        (c.meter, c.period, c.period_start): c
-        for c in QuotaCounter.objects.filter(user_id=user_id, meter__in={lim.meter for lim, _ in wanted})
-    }
+    counters = current_counters(user_id=user_id, at=now)  # this period's only
     for lim, amount in wanted:
-        counter = counters.get((lim.meter, lim.period, period_start(lim.period, now)))
+        counter = counters.get((lim.meter, lim.period))
         used, reserved = (counter.used, counter.reserved) if counter else (Decimal(0), Decimal(0))
         if used + reserved + amount > lim.limit:
             raise quota_error(limit=lim, used=used, reserved=reserved, requested=amount, at=now)
